@@ -6,6 +6,8 @@ import base64
 
 import pytest
 
+from offline import PulumiMocks
+
 LB = "aws:lb/loadBalancer:LoadBalancer"
 TG = "aws:lb/targetGroup:TargetGroup"
 ASG = "aws:autoscaling/group:Group"
@@ -17,16 +19,12 @@ LISTENER = "aws:lb/listener:Listener"
 
 
 @pytest.fixture(scope="module")
-def prod(request):
-    from tests.conftest import PulumiMocks
-
+def prod():
     return PulumiMocks().run_stack("prod")
 
 
 @pytest.fixture(scope="module")
 def dev():
-    from tests.conftest import PulumiMocks
-
     return PulumiMocks().run_stack("dev")
 
 
