@@ -222,26 +222,34 @@ def _region_path(topology: Topology, region: Region, table: SlaTable) -> RegionP
 def recovery(topology: Topology, table: SlaTable) -> Recovery:
     routing = topology.routing
     notes: list[str] = []
-    intervals = [check.interval_seconds or int(table.assumption("health_check_interval_seconds")) for check in routing.health_checks]
-    thresholds = [check.failure_threshold or int(table.assumption("health_check_failure_threshold")) for check in routing.health_checks]
-    detection = max((detection_seconds(i, t) for i, t in zip(intervals, thresholds)), default=0)
-    ttls = [record.ttl_seconds if record.ttl_seconds is not None else int(table.assumption("alias_ttl_seconds")) for record in routing.records if record.policy != "simple"]
-    if any(record.ttl_seconds is None for record in routing.records if record.policy != "simple"):
-        notes.append(f"alias records take the load balancer's TTL, {int(table.assumption('alias_ttl_seconds'))} s")
-    ttl = max(ttls, default=0)
+    checks = routing.health_checks
+    if topology.mode == "active-passive":
+        # Failover starts when the primary's check fails; the standby's own check does not delay it.
+        checks = tuple(check for check in checks if check.target_region == topology.primary_region) or checks
+    default_interval = int(table.assumption("health_check_interval_seconds"))
+    default_threshold = int(table.assumption("health_check_failure_threshold"))
+    detection = max(
+        (detection_seconds(check.interval_seconds or default_interval, check.failure_threshold or default_threshold) for check in checks),
+        default=0,
+    )
+    routed = [record for record in routing.records if record.policy != "simple"]
+    alias_ttl = int(table.assumption("alias_ttl_seconds"))
+    ttl = max((record.ttl_seconds if record.ttl_seconds is not None else alias_ttl for record in routed), default=0)
+    if any(record.ttl_seconds is None for record in routed):
+        notes.append(f"alias records take the load balancer's TTL, {alias_ttl} s")
 
     scale_up, mode = 0, "none"
     if topology.mode == "active-passive" and len(topology.regions) > 1:
-        primary = topology.region(topology.primary_region)
-        needed = primary.desired_instances
+        needed = topology.region(topology.primary_region).desired_instances
         standbys = [region for region in topology.regions if region.name != topology.primary_region]
         # The slowest standby bounds the recovery, since any of them may be the one that takes over.
         scale_up = max(_standby_scale_up(region.fleets, needed, table) for region in standbys)
         have = min(region.desired_instances for region in standbys)
         mode = "hot" if have >= needed else ("pilot-light" if have == 0 else "warm")
-    automated = bool(routing.health_checks) and any(record.policy != "simple" for record in routing.records)
+    # DNS only moves traffic away from a region when its record is tied to a health check.
+    automated = any(record.health_checked for record in routed)
     if not automated:
-        notes.append("no Route 53 health checks and routing records are declared: failover is manual (clients switch between the exported regional endpoints)")
+        notes.append("no health-checked Route 53 failover or latency records are declared: failover is manual (clients switch between the exported regional endpoints)")
     return Recovery(automated=automated, detection_seconds=detection, dns_ttl_seconds=ttl, scale_up_seconds=scale_up, standby_mode=mode, notes=tuple(notes))
 
 

@@ -55,7 +55,8 @@ class _Canvas:
         dash = " stroke-dasharray='6 4'" if dashed else ""
         self.parts.append(f"<line x1='{x1:g}' y1='{y1:g}' x2='{x2:g}' y2='{y2:g}' stroke='#55606e' stroke-width='1.5' marker-end='url(#arrow)'{dash}/>")
         if label:
-            self.text((x1 + x2) / 2, (y1 + y2) / 2 - 4, [label], size=11, anchor="middle", color="#55606e")
+            # Beside the arrow, not across it.
+            self.text((x1 + x2) / 2 + 6, (y1 + y2) / 2 + 4, [label], size=11, color="#55606e")
 
     def svg(self) -> str:
         head = (
@@ -76,6 +77,13 @@ def routing_summary(topology: Topology) -> list[str]:
         f"Route 53: {', '.join(policies) or 'no'} records",
         f"{len(routing.health_checks)} health check(s)",
     ]
+
+
+def entry_policies(topology: Topology, region: str) -> list[str] | None:
+    """How global routing reaches a region: the policies of the records naming it; None when no routing is declared."""
+    if not topology.routing.declared:
+        return None
+    return sorted({record.policy for record in topology.routing.records if record.target_region == region})
 
 
 def _cell_lines(region: Region, tier: str, zone: str) -> list[str]:
@@ -101,7 +109,7 @@ def _region_width(region: Region) -> int:
     return LABEL_WIDTH + ZONE_WIDTH * max(1, len(region.zones)) + 2 * CELL_PAD
 
 
-def _region_footer(topology: Topology, region: Region) -> list[str]:
+def _region_footer(region: Region) -> list[str]:
     lines = [f"ASG {f.name}: min {f.min_size} / desired {f.desired} / max {f.max_size}" for f in region.fleets]
     lines += [f"Lambda {fn.name}: {fn.memory_mb} MB, {fn.timeout_seconds} s" for fn in region.functions]
     return lines
@@ -120,14 +128,16 @@ def svg(topology: Topology) -> str:
 
     region_y = global_y + global_h + 40
     header_h = 2 * LINE + 12
-    footer_lines = max((len(_region_footer(topology, region)) for region in topology.regions), default=0)
+    footer_lines = max((len(_region_footer(region)) for region in topology.regions), default=0)
     region_h = header_h + LINE + 8 + ROW_HEIGHT * len(TIERS) + footer_lines * LINE + 2 * CELL_PAD
     x = MARGIN
     db_anchor: dict[str, tuple[float, float]] = {}
     for region, width in zip(topology.regions, widths):
         canvas.box(x, region_y, width, region_h, "region")
         canvas.text(x + CELL_PAD, region_y + 18, [f"{region.name} ({topology.role(region.name)})", f"VPC {region.cidr or '-'}"], bold_first=True)
-        canvas.line(x + width / 2, global_y + global_h, x + width / 2, region_y)
+        policies = entry_policies(topology, region.name)
+        if policies is None or policies:
+            canvas.line(x + width / 2, global_y + global_h, x + width / 2, region_y, label=", ".join(policies or []))
         zones_x = x + CELL_PAD + LABEL_WIDTH
         for column, zone in enumerate(region.zones):
             canvas.text(zones_x + column * ZONE_WIDTH + ZONE_WIDTH / 2, region_y + header_h + 6, [zone], anchor="middle", bold_first=True)
@@ -148,7 +158,7 @@ def svg(topology: Topology) -> str:
                 cx = zones_x + column * ZONE_WIDTH
                 canvas.box(cx, y + 3, ZONE_WIDTH - CELL_PAD, ROW_HEIGHT - 6, tier if lines else "empty", dashed=not lines)
                 canvas.text(cx + (ZONE_WIDTH - CELL_PAD) / 2, y + ROW_HEIGHT / 2 + 4 - (max(1, len(lines)) - 1) * LINE / 2, lines or ["-"], anchor="middle")
-        canvas.text(x + CELL_PAD, rows_y + len(TIERS) * ROW_HEIGHT + 12, _region_footer(topology, region), size=11)
+        canvas.text(x + CELL_PAD, rows_y + len(TIERS) * ROW_HEIGHT + 12, _region_footer(region), size=11)
         x += width + REGION_GAP
 
     bottom = region_y + region_h
@@ -227,8 +237,12 @@ def mermaid(topology: Topology) -> str:
         for fn in region.functions:
             lines.append(f'    {_id(rid, "fn", fn.name)}["Lambda {fn.name} {fn.memory_mb} MB"]')
         lines.append("  end")
+        policies = entry_policies(topology, region.name)
         for lb in region.load_balancers:
-            lines.append(f"  {entry} --> {_id(rid, 'lb', lb.name)}")
+            if policies is None:
+                lines.append(f"  {entry} --> {_id(rid, 'lb', lb.name)}")
+            elif policies:
+                lines.append(f"  {entry} -- {', '.join(policies)} --> {_id(rid, 'lb', lb.name)}")
             for fleet in region.fleets:
                 lines.append(f"  {_id(rid, 'lb', lb.name)} --> {_id(rid, 'asg', fleet.name)}")
         for fleet in region.fleets:

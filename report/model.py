@@ -71,7 +71,6 @@ class Database:
     name: str
     instance_class: str
     multi_az: bool
-    engine: str
     storage_gib: int
     # The source of a replica (an identifier or ARN); None for a primary.
     replicate_source: str | None
@@ -311,7 +310,6 @@ def _database(db: Declared) -> Database:
         name=db.name,
         instance_class=db["instanceClass"],
         multi_az=bool(db.get("multiAz", False)),
-        engine=str(db.get("engine") or "replica"),
         storage_gib=_int(db.get("allocatedStorage")),
         replicate_source=str(source) if source else None,
     )

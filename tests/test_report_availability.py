@@ -127,3 +127,23 @@ def test_downtime_reads_in_minutes_or_seconds():
     assert downtime(0.999) == "43.8 min"
     assert downtime(0.99999) == "26 s"
     assert downtime(1 - 8e-12) == "< 1 s"
+
+
+def test_active_passive_detection_waits_on_the_primary_check_only():
+    resources, outputs = active_passive_stack()
+    for resource in resources:
+        if resource.name == "health-us-west-2":
+            resource.inputs["failureThreshold"] = 10.0  # a slow standby check: 300 s
+    recovery = availability.recovery(model.build("test", resources, outputs), SLAS)
+    assert recovery.detection_seconds == 90
+
+
+def test_records_without_health_checks_do_not_fail_over_on_their_own():
+    resources, outputs = active_passive_stack()
+    for resource in resources:
+        if resource.type == model.DNS_RECORD:
+            resource.inputs.pop("healthCheckId")
+            resource.inputs["aliases"][0]["evaluateTargetHealth"] = False
+    recovery = availability.recovery(model.build("test", resources, outputs), SLAS)
+    assert not recovery.automated
+    assert any("failover is manual" in note for note in recovery.notes)
