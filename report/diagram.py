@@ -242,7 +242,7 @@ def mermaid(topology: Topology) -> str:
             if policies is None:
                 lines.append(f"  {entry} --> {_id(rid, 'lb', lb.name)}")
             elif policies:
-                lines.append(f"  {entry} -- {', '.join(policies)} --> {_id(rid, 'lb', lb.name)}")
+                lines.append(f"  {entry} -->|{', '.join(policies)}| {_id(rid, 'lb', lb.name)}")
             for fleet in region.fleets:
                 lines.append(f"  {_id(rid, 'lb', lb.name)} --> {_id(rid, 'asg', fleet.name)}")
         for fleet in region.fleets:
