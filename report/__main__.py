@@ -6,8 +6,8 @@ import argparse
 import sys
 import time
 
-from report.cost import PriceError
 from report.availability import SlaError
+from report.cost import PriceError
 from report.generate import ROOT, generate
 
 

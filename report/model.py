@@ -266,7 +266,7 @@ def _region(name: str, resources: list[Declared]) -> Region:
             for lb in sorted(_of(resources, LOAD_BALANCER, name), key=lambda r: r.name)
         ),
         fleets=tuple(_fleet(group, resources, zone_of_subnet) for group in sorted(_of(resources, AUTOSCALING_GROUP, name), key=lambda r: r.name)),
-        databases=tuple(_database(db) for db in sorted(_of(resources, DB_INSTANCE, name), key=lambda r: r.name)),
+        databases=tuple(_database(db, _primary_storage(resources)) for db in sorted(_of(resources, DB_INSTANCE, name), key=lambda r: r.name)),
         functions=tuple(
             Function(
                 name=fn.name,
@@ -304,13 +304,18 @@ def _fleet(group: Declared, resources: list[Declared], zone_of_subnet: dict[str,
     )
 
 
-def _database(db: Declared) -> Database:
+def _primary_storage(resources: list[Declared]) -> int:
+    return max((_int(db.get("allocatedStorage")) for db in _of(resources, DB_INSTANCE) if not db.get("replicateSourceDb")), default=0)
+
+
+def _database(db: Declared, primary_storage: int) -> Database:
     source = db.get("replicateSourceDb")
     return Database(
         name=db.name,
         instance_class=db["instanceClass"],
         multi_az=bool(db.get("multiAz", False)),
-        storage_gib=_int(db.get("allocatedStorage")),
+        # A replica that leaves its storage out gets its source's size.
+        storage_gib=_int(db.get("allocatedStorage")) or (primary_storage if source else 0),
         replicate_source=str(source) if source else None,
     )
 

@@ -68,3 +68,12 @@ def test_a_resource_with_its_own_region_input_counts_in_that_region():
     resources.append(declared(model.DB_INSTANCE, "db", "us-east-1", {"instanceClass": "db.t4g.medium", "region": "us-west-2"}))
     topology = model.build("test", resources, {})
     assert [len(region.databases) for region in topology.regions] == [0, 1]
+
+
+def test_a_replica_without_its_own_storage_size_has_its_sources():
+    resources, outputs = active_passive_stack()
+    for resource in resources:
+        if resource.name == "db-us-west-2":
+            resource.inputs.pop("allocatedStorage")
+    topology = model.build("test", resources, outputs)
+    assert topology.region("us-west-2").databases[0].storage_gib == 100
