@@ -1,0 +1,180 @@
+"""Markdown pages of the report: availability, cost and the side-by-side comparison.
+
+Output is deterministic (no timestamps, fixed ordering and rounding) so that the
+checked-in pages can be compared with a fresh run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from report import availability, cost
+from report.availability import Estimate, SlaTable
+from report.cost import LineItem, PriceTable
+from report.model import Topology
+
+
+def percent(value: float | None) -> str:
+    """Enough decimals to show the first two significant digits of the unavailability."""
+    if value is None:
+        return "no SLA"
+    unavailable = (1.0 - value) * 100
+    decimals = 2 if unavailable <= 0 else min(12, max(2, 1 - math.floor(math.log10(unavailable))))
+    return f"{value * 100:.{decimals}f}".rstrip("0").rstrip(".") + " %"
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
+def dollars(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+def downtime(value: float | None) -> str:
+    if value is None:
+        return "-"
+    minutes_down = availability.downtime_minutes_per_month(value)
+    if minutes_down >= 1:
+        return f"{minutes_down:.1f} min"
+    return f"{minutes_down * 60:.0f} s" if minutes_down * 60 >= 1 else "< 1 s"
+
+
+def rto_text(estimate: Estimate) -> str:
+    recovery = estimate.recovery
+    if not recovery.automated:
+        return "manual" + (f" + {minutes(recovery.scale_up_seconds)} scale-up" if recovery.scale_up_seconds else "")
+    return minutes(recovery.rto_seconds)
+
+
+def rpo_text(estimate: Estimate) -> str:
+    loss = estimate.data_loss
+    return f"{loss.rpo_seconds:g} s" if loss.rpo_seconds is not None else "n/a"
+
+
+def availability_page(topology: Topology, estimate: Estimate, table: SlaTable) -> str:
+    lines = [
+        f"# Availability: {topology.stack}",
+        "",
+        f"Composite of the published SLAs (`report/data/sla.yaml`, dated {table.date}) of each service in the",
+        "request path, as the program declares them. An SLA is a commitment, not a measurement: read the",
+        "figure as a floor. Model and formulas: [docs/report.md](../../report.md).",
+        "",
+        "| Path | Role | Service | SLA used |",
+        "| --- | --- | --- | --- |",
+    ]
+    if estimate.dns:
+        lines.append(f"| global | entry | {estimate.dns.label} | {percent(estimate.dns.availability)} |")
+    for path in estimate.regions:
+        for part in path.parts:
+            lines.append(f"| {path.region} | {path.role} | {part.label} | {percent(part.availability)} |")
+        lines.append(f"| {path.region} | {path.role} | **region in series** | **{percent(path.availability)}** |")
+    combine = (
+        "regions in parallel: 1 - (1 - A1)(1 - A2)..."
+        if estimate.mode == "active-active"
+        else f"the primary region ({topology.primary_region}) alone during normal operation"
+    )
+    lines += [
+        "",
+        f"**Composite ({estimate.mode}, {combine}{', behind Route 53' if estimate.dns else ''}): "
+        f"{percent(estimate.composite)}**, about {downtime(estimate.composite)} of downtime a month.",
+    ]
+    if estimate.proxy:
+        lines.append(f"Through the Lambda proxy, which tries its own region first and then the others: {percent(estimate.proxy.availability)}.")
+    if estimate.azure:
+        parts = " x ".join(f"{part.label} {percent(part.availability)}" for part in estimate.azure)
+        lines.append(f"Azure path ({parts}): {percent(estimate.azure_composite)}.")
+    lines += ["", "## Recovery time", ""] + _recovery_lines(estimate, table)
+    loss = estimate.data_loss
+    lines += ["", "## Recovery point", ""]
+    if loss.replicated:
+        lines.append(f"RPO {loss.rpo_seconds:g} s: cross-region replication is asynchronous; {loss.bound}.")
+        lines.append("Multi-AZ instances replicate synchronously within their region, so losing one AZ loses no committed data.")
+    else:
+        lines.append(f"Not applicable: {loss.bound}.")
+    return "\n".join(lines) + "\n"
+
+
+def _recovery_lines(estimate: Estimate, table: SlaTable) -> list[str]:
+    recovery = estimate.recovery
+    lines: list[str] = []
+    if recovery.automated:
+        lines += [
+            "| Step | Seconds |",
+            "| --- | --- |",
+            f"| Detection: Route 53 health-check interval x failure threshold (slowest check) | {recovery.detection_seconds} |",
+            f"| DNS TTL: resolvers drop the failed region's answer | {recovery.dns_ttl_seconds} |",
+            f"| Standby scale-up ({recovery.standby_mode}) | {recovery.scale_up_seconds} |",
+            f"| **RTO** | **{recovery.rto_seconds}** ({minutes(recovery.rto_seconds)}) |",
+        ]
+    else:
+        lines.append(f"RTO: {rto_text(estimate)}.")
+    if recovery.scale_up_seconds:
+        lines += [
+            "",
+            f"Standby scale-up = instance launch ({table.assumption('instance_launch_seconds'):g} s, documented) + the autoscaling group's",
+            "health-check grace period (model load, an upper bound) + target group interval x healthy threshold.",
+        ]
+    elif estimate.mode == "active-passive":
+        lines += ["", f"The standby runs at full capacity ({recovery.standby_mode}): no scale-up."]
+    if recovery.notes:
+        lines += [""] + [f"- {note}" for note in recovery.notes]
+    return lines
+
+
+def cost_page(topology: Topology, items: list[LineItem], prices: PriceTable) -> str:
+    assumptions = prices.data["assumptions"]
+    lines = [
+        f"# Monthly cost: {topology.stack}",
+        "",
+        f"On-demand list prices from `report/data/prices.yaml` (dated {prices.date}; us-east-1 prices scaled per region),",
+        f"{prices.hours:g} hours a month, instances at desired capacity. Stated usage: {assumptions['alb_lcu']:g} LCU per load balancer,",
+        f"{assumptions['nat_gb_per_month']:g} GB per NAT gateway, {assumptions['lambda_requests_per_month'] / 1e6:g} M requests per Lambda function",
+        f"at {assumptions['lambda_average_duration_ms']:g} ms. Data transfer, DNS queries and per-token model charges are not included.",
+        "",
+        "| Region | Item | Quantity | Monthly |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [f"| {item.region} | {item.item} | {item.quantity} | {dollars(item.monthly)} |" for item in items]
+    lines += ["", "| Region | Monthly |", "| --- | --- |"]
+    lines += [f"| {region} | {dollars(amount)} |" for region, amount in cost.by_region(items).items()]
+    lines.append(f"| **total** | **{dollars(cost.total(items))}** |")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class StackSummary:
+    topology: Topology
+    estimate: Estimate
+    monthly: float
+
+    def line(self) -> str:
+        return (
+            f"{self.topology.stack}: {self.topology.mode}, {len(self.topology.regions)} region(s), "
+            f"availability {percent(self.estimate.composite)}, RTO {rto_text(self.estimate)}, "
+            f"RPO {rpo_text(self.estimate)}, {dollars(self.monthly)}/month"
+        )
+
+
+def comparison_page(summaries: list[StackSummary]) -> str:
+    return "# Stacks side by side\n\n" + comparison_table(summaries) + "\n"
+
+
+def comparison_table(summaries: list[StackSummary]) -> str:
+    base = summaries[0]
+    rows = [
+        "| Stack | Topology | Regions x AZs | Instances | Availability | Downtime / month | RTO | RPO | Cost / month | Cost vs " + base.topology.stack + " |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for summary in summaries:
+        topology = summary.topology
+        zones = sorted({len(region.zones) for region in topology.regions})
+        instances = ", ".join(sorted({f"{f.instance_type}" for r in topology.regions for f in r.fleets}))
+        count = sum(region.desired_instances for region in topology.regions)
+        rows.append(
+            f"| `{topology.stack}` | {topology.mode} | {len(topology.regions)} x {'/'.join(map(str, zones))} | {count} x {instances} | "
+            f"{percent(summary.estimate.composite)} | {downtime(summary.estimate.composite)} | {rto_text(summary.estimate)} | "
+            f"{rpo_text(summary.estimate)} | {dollars(summary.monthly)} | x{summary.monthly / base.monthly:.1f} |"
+        )
+    return "\n".join(rows) + "\n"
