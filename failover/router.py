@@ -25,16 +25,12 @@ from .config import Config, Upstream
 from .health import Clock, Random, State, UpstreamHealth
 from .outcomes import FirstByteTimeout, HttpError, Outcome, StreamBroken, StreamStarted, Success, describe
 from .retry_after import parse_retry_after
+from .surface import relayable_headers
 
 UPSTREAM_HEADER = "x-failover-upstream"
 ATTEMPTS_HEADER = "x-failover-attempts"
 FALLBACK_HEADER = "x-failover-fallback"
 
-# Never relayed from an upstream: they describe one connection or an encoding
-# the transport has already undone.
-_HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "content-length", "content-encoding"}
-)
 
 
 class Verdict(enum.Enum):
@@ -271,8 +267,11 @@ class Plan:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        # An attempt left unrecorded (caller went away, adapter error) must
-        # not keep a half-open probe claimed.
+        self.close()
+
+    def close(self) -> None:
+        """End the plan. An attempt left unrecorded (caller went away, adapter
+        error) must not keep a half-open probe claimed."""
         if self._pending is not None:
             self._router._health[self._pending.upstream.name].release(self._router._clock())
             self._pending = None
@@ -281,7 +280,7 @@ class Plan:
         return {UPSTREAM_HEADER: upstream, ATTEMPTS_HEADER: str(len(self._log))}
 
     def _relay(self, attempt: Attempt, error: HttpError) -> Reply:
-        headers = {k: v for k, v in error.headers.items() if k not in _HOP_BY_HOP}
+        headers = relayable_headers(error.headers)
         headers.update(self._trace(attempt.upstream.name))
         return Reply(error.status, headers, error.body)
 
