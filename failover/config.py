@@ -117,8 +117,9 @@ def _parse_upstreams(raw: Any) -> tuple[Upstream, ...]:
         seen.add(name)
         url = entry.get("url")
         parts = urlsplit(url) if isinstance(url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"{path}.url", url, "an http:// or https:// URL with a host")
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            # The request's own path and query are appended, so the base URL carries none.
+            raise ConfigError(f"{path}.url", url, "an http:// or https:// base URL with a host and no query or fragment")
         region = entry.get("region")
         if region is not None and (not isinstance(region, str) or not region):
             raise ConfigError(f"{path}.region", region, "a non-empty string or absent")

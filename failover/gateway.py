@@ -14,6 +14,7 @@ from typing import AsyncIterator
 import httpx
 import uvicorn
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -30,12 +31,11 @@ log = logging.getLogger("failover.gateway")
 
 def create_app(config: Config, router: Router | None = None, client: httpx.AsyncClient | None = None, caller_region: str | None = None) -> Starlette:
     router = router or Router(config)
-    state: dict[str, HttpxTransport] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own_client = client or make_client(config.timeouts)
-        state["transport"] = HttpxTransport(own_client, config.timeouts)
+        app.state.transport = HttpxTransport(own_client, config.timeouts)
         try:
             yield
         finally:
@@ -55,7 +55,7 @@ def create_app(config: Config, router: Router | None = None, client: httpx.Async
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         upstream_request = UpstreamRequest(path, forwarded_headers(request.headers), body, wants_stream(body))
         plan = router.begin(RequestMeta(caller_region))
-        attempt, exchange = await _drive(plan, state["transport"], upstream_request)
+        attempt, exchange = await _drive(plan, request.app.state.transport, upstream_request)
         reply = plan.result()
         log.info("%s %s -> %s via %s after %s attempt(s)", request.method, request.url.path, reply.status, reply.headers[UPSTREAM_HEADER], reply.headers[ATTEMPTS_HEADER])
         if reply.body is not None or attempt is None or exchange is None:
@@ -73,6 +73,7 @@ def create_app(config: Config, router: Router | None = None, client: httpx.Async
             Route("/ready", ready, methods=["GET"]),
             Route(CHAT_COMPLETIONS, chat_completions, methods=["POST"]),
         ],
+        exception_handlers={HTTPException: _http_exception},
         lifespan=lifespan,
     )
 
@@ -102,6 +103,13 @@ async def _relay_stream(plan: Plan, attempt: Attempt, exchange: Exchange) -> Asy
         if isinstance(exchange.end, StreamBroken):
             log.warning("stream from %s broke after delivery: %s", attempt.upstream.name, exchange.end.detail)
             yield error_event(f"The upstream stream broke before completing ({exchange.end.detail}).", "upstream_stream_broken")
+
+
+async def _http_exception(request: Request, error: Exception) -> Response:
+    # Unknown routes and methods get an OpenAI-style error with the usual headers too.
+    assert isinstance(error, HTTPException)
+    body = {"error": {"message": f"No route for {request.method} {request.url.path}.", "type": "invalid_request_error", "code": "not_found"}}
+    return JSONResponse(body, status_code=error.status_code, headers=_no_upstream())
 
 
 def _plain(reply: Reply) -> Response:

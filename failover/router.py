@@ -18,7 +18,7 @@ import json
 import math
 import random as random_module
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator
 
 from .config import Config, Upstream
@@ -78,8 +78,8 @@ class Reply:
     body: bytes | None
 
 
-@dataclass
-class _Log:
+@dataclass(frozen=True)
+class _Tried:
     upstream: str
     outcome: str
 
@@ -104,7 +104,7 @@ class Router:
         now = self._clock()
         return any(self._health[u.name].unavailable(now) is None for u in self.config.upstreams)
 
-    def unavailable_reply(self, attempts: int = 0) -> Reply:
+    def unavailable_reply(self) -> Reply:
         """503 naming every upstream and why it is out; Retry-After is the soonest recovery."""
         now = self._clock()
         upstreams = []
@@ -132,27 +132,32 @@ class Router:
             "content-type": "application/json",
             "retry-after": str(max(1, math.ceil(soonest))),
             UPSTREAM_HEADER: "none",
-            ATTEMPTS_HEADER: str(attempts),
+            ATTEMPTS_HEADER: "0",
         }
         return Reply(503, headers, json.dumps(body).encode())
 
     def _order(self, meta: RequestMeta, now: float) -> list[Upstream]:
         usable = [u for u in self.config.upstreams if self._health[u.name].unavailable(now) is None]
-        local = lambda u: 0 if meta.caller_region and u.region == meta.caller_region else 1  # noqa: E731
+
+        def remote(upstream: Upstream) -> bool:
+            return not (meta.caller_region and upstream.region == meta.caller_region)
+
         if self.config.topology == "active-passive":
-            return sorted(usable, key=lambda u: (u.priority, local(u), self._index[u.name]))
+            return sorted(usable, key=lambda u: (u.priority, remote(u), self._index[u.name]))
+
+        def fallback_rank(upstream: Upstream) -> tuple[bool, int, int, int]:
+            return (remote(upstream), upstream.priority, -upstream.weight, self._index[upstream.name])
+
         # Active-active: a recovered upstream is probed first so it rejoins
         # promptly; then one pick by smooth weighted round robin, preferring
         # the caller's region; the rest stay as fallbacks.
         probing = [u for u in usable if self._health[u.name].state(now) is State.HALF_OPEN]
         closed = [u for u in usable if u not in probing]
-        fallback_key = lambda u: (local(u), u.priority, -u.weight, self._index[u.name])  # noqa: E731
-        order = sorted(probing, key=fallback_key)
+        order = sorted(probing, key=fallback_rank)
         if closed:
-            group = [u for u in closed if local(u) == 0] or closed
-            first = self._weighted_pick(group)
+            first = self._weighted_pick([u for u in closed if not remote(u)] or closed)
             order.append(first)
-            order.extend(sorted((u for u in closed if u is not first), key=fallback_key))
+            order.extend(sorted((u for u in closed if u is not first), key=fallback_rank))
         return order
 
     def _weighted_pick(self, group: list[Upstream]) -> Upstream:
@@ -174,19 +179,19 @@ class Router:
         return min(limit.default_cooldown if asked is None else asked, limit.max_cooldown)
 
 
-@dataclass
 class Plan:
     """One request's attempts. Iterate for the next attempt; record each outcome."""
 
-    _router: Router
-    _queue: list[Upstream]
-    _started: float
-    _log: list[_Log] = field(default_factory=list)
-    _failures: int = 0
-    _delivered: tuple[Attempt, Outcome] | None = None
-    _last_failure: tuple[Attempt, Outcome] | None = None
-    _pending: Attempt | None = None
-    _deadline_hit: bool = False
+    def __init__(self, router: Router, queue: list[Upstream], started: float) -> None:
+        self._router = router
+        self._queue = queue
+        self._started = started
+        self._log: list[_Tried] = []
+        self._failures = 0
+        self._delivered: tuple[Attempt, Outcome] | None = None
+        self._last_failure: tuple[Attempt, Outcome] | None = None
+        self._pending: Attempt | None = None  # handed out, verdict not yet recorded
+        self._deadline_hit = False
 
     def __iter__(self) -> Iterator[Attempt]:
         return self
@@ -222,7 +227,7 @@ class Plan:
                 health.record_success(now)
             return
         self._pending = None
-        self._log.append(_Log(attempt.upstream.name, describe(outcome)))
+        self._log.append(_Tried(attempt.upstream.name, describe(outcome)))
         verdict = classify(outcome)
         if verdict is Verdict.DELIVER:
             self._delivered = (attempt, outcome)

@@ -58,6 +58,7 @@ def _with(path: str, value):
         ("upstreams.1.name", "primary", "upstreams[1].name", "not used by another"),
         ("upstreams.1.url", "ftp://gw.example.net", "upstreams[1].url", "http:// or https://"),
         ("upstreams.0.url", "127.0.0.1:9001", "upstreams[0].url", "http:// or https://"),
+        ("upstreams.1.url", "https://gw.example.net/openai?api-version=1", "upstreams[1].url", "no query"),
         ("upstreams.1.weight", 0, "upstreams[1].weight", "from 1 to 1000"),
         ("upstreams.1.weight", 1001, "upstreams[1].weight", "from 1 to 1000"),
         ("upstreams.0.priority", -1, "upstreams[0].priority", ">= 0"),

@@ -148,6 +148,32 @@ def test_one_failure_is_retried_once_on_the_next_region(fault):
     assert (seen_a, seen_b) == (2, 1)
 
 
+def test_a_body_cut_before_it_reached_the_caller_fails_over():
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            a.script.append("stream-cut")
+            async with gateway(config_doc([a, b])) as (client, _):
+                response = await client.post("/v1/chat/completions", json=chat())
+                return response, len(a.seen), len(b.seen)
+
+    response, seen_a, seen_b = run(scenario())
+    assert response.status_code == 200 and served_by(response) == "b"
+    assert response.json()["choices"][0]["message"]["content"] == "Hello from b."
+    assert (seen_a, seen_b) == (1, 1)
+
+
+def test_unknown_routes_answer_with_an_error_and_the_trace_headers():
+    async def scenario():
+        async with regions("a") as (a,):
+            async with gateway(config_doc([a])) as (client, _):
+                return await client.get("/v1/models"), await client.get("/v1/chat/completions"), len(a.seen)
+
+    missing, wrong_method, seen = run(scenario())
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    assert wrong_method.status_code == 405 and wrong_method.headers["x-failover-upstream"] == "none"
+    assert seen == 0
+
+
 def test_retries_are_bounded_even_when_every_region_fails():
     async def scenario():
         async with regions("a", "b", "c") as fakes:

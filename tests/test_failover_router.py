@@ -282,6 +282,20 @@ def test_half_open_lends_exactly_one_probe_then_closes_and_traffic_fails_back():
     assert serve(router, {})[0] == ["a"]
 
 
+def test_active_active_sends_the_half_open_probe_first_so_a_region_rejoins_promptly():
+    clock = FakeClock()
+    router = make_router("active-active", clock=clock)
+    for _ in range(6):
+        serve(router, {"b": ConnectError()})
+    assert router.health("b").state(clock()) is State.OPEN
+    firsts = [serve(router, {})[0][0] for _ in range(4)]
+    assert "b" not in firsts
+    clock.advance(10.0)
+    assert serve(router, {})[0] == ["b"]
+    assert router.health("b").state(clock()) is State.CLOSED
+    assert Counter(serve(router, {})[0][0] for _ in range(30)) == {"a": 10, "b": 10, "c": 10}
+
+
 def test_failed_probe_reopens_for_longer_and_growth_is_capped():
     clock = FakeClock()
     router = make_router(clock=clock)
