@@ -11,7 +11,6 @@ import logging
 import socket
 from typing import AsyncIterator
 
-import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -29,18 +28,15 @@ from .transport_httpx import Exchange, HttpxTransport, make_client
 log = logging.getLogger("failover.gateway")
 
 
-def create_app(config: Config, router: Router | None = None, client: httpx.AsyncClient | None = None, caller_region: str | None = None) -> Starlette:
+def create_app(config: Config, router: Router | None = None, caller_region: str | None = None) -> Starlette:
+    """The gateway app; pass `router` to inspect its health state (tests do)."""
     router = router or Router(config)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        own_client = client or make_client(config.timeouts)
-        app.state.transport = HttpxTransport(own_client, config.timeouts)
-        try:
+        async with make_client(config.timeouts) as client:
+            app.state.transport = HttpxTransport(client, config.timeouts)
             yield
-        finally:
-            if client is None:
-                await own_client.aclose()
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "alive"}, headers=_no_upstream())
