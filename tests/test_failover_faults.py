@@ -83,14 +83,17 @@ def test_429_with_retry_after_moves_traffic_and_the_throttled_region_is_left_alo
         async with regions("a", "b") as (a, b):
             a.mode, a.retry_after = "http-429", "1"  # capped to 0.5 s by rate_limit.max_cooldown
             async with gateway(config_doc([a, b])) as (client, router):
-                throttled_at = time.monotonic()
+                # The hold starts while the first request is in flight: after
+                # `sent_at`, before `answered_at`.
+                sent_at = time.monotonic()
                 first = await client.post("/v1/chat/completions", json=chat())
+                answered_at = time.monotonic()
                 during = []
-                while time.monotonic() - throttled_at < 0.4:
+                while time.monotonic() - sent_at < 0.4:
                     during.append(await client.post("/v1/chat/completions", json=chat()))
                 seen_during = len(a.seen)
                 a.mode = "none"
-                await asyncio.sleep(0.5 - (time.monotonic() - throttled_at) + 0.02)
+                await asyncio.sleep(max(0.0, answered_at + 0.5 + 0.02 - time.monotonic()))
                 after = await client.post("/v1/chat/completions", json=chat())
                 return first, during, seen_during, after, len(a.seen)
 
