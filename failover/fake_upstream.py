@@ -190,7 +190,7 @@ class FakeUpstream:
         }
 
 
-async def run(name: str, port: int, mode: str, retry_after: str | None, host: str = "127.0.0.1") -> None:
-    upstream = await FakeUpstream(name, mode, retry_after).start(host, port)
+async def run(name: str, port: int, mode: str, retry_after: str | None) -> None:
+    upstream = await FakeUpstream(name, mode, retry_after).start(port=port)
     print(f"fake upstream {name!r} listening on {upstream.url} (fail mode: {mode})", flush=True)
     await asyncio.Event().wait()

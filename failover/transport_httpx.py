@@ -19,13 +19,15 @@ from .router import Attempt
 from .sse import MalformedEvent, SseReader
 from .surface import UpstreamRequest, upstream_headers
 
+_MAX_CONNECTIONS = 100  # per gateway process, across all upstreams
 
-def make_client(timeouts: Timeouts, max_connections: int = 100) -> httpx.AsyncClient:
+
+def make_client(timeouts: Timeouts) -> httpx.AsyncClient:
     # Read timeouts are enforced per attempt (first byte, stream idle, overall
     # deadline) by the transport itself; httpx only bounds connecting.
     return httpx.AsyncClient(
         timeout=httpx.Timeout(connect=timeouts.connect, read=None, write=timeouts.total, pool=timeouts.connect),
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        limits=httpx.Limits(max_connections=_MAX_CONNECTIONS, max_keepalive_connections=_MAX_CONNECTIONS),
         transport=httpx.AsyncHTTPTransport(retries=0),
         follow_redirects=False,
     )
@@ -40,14 +42,14 @@ class Exchange:
     body: bytes = b""
     first_events: list[bytes] = field(default_factory=list)
     end: Outcome | None = None
-    _stream: _EventStream | None = None
+    source: _EventStream | None = None  # the open stream behind `rest()`
 
     async def rest(self) -> AsyncIterator[bytes]:
         """The stream's remaining events; afterwards `end` is `Success` or `StreamBroken`."""
-        assert self._stream is not None
+        assert self.source is not None
         try:
             while True:
-                events = await self._stream.next_events(delivered=True)
+                events = await self.source.next_events(delivered=True)
                 if not isinstance(events, list):
                     self.end = events
                     return
@@ -57,8 +59,8 @@ class Exchange:
             await self.aclose()
 
     async def aclose(self) -> None:
-        if self._stream is not None:
-            await self._stream.response.aclose()
+        if self.source is not None:
+            await self.source.response.aclose()
 
 
 class HttpxTransport:
@@ -98,7 +100,7 @@ class HttpxTransport:
         stream = _EventStream(response, deadline, self._timeouts.stream_idle)
         first = await stream.next_events(delivered=False, timeout_at=first_byte_by)
         if isinstance(first, list):
-            return Exchange(StreamStarted(response.status_code), headers, first_events=first, _stream=stream)
+            return Exchange(StreamStarted(response.status_code), headers, first_events=first, source=stream)
         # Timed out, broke or ended before the caller saw anything: the router may still fail over.
         await response.aclose()
         return Exchange(first)
