@@ -1,0 +1,237 @@
+"""Failover settings: frozen dataclasses parsed and validated from a plain dict.
+
+The same schema is read from a YAML file (local gateway) and from the
+`FAILOVER_CONFIG` JSON environment variable (Lambda). Every refusal is one
+`ConfigError` naming the dotted key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+TOPOLOGIES = ("active-active", "active-passive")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ConfigError(ValueError):
+    """Refused configuration; the message names the key, the value and what is allowed."""
+
+    def __init__(self, key: str, value: Any, allowed: str, hide_value: bool = False) -> None:
+        self.key = key
+        shown = "(value hidden: it may be a secret)" if hide_value else repr(value)
+        super().__init__(f"{key}: {shown} is not allowed; expected {allowed}")
+
+
+@dataclass(frozen=True)
+class Upstream:
+    name: str
+    url: str
+    priority: int = 0
+    weight: int = 1
+    region: str | None = None
+    # Header name -> name of the environment variable holding its value, so
+    # secrets (e.g. an Azure `api-key`) never appear in the config itself.
+    headers_from_env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 2.0
+    first_byte: float = 30.0
+    total: float = 60.0
+    stream_idle: float = 15.0
+    # An attempt is only started when at least this much of the overall budget remains.
+    min_attempt: float = 0.5
+
+
+@dataclass(frozen=True)
+class Breaker:
+    failure_threshold: int = 3
+    base_ejection: float = 5.0
+    max_ejection: float = 60.0
+    # Fraction of the ejection time removed at random, so upstreams ejected
+    # together do not all come back in the same instant.
+    jitter: float = 0.2
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    default_cooldown: float = 5.0
+    max_cooldown: float = 60.0
+
+
+@dataclass(frozen=True)
+class Fallback:
+    status: int
+    body: str
+    content_type: str = "application/json"
+
+
+@dataclass(frozen=True)
+class Config:
+    topology: str
+    upstreams: tuple[Upstream, ...]
+    timeouts: Timeouts = Timeouts()
+    breaker: Breaker = Breaker()
+    rate_limit: RateLimit = RateLimit()
+    # Failures (5xx, connection, timeout, broken stream) retried on another upstream.
+    max_retries: int = 1
+    fallback: Fallback | None = None
+
+
+def parse_config(raw: Any) -> Config:
+    """Build a validated `Config` from the decoded YAML/JSON document."""
+    doc = _mapping(raw, "config")
+    _only_keys(doc, "", {"topology", "upstreams", "timeouts", "breaker", "rate_limit", "max_retries", "fallback"})
+    topology = doc.get("topology")
+    if topology not in TOPOLOGIES:
+        raise ConfigError("topology", topology, " or ".join(TOPOLOGIES))
+    upstreams = _parse_upstreams(doc.get("upstreams"))
+    timeouts = _parse_timeouts(doc.get("timeouts", {}))
+    breaker = _parse_breaker(doc.get("breaker", {}))
+    rate_limit = _parse_rate_limit(doc.get("rate_limit", {}))
+    max_retries = _integer(doc.get("max_retries", 1), "max_retries", 0, 10)
+    fallback = None if doc.get("fallback") is None else _parse_fallback(doc["fallback"])
+    return Config(topology, upstreams, timeouts, breaker, rate_limit, max_retries, fallback)
+
+
+def _parse_upstreams(raw: Any) -> tuple[Upstream, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError("upstreams", raw, "a non-empty list of upstreams")
+    seen: set[str] = set()
+    result = []
+    for index, item in enumerate(raw):
+        path = f"upstreams[{index}]"
+        entry = _mapping(item, path)
+        _only_keys(entry, path, {"name", "url", "priority", "weight", "region", "headers_from_env"})
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{path}.name", name, "a non-empty string")
+        if name in seen:
+            raise ConfigError(f"{path}.name", name, "a name not used by another upstream")
+        seen.add(name)
+        url = entry.get("url")
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            # The request's own path and query are appended, so the base URL carries none.
+            raise ConfigError(f"{path}.url", url, "an http:// or https:// base URL with a host and no query or fragment")
+        region = entry.get("region")
+        if region is not None and (not isinstance(region, str) or not region):
+            raise ConfigError(f"{path}.region", region, "a non-empty string or absent")
+        result.append(
+            Upstream(
+                name=name,
+                url=url.rstrip("/"),
+                priority=_integer(entry.get("priority", 0), f"{path}.priority", 0, None),
+                weight=_integer(entry.get("weight", 1), f"{path}.weight", 1, 1000),
+                region=region,
+                headers_from_env=_parse_headers_from_env(entry.get("headers_from_env", {}), f"{path}.headers_from_env"),
+            )
+        )
+    return tuple(result)
+
+
+def _parse_headers_from_env(raw: Any, path: str) -> tuple[tuple[str, str], ...]:
+    entries = _mapping(raw, path)
+    result = []
+    for header, env_name in entries.items():
+        if not isinstance(header, str) or not _HEADER_NAME.match(header):
+            raise ConfigError(path, header, "header names made of letters, digits and '-'")
+        if not isinstance(env_name, str) or not _ENV_NAME.match(env_name):
+            raise ConfigError(f"{path}.{header}", env_name, "the name of an environment variable (not its value)", hide_value=True)
+        result.append((header.lower(), env_name))
+    return tuple(result)
+
+
+def _parse_timeouts(raw: Any) -> Timeouts:
+    entries = _mapping(raw, "timeouts")
+    _only_keys(entries, "timeouts", set(Timeouts.__dataclass_fields__))
+    defaults = Timeouts()
+    values = {key: _positive(entries.get(key, getattr(defaults, key)), f"timeouts.{key}") for key in Timeouts.__dataclass_fields__}
+    timeouts = Timeouts(**values)
+    if timeouts.first_byte > timeouts.total:
+        raise ConfigError("timeouts.first_byte", timeouts.first_byte, f"at most timeouts.total ({timeouts.total})")
+    if timeouts.connect > timeouts.first_byte:
+        raise ConfigError("timeouts.connect", timeouts.connect, f"at most timeouts.first_byte ({timeouts.first_byte})")
+    if timeouts.min_attempt > timeouts.first_byte:
+        raise ConfigError("timeouts.min_attempt", timeouts.min_attempt, f"at most timeouts.first_byte ({timeouts.first_byte})")
+    return timeouts
+
+
+def _parse_breaker(raw: Any) -> Breaker:
+    entries = _mapping(raw, "breaker")
+    _only_keys(entries, "breaker", set(Breaker.__dataclass_fields__))
+    defaults = Breaker()
+    breaker = Breaker(
+        failure_threshold=_integer(entries.get("failure_threshold", defaults.failure_threshold), "breaker.failure_threshold", 1, None),
+        base_ejection=_positive(entries.get("base_ejection", defaults.base_ejection), "breaker.base_ejection"),
+        max_ejection=_positive(entries.get("max_ejection", defaults.max_ejection), "breaker.max_ejection"),
+        jitter=_fraction(entries.get("jitter", defaults.jitter), "breaker.jitter"),
+    )
+    if breaker.max_ejection < breaker.base_ejection:
+        raise ConfigError("breaker.max_ejection", breaker.max_ejection, f"at least breaker.base_ejection ({breaker.base_ejection})")
+    return breaker
+
+
+def _parse_rate_limit(raw: Any) -> RateLimit:
+    entries = _mapping(raw, "rate_limit")
+    _only_keys(entries, "rate_limit", set(RateLimit.__dataclass_fields__))
+    defaults = RateLimit()
+    limit = RateLimit(
+        default_cooldown=_positive(entries.get("default_cooldown", defaults.default_cooldown), "rate_limit.default_cooldown"),
+        max_cooldown=_positive(entries.get("max_cooldown", defaults.max_cooldown), "rate_limit.max_cooldown"),
+    )
+    if limit.default_cooldown > limit.max_cooldown:
+        raise ConfigError("rate_limit.default_cooldown", limit.default_cooldown, f"at most rate_limit.max_cooldown ({limit.max_cooldown})")
+    return limit
+
+
+def _parse_fallback(raw: Any) -> Fallback:
+    entries = _mapping(raw, "fallback")
+    _only_keys(entries, "fallback", {"status", "body", "content_type"})
+    status = _integer(entries.get("status", 200), "fallback.status", 200, 599)
+    body = entries.get("body")
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body)
+    if not isinstance(body, str):
+        raise ConfigError("fallback.body", body, "a string or a JSON object")
+    content_type = entries.get("content_type", "application/json")
+    if not isinstance(content_type, str) or "/" not in content_type:
+        raise ConfigError("fallback.content_type", content_type, "a media type such as application/json")
+    return Fallback(status, body, content_type)
+
+
+def _mapping(raw: Any, path: str) -> Mapping[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(path, raw, "a mapping")
+    return raw
+
+
+def _only_keys(entries: Mapping[str, Any], path: str, allowed: set[str]) -> None:
+    for key in entries:
+        if key not in allowed:
+            raise ConfigError(f"{path}.{key}" if path else str(key), entries[key], f"one of the keys {sorted(allowed)}")
+
+
+def _integer(value: Any, path: str, minimum: int, maximum: int | None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum is not None and value > maximum):
+        allowed = f"an integer from {minimum} to {maximum}" if maximum is not None else f"an integer >= {minimum}"
+        raise ConfigError(path, value, allowed)
+    return value
+
+
+def _positive(value: Any, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(path, value, "a number of seconds > 0")
+    return float(value)
+
+
+def _fraction(value: Any, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ConfigError(path, value, "a number from 0 (inclusive) to 1 (exclusive)")
+    return float(value)

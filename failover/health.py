@@ -1,0 +1,120 @@
+"""Per-upstream health: a circuit breaker with growing ejections, plus rate-limit holds.
+
+Modelled on Envoy outlier detection: an upstream is ejected after N
+consecutive failures for `base_ejection * ejections` seconds, capped at
+`max_ejection`, shortened by a random jitter fraction. When the ejection ends
+the breaker is half-open and lends exactly one probe request at a time.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Callable
+
+from .config import Breaker
+
+Clock = Callable[[], float]
+Random = Callable[[], float]
+
+
+class State(enum.Enum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class Unavailable(enum.Enum):
+    CIRCUIT_OPEN = "circuit_open"
+    RATE_LIMITED = "rate_limited"
+    PROBE_IN_FLIGHT = "probe_in_flight"
+
+
+class UpstreamHealth:
+    def __init__(self, breaker: Breaker, random: Random, probe_timeout: float) -> None:
+        self._breaker = breaker
+        self._random = random
+        # A probe whose result never came back (caller vanished) is given up
+        # after this long, so a lost probe cannot keep the upstream out forever.
+        self._probe_timeout = probe_timeout
+        self._consecutive_failures = 0
+        self._ejections = 0
+        self._open_until: float | None = None
+        self._closed_since = 0.0
+        self._probe_started: float | None = None
+        self._throttled_until = 0.0
+
+    def state(self, now: float) -> State:
+        if self._open_until is None:
+            return State.CLOSED
+        return State.OPEN if now < self._open_until else State.HALF_OPEN
+
+    def unavailable(self, now: float) -> Unavailable | None:
+        """Why no new request may go to this upstream now, or None if one may."""
+        state = self.state(now)
+        if state is State.OPEN:
+            return Unavailable.CIRCUIT_OPEN
+        if now < self._throttled_until:
+            return Unavailable.RATE_LIMITED
+        if state is State.HALF_OPEN and self._probe_busy(now):
+            return Unavailable.PROBE_IN_FLIGHT
+        return None
+
+    def recovers_at(self, now: float) -> float:
+        """Earliest time a request may be sent here again (now if already possible)."""
+        times = [now, self._throttled_until]
+        if self._open_until is not None:
+            times.append(self._open_until)
+        if self.state(now) is State.HALF_OPEN and self._probe_busy(now):
+            assert self._probe_started is not None
+            times.append(self._probe_started + self._probe_timeout)
+        return max(times)
+
+    def try_acquire(self, now: float) -> bool:
+        """Claim the right to send one request; in half-open this takes the single probe."""
+        if self.unavailable(now) is not None:
+            return False
+        if self.state(now) is State.HALF_OPEN:
+            self._probe_started = now
+        return True
+
+    def release(self, now: float) -> None:
+        """Give back a probe whose attempt produced no verdict on health."""
+        if self.state(now) is State.HALF_OPEN:
+            self._probe_started = None
+
+    def record_success(self, now: float) -> None:
+        if self._open_until is not None:
+            if now < self._open_until:
+                return  # a slow request from before the ejection says nothing about now
+            self._open_until = None
+            self._probe_started = None
+            self._closed_since = now
+        self._consecutive_failures = 0
+
+    def record_failure(self, now: float) -> None:
+        state = self.state(now)
+        if state is State.OPEN:
+            return
+        if state is State.HALF_OPEN:
+            self._eject(now)
+            return
+        self._consecutive_failures += 1
+        if self._consecutive_failures >= self._breaker.failure_threshold:
+            self._eject(now)
+
+    def record_throttle(self, now: float, seconds: float) -> None:
+        self._throttled_until = max(self._throttled_until, now + seconds)
+        self.release(now)
+
+    def _eject(self, now: float) -> None:
+        # Ejections are forgiven after staying healthy for a whole max ejection.
+        if self._open_until is None and now - self._closed_since >= self._breaker.max_ejection:
+            self._ejections = 0
+        self._ejections += 1
+        capped = min(self._breaker.base_ejection * self._ejections, self._breaker.max_ejection)
+        self._open_until = now + capped * (1.0 - self._breaker.jitter * self._random())
+        self._probe_started = None
+        self._consecutive_failures = 0
+
+    def _probe_busy(self, now: float) -> bool:
+        return self._probe_started is not None and now - self._probe_started < self._probe_timeout

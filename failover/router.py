@@ -1,0 +1,304 @@
+"""The router core: attempt order, retry classification, deadline and failsafe. No I/O.
+
+Adapters drive one request like this::
+
+    with router.begin(RequestMeta(caller_region="eu-west-1")) as plan:
+        for attempt in plan:
+            outcome = transport.send(attempt, ...)
+            plan.record(attempt, outcome)
+        reply = plan.result()
+
+This is the only retry loop: transports never retry on their own.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import random as random_module
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+from .config import Config, Upstream
+from .health import Clock, Random, State, UpstreamHealth
+from .outcomes import FirstByteTimeout, HttpError, Outcome, StreamBroken, StreamStarted, Success, describe
+from .retry_after import parse_retry_after
+from .surface import relayable_headers
+
+UPSTREAM_HEADER = "x-failover-upstream"
+ATTEMPTS_HEADER = "x-failover-attempts"
+FALLBACK_HEADER = "x-failover-fallback"
+
+
+
+class Verdict(enum.Enum):
+    DELIVER = "deliver"  # success, or the caller's own mistake: hand it back as is
+    THROTTLED = "throttled"  # 429: fail over at once, hold the upstream until Retry-After
+    FAILED = "failed"  # 5xx, connection, timeout, broken stream: counts toward the breaker
+
+
+def classify(outcome: Outcome) -> Verdict:
+    if isinstance(outcome, (Success, StreamStarted)):
+        return Verdict.DELIVER
+    if isinstance(outcome, HttpError):
+        if outcome.status == 429:
+            return Verdict.THROTTLED
+        if outcome.status >= 500:
+            return Verdict.FAILED
+        # 400 (context length, content filter), 404, 413, 422...: the request
+        # itself is wrong, so every other upstream would refuse it too.
+        return Verdict.DELIVER
+    return Verdict.FAILED
+
+
+@dataclass(frozen=True)
+class RequestMeta:
+    caller_region: str | None = None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    upstream: Upstream
+    number: int
+    first_byte_timeout: float
+    # Seconds left in the overall deadline when the attempt starts; the
+    # transport must finish (or give up) within it, stream included.
+    budget: float
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the adapter sends back. `body is None` means: the successful upstream
+    response the adapter holds, with these headers added."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes | None
+
+
+@dataclass(frozen=True)
+class _Tried:
+    upstream: str
+    outcome: str
+
+
+class Router:
+    def __init__(self, config: Config, clock: Clock = time.monotonic, random: Random = random_module.random, wall_clock: Clock = time.time) -> None:
+        self.config = config
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._health = {u.name: UpstreamHealth(config.breaker, random, probe_timeout=config.timeouts.total) for u in config.upstreams}
+        self._current_weight = {u.name: 0 for u in config.upstreams}
+        self._index = {u.name: i for i, u in enumerate(config.upstreams)}
+
+    def health(self, name: str) -> UpstreamHealth:
+        return self._health[name]
+
+    def begin(self, meta: RequestMeta = RequestMeta()) -> Plan:
+        now = self._clock()
+        return Plan(self, self._order(meta, now), now)
+
+    def is_ready(self) -> bool:
+        now = self._clock()
+        return any(self._health[u.name].unavailable(now) is None for u in self.config.upstreams)
+
+    def unavailable_reply(self) -> Reply:
+        """503 naming every upstream and why it is out; Retry-After is the soonest recovery."""
+        now = self._clock()
+        upstreams = []
+        for upstream in self.config.upstreams:
+            health = self._health[upstream.name]
+            reason = health.unavailable(now)
+            upstreams.append(
+                {
+                    "name": upstream.name,
+                    "region": upstream.region,
+                    "reason": reason.value if reason else "available",
+                    "retry_after_seconds": round(health.recovers_at(now) - now, 3),
+                }
+            )
+        soonest = min(self._health[u.name].recovers_at(now) for u in self.config.upstreams) - now
+        body = {
+            "error": {
+                "message": "No upstream is available; retry after the time given in Retry-After.",
+                "type": "service_unavailable",
+                "code": "no_upstream_available",
+                "upstreams": upstreams,
+            }
+        }
+        headers = {
+            "content-type": "application/json",
+            "retry-after": str(max(1, math.ceil(soonest))),
+            UPSTREAM_HEADER: "none",
+            ATTEMPTS_HEADER: "0",
+        }
+        return Reply(503, headers, json.dumps(body).encode())
+
+    def _order(self, meta: RequestMeta, now: float) -> list[Upstream]:
+        usable = [u for u in self.config.upstreams if self._health[u.name].unavailable(now) is None]
+
+        def remote(upstream: Upstream) -> bool:
+            return not (meta.caller_region and upstream.region == meta.caller_region)
+
+        if self.config.topology == "active-passive":
+            return sorted(usable, key=lambda u: (u.priority, remote(u), self._index[u.name]))
+
+        def fallback_rank(upstream: Upstream) -> tuple[bool, int, int, int]:
+            return (remote(upstream), upstream.priority, -upstream.weight, self._index[upstream.name])
+
+        # Active-active: a recovered upstream is probed first so it rejoins
+        # promptly; then one pick by smooth weighted round robin, preferring
+        # the caller's region; the rest stay as fallbacks.
+        probing = [u for u in usable if self._health[u.name].state(now) is State.HALF_OPEN]
+        closed = [u for u in usable if u not in probing]
+        order = sorted(probing, key=fallback_rank)
+        if closed:
+            first = self._weighted_pick([u for u in closed if not remote(u)] or closed)
+            order.append(first)
+            order.extend(sorted((u for u in closed if u is not first), key=fallback_rank))
+        return order
+
+    def _weighted_pick(self, group: list[Upstream]) -> Upstream:
+        # nginx's smooth weighted round robin: even spread, no bursts.
+        total = 0
+        best: Upstream | None = None
+        for upstream in group:
+            self._current_weight[upstream.name] += upstream.weight
+            total += upstream.weight
+            if best is None or self._current_weight[upstream.name] > self._current_weight[best.name]:
+                best = upstream
+        assert best is not None
+        self._current_weight[best.name] -= total
+        return best
+
+    def _hold_seconds(self, error: HttpError) -> float:
+        limit = self.config.rate_limit
+        asked = parse_retry_after(error.headers, self._wall_clock())
+        return min(limit.default_cooldown if asked is None else asked, limit.max_cooldown)
+
+
+class Plan:
+    """One request's attempts. Iterate for the next attempt; record each outcome."""
+
+    def __init__(self, router: Router, queue: list[Upstream], started: float) -> None:
+        self._router = router
+        self._queue = queue
+        self._started = started
+        self._log: list[_Tried] = []
+        self._failures = 0
+        self._delivered: tuple[Attempt, Outcome] | None = None
+        self._last_failure: tuple[Attempt, Outcome] | None = None
+        self._pending: Attempt | None = None  # handed out, verdict not yet recorded
+        self._deadline_hit = False
+
+    def __iter__(self) -> Iterator[Attempt]:
+        return self
+
+    def __next__(self) -> Attempt:
+        router = self._router
+        if self._delivered is not None or self._failures > router.config.max_retries:
+            raise StopIteration
+        while self._queue:
+            now = router._clock()
+            remaining = self._started + router.config.timeouts.total - now
+            if remaining < router.config.timeouts.min_attempt:
+                self._deadline_hit = True
+                raise StopIteration
+            upstream = self._queue.pop(0)
+            if not router._health[upstream.name].try_acquire(now):
+                continue  # taken out (or its probe taken) by a concurrent request since planning
+            self._pending = Attempt(upstream, len(self._log) + 1, min(router.config.timeouts.first_byte, remaining), remaining)
+            return self._pending
+        raise StopIteration
+
+    def record(self, attempt: Attempt, outcome: Outcome) -> None:
+        router = self._router
+        now = router._clock()
+        health = router._health[attempt.upstream.name]
+        if self._delivered is not None and self._delivered[0] is attempt:
+            # The end of a stream already committed to the caller: too late to
+            # fail over, but the breaker (and a half-open probe) hears of it.
+            self._pending = None
+            if isinstance(outcome, StreamBroken):
+                health.record_failure(now)
+            else:
+                health.record_success(now)
+            return
+        self._pending = None
+        self._log.append(_Tried(attempt.upstream.name, describe(outcome)))
+        verdict = classify(outcome)
+        if verdict is Verdict.DELIVER:
+            self._delivered = (attempt, outcome)
+            if isinstance(outcome, StreamStarted):
+                self._pending = attempt  # verdict comes when the stream ends
+            else:
+                health.record_success(now)
+        elif verdict is Verdict.THROTTLED:
+            assert isinstance(outcome, HttpError)
+            health.record_throttle(now, router._hold_seconds(outcome))
+            self._last_failure = (attempt, outcome)
+        else:
+            health.record_failure(now)
+            self._failures += 1
+            self._last_failure = (attempt, outcome)
+
+    def result(self) -> Reply:
+        router = self._router
+        attempts = len(self._log)
+        if self._delivered is not None:
+            attempt, outcome = self._delivered
+            if isinstance(outcome, HttpError):
+                return self._relay(attempt, outcome)
+            return Reply(outcome.status, self._trace(attempt.upstream.name), None)
+        if attempts == 0:
+            if self._deadline_hit:
+                return self._synthetic(504, "deadline_exceeded", "The request deadline passed before an upstream could be tried.", "none")
+            fallback = router.config.fallback
+            if fallback is None:
+                return router.unavailable_reply()
+            headers = {"content-type": fallback.content_type, FALLBACK_HEADER: "true", UPSTREAM_HEADER: "fallback", ATTEMPTS_HEADER: "0"}
+            return Reply(fallback.status, headers, fallback.body.encode())
+        assert self._last_failure is not None
+        attempt, outcome = self._last_failure
+        if isinstance(outcome, HttpError):
+            return self._relay(attempt, outcome)
+        if isinstance(outcome, FirstByteTimeout) or self._deadline_hit:
+            return self._synthetic(504, "upstream_timeout", "No upstream answered in time.", attempt.upstream.name)
+        return self._synthetic(502, "upstream_unavailable", "No upstream could serve the request.", attempt.upstream.name)
+
+    def __enter__(self) -> Plan:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the plan. An attempt left unrecorded (caller went away, adapter
+        error) must not keep a half-open probe claimed."""
+        if self._pending is not None:
+            self._router._health[self._pending.upstream.name].release(self._router._clock())
+            self._pending = None
+
+    def _trace(self, upstream: str) -> dict[str, str]:
+        return {UPSTREAM_HEADER: upstream, ATTEMPTS_HEADER: str(len(self._log))}
+
+    def _relay(self, attempt: Attempt, error: HttpError) -> Reply:
+        headers = relayable_headers(error.headers)
+        headers.update(self._trace(attempt.upstream.name))
+        return Reply(error.status, headers, error.body)
+
+    def _synthetic(self, status: int, code: str, message: str, upstream: str) -> Reply:
+        body = {
+            "error": {
+                "message": message,
+                "type": "upstream_error",
+                "code": code,
+                "attempts": [{"upstream": entry.upstream, "outcome": entry.outcome} for entry in self._log],
+            }
+        }
+        headers = {"content-type": "application/json"}
+        headers.update(self._trace(upstream))
+        return Reply(status, headers, json.dumps(body).encode())
+

@@ -1,0 +1,97 @@
+import copy
+
+import pytest
+
+from failover.config import ConfigError, parse_config
+
+VALID = {
+    "topology": "active-passive",
+    "upstreams": [
+        {"name": "primary", "url": "http://127.0.0.1:9001", "priority": 0, "region": "eu-west-1"},
+        {"name": "azure", "url": "https://gw.example.net/openai/", "priority": 1, "weight": 5, "headers_from_env": {"api-key": "AZURE_OPENAI_KEY"}},
+    ],
+    "timeouts": {"connect": 1, "first_byte": 5, "total": 20, "stream_idle": 3},
+    "breaker": {"failure_threshold": 2, "base_ejection": 1, "max_ejection": 10, "jitter": 0.1},
+    "rate_limit": {"default_cooldown": 2, "max_cooldown": 30},
+    "max_retries": 2,
+    "fallback": {"status": 200, "body": {"choices": []}},
+}
+
+
+def test_valid_config_is_parsed_into_frozen_settings():
+    config = parse_config(VALID)
+    assert config.topology == "active-passive"
+    assert [u.name for u in config.upstreams] == ["primary", "azure"]
+    assert config.upstreams[1].url == "https://gw.example.net/openai"
+    assert config.upstreams[1].headers_from_env == (("api-key", "AZURE_OPENAI_KEY"),)
+    assert config.timeouts.first_byte == 5.0 and config.breaker.failure_threshold == 2
+    assert config.fallback is not None and config.fallback.body == '{"choices": []}'
+    with pytest.raises(AttributeError):
+        config.topology = "active-active"  # type: ignore[misc]
+
+
+def test_defaults_apply_when_sections_are_absent():
+    config = parse_config({"topology": "active-active", "upstreams": [{"name": "a", "url": "http://a"}]})
+    assert config.upstreams[0].weight == 1 and config.upstreams[0].priority == 0
+    assert config.max_retries == 1 and config.fallback is None
+
+
+def _with(path: str, value):
+    doc = copy.deepcopy(VALID)
+    target = doc
+    keys = path.split(".")
+    for key in keys[:-1]:
+        target = target[int(key)] if isinstance(target, list) else target[key]
+    last = keys[-1]
+    if isinstance(target, list):
+        target[int(last)] = value
+    else:
+        target[last] = value
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "named_key", "allowed"),
+    [
+        ("topology", "round-robin", "topology", "active-active or active-passive"),
+        ("upstreams", [], "upstreams", "non-empty list"),
+        ("upstreams.1.name", "primary", "upstreams[1].name", "not used by another"),
+        ("upstreams.1.url", "ftp://gw.example.net", "upstreams[1].url", "http:// or https://"),
+        ("upstreams.0.url", "127.0.0.1:9001", "upstreams[0].url", "http:// or https://"),
+        ("upstreams.1.url", "https://gw.example.net/openai?api-version=1", "upstreams[1].url", "no query"),
+        ("upstreams.1.weight", 0, "upstreams[1].weight", "from 1 to 1000"),
+        ("upstreams.1.weight", 1001, "upstreams[1].weight", "from 1 to 1000"),
+        ("upstreams.0.priority", -1, "upstreams[0].priority", ">= 0"),
+        ("upstreams.1.headers_from_env", {"api-key": "sk-secret value"}, "upstreams[1].headers_from_env.api-key", "environment variable"),
+        ("timeouts.total", 0, "timeouts.total", "> 0"),
+        ("timeouts.connect", -1, "timeouts.connect", "> 0"),
+        ("timeouts.first_byte", 30, "timeouts.first_byte", "at most timeouts.total"),
+        ("breaker.failure_threshold", 0, "breaker.failure_threshold", ">= 1"),
+        ("breaker.max_ejection", 0.5, "breaker.max_ejection", "at least breaker.base_ejection"),
+        ("breaker.jitter", 1.5, "breaker.jitter", "from 0"),
+        ("rate_limit.default_cooldown", 60, "rate_limit.default_cooldown", "at most rate_limit.max_cooldown"),
+        ("max_retries", -1, "max_retries", "from 0 to 10"),
+        ("fallback", {"status": 200, "body": 42}, "fallback.body", "string or a JSON object"),
+        ("timeouts.frist_byte", 1, "timeouts.frist_byte", "one of the keys"),
+    ],
+)
+def test_bad_config_is_refused_naming_key_value_and_what_is_allowed(path, value, named_key, allowed):
+    with pytest.raises(ConfigError) as refused:
+        parse_config(_with(path, value))
+    message = str(refused.value)
+    assert message.startswith(f"{named_key}: ")
+    if not isinstance(value, (dict, list)):
+        assert repr(value) in message
+    assert allowed in message
+    assert refused.value.key == named_key
+
+
+def test_a_secret_put_where_an_env_var_name_belongs_is_not_echoed():
+    with pytest.raises(ConfigError) as refused:
+        parse_config(_with("upstreams.1.headers_from_env", {"api-key": "sk-live-123"}))
+    assert "sk-live-123" not in str(refused.value)
+
+
+def test_config_that_is_not_a_mapping_is_refused():
+    with pytest.raises(ConfigError, match="config: .*a mapping"):
+        parse_config(["not", "a", "mapping"])

@@ -1,0 +1,337 @@
+"""Fault injection against real HTTP servers on 127.0.0.1, through the real gateway.
+
+Each scenario is bounded in time and checks what every upstream saw, not only
+what the caller got.
+"""
+
+import asyncio
+import json
+import time
+from collections import Counter
+
+import pytest
+
+from failover.health import State
+from tests.failover_fakes import chat, config_doc, gateway, regions, run
+
+
+def served_by(response) -> str:
+    return response.headers["x-failover-upstream"]
+
+
+def sse_data(text: str) -> list[str]:
+    return [line[5:].strip() for line in text.split("\n") if line.startswith("data:")]
+
+
+def test_region_killed_under_load_in_active_active_loses_no_request():
+    async def scenario():
+        async with regions("a", "b", "c") as (a, b, c):
+            doc = config_doc([a, b, c], "active-active", breaker={**config_doc([])["breaker"], "base_ejection": 5.0, "max_ejection": 5.0})
+            async with gateway(doc) as (client, router):
+                statuses: list[int] = []
+                served: list[str] = []
+                sent = 0
+
+                async def worker():
+                    nonlocal sent
+                    while sent < 200:
+                        sent += 1
+                        if sent == 60:
+                            await b.stop()
+                        response = await client.post("/v1/chat/completions", json=chat())
+                        statuses.append(response.status_code)
+                        served.append(served_by(response))
+
+                await asyncio.gather(*(worker() for _ in range(10)))
+                seen_by_b = len(b.seen)
+                assert router.health("b").state(time.monotonic()) is State.OPEN
+                return statuses, Counter(served), seen_by_b, len(a.seen), len(c.seen)
+
+    statuses, served, seen_by_b, seen_by_a, seen_by_c = run(scenario())
+    assert statuses == [200] * 200
+    assert sum(served.values()) == 200
+    # b only served what it answered before it died; a and c absorbed the rest.
+    assert served["b"] <= seen_by_b < 70
+    assert served["a"] == seen_by_a and served["c"] == seen_by_c
+    assert served["a"] > 60 and served["c"] > 60
+
+
+def test_active_passive_fails_over_to_secondary_and_fails_back_after_one_probe():
+    async def scenario():
+        async with regions("primary", "secondary") as (primary, secondary):
+            async with gateway(config_doc([primary, secondary])) as (client, router):
+                primary.mode = "http-500"
+                down = [await client.post("/v1/chat/completions", json=chat()) for _ in range(6)]
+                assert [served_by(r) for r in down] == ["secondary"] * 6
+                assert [r.headers["x-failover-attempts"] for r in down] == ["2", "2", "1", "1", "1", "1"]
+                assert len(primary.seen) == 2  # breaker open: not hammered
+                primary.mode = "none"
+                recovered_at = time.monotonic()
+                await asyncio.sleep(0.2)  # base ejection, no jitter
+                back = [await client.post("/v1/chat/completions", json=chat()) for _ in range(5)]
+                return back, primary.seen, recovered_at, len(secondary.seen)
+
+    back, primary_seen, recovered_at, secondary_seen = run(scenario())
+    assert [served_by(r) for r in back] == ["primary"] * 5
+    assert len(primary_seen) == 2 + 5
+    assert primary_seen[2].at - recovered_at < 0.2 + 0.5  # the probe came right after the cool-down
+    assert secondary_seen == 6
+
+
+def test_429_with_retry_after_moves_traffic_and_the_throttled_region_is_left_alone():
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            a.mode, a.retry_after = "http-429", "1"  # capped to 0.5 s by rate_limit.max_cooldown
+            async with gateway(config_doc([a, b])) as (client, router):
+                # The hold starts while the first request is in flight: after
+                # `sent_at`, before `answered_at`.
+                sent_at = time.monotonic()
+                first = await client.post("/v1/chat/completions", json=chat())
+                answered_at = time.monotonic()
+                during = []
+                while time.monotonic() - sent_at < 0.4:
+                    during.append(await client.post("/v1/chat/completions", json=chat()))
+                seen_during = len(a.seen)
+                a.mode = "none"
+                await asyncio.sleep(max(0.0, answered_at + 0.5 + 0.02 - time.monotonic()))
+                after = await client.post("/v1/chat/completions", json=chat())
+                return first, during, seen_during, after, len(a.seen)
+
+    first, during, seen_during, after, seen_total = run(scenario())
+    assert first.status_code == 200 and served_by(first) == "b" and first.headers["x-failover-attempts"] == "2"
+    assert during and all(served_by(r) == "b" and r.headers["x-failover-attempts"] == "1" for r in during)
+    assert seen_during == 1
+    assert served_by(after) == "a" and seen_total == 2
+
+
+def test_429_without_retry_after_holds_the_region_for_the_default_cooldown():
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            a.script.append("http-429")
+            async with gateway(config_doc([a, b])) as (client, _):
+                first = await client.post("/v1/chat/completions", json=chat())
+                second = await client.post("/v1/chat/completions", json=chat())
+                await asyncio.sleep(0.32)
+                third = await client.post("/v1/chat/completions", json=chat())
+                return [served_by(r) for r in (first, second, third)], len(a.seen), len(b.seen)
+
+    assert run(scenario()) == (["b", "b", "a"], 2, 2)
+
+
+def test_429_everywhere_is_relayed_with_its_retry_after():
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            for fake in (a, b):
+                fake.mode, fake.retry_after = "http-429", "7"
+            async with gateway(config_doc([a, b])) as (client, _):
+                response = await client.post("/v1/chat/completions", json=chat())
+                return response, len(a.seen), len(b.seen)
+
+    response, seen_a, seen_b = run(scenario())
+    assert response.status_code == 429 and response.headers["retry-after"] == "7"
+    assert response.json()["error"]["code"] == "rate_limit_exceeded"
+    assert (seen_a, seen_b) == (1, 1)
+
+
+@pytest.mark.parametrize("fault", ["http-500", "reset"])
+def test_one_failure_is_retried_once_on_the_next_region(fault):
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            a.script.append(fault)
+            async with gateway(config_doc([a, b])) as (client, _):
+                failed_over = await client.post("/v1/chat/completions", json=chat())
+                next_one = await client.post("/v1/chat/completions", json=chat())
+                return failed_over, next_one, len(a.seen), len(b.seen)
+
+    failed_over, next_one, seen_a, seen_b = run(scenario())
+    assert failed_over.status_code == 200 and served_by(failed_over) == "b"
+    assert failed_over.headers["x-failover-attempts"] == "2"
+    assert failed_over.json()["choices"][0]["message"]["content"] == "Hello from b."
+    assert served_by(next_one) == "a"  # one failure does not open the breaker
+    assert (seen_a, seen_b) == (2, 1)
+
+
+def test_a_body_cut_before_it_reached_the_caller_fails_over():
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            a.script.append("stream-cut")
+            async with gateway(config_doc([a, b])) as (client, _):
+                response = await client.post("/v1/chat/completions", json=chat())
+                return response, len(a.seen), len(b.seen)
+
+    response, seen_a, seen_b = run(scenario())
+    assert response.status_code == 200 and served_by(response) == "b"
+    assert response.json()["choices"][0]["message"]["content"] == "Hello from b."
+    assert (seen_a, seen_b) == (1, 1)
+
+
+def test_unknown_routes_answer_with_an_error_and_the_trace_headers():
+    async def scenario():
+        async with regions("a") as (a,):
+            async with gateway(config_doc([a])) as (client, _):
+                return await client.get("/v1/models"), await client.get("/v1/chat/completions"), len(a.seen)
+
+    missing, wrong_method, seen = run(scenario())
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    assert wrong_method.status_code == 405 and wrong_method.headers["x-failover-upstream"] == "none"
+    assert seen == 0
+
+
+def test_retries_are_bounded_even_when_every_region_fails():
+    async def scenario():
+        async with regions("a", "b", "c") as fakes:
+            for fake in fakes:
+                fake.mode = "http-500"
+            async with gateway(config_doc(fakes)) as (client, _):
+                response = await client.post("/v1/chat/completions", json=chat())
+                return response, [len(f.seen) for f in fakes]
+
+    response, seen = run(scenario())
+    assert response.status_code == 500 and response.headers["x-failover-attempts"] == "2"
+    assert seen == [1, 1, 0]
+
+
+def test_a_region_that_never_answers_gets_one_attempt_and_does_not_eat_the_budget():
+    async def scenario():
+        async with regions("silent", "b") as (silent, b):
+            silent.mode = "hang"
+            async with gateway(config_doc([silent, b])) as (client, _):
+                started = time.monotonic()
+                response = await client.post("/v1/chat/completions", json=chat())
+                return response, time.monotonic() - started, len(silent.seen), len(b.seen)
+
+    response, elapsed, seen_silent, seen_b = run(scenario())
+    assert response.status_code == 200 and served_by(response) == "b"
+    assert (seen_silent, seen_b) == (1, 1)
+    assert elapsed < 0.4 + 1.0  # first-byte timeout plus the fallback, not the 3 s deadline
+
+
+def test_a_stream_that_stays_silent_before_its_first_event_fails_over():
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            a.mode = "hang"
+            async with gateway(config_doc([a, b])) as (client, _):
+                response = await client.post("/v1/chat/completions", json=chat(stream=True))
+                return response, len(a.seen), len(b.seen)
+
+    response, seen_a, seen_b = run(scenario())
+    assert response.status_code == 200 and served_by(response) == "b"
+    assert sse_data(response.text)[-1] == "[DONE]"
+    assert (seen_a, seen_b) == (1, 1)
+
+
+def test_streaming_passes_events_through_and_ends_with_done():
+    async def scenario():
+        async with regions("a") as (a,):
+            async with gateway(config_doc([a])) as (client, _):
+                async with client.stream("POST", "/v1/chat/completions", json=chat(stream=True)) as response:
+                    events = [line async for line in response.aiter_lines() if line.startswith("data:")]
+                return response, events
+
+    response, events = run(scenario())
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert served_by(response) == "a" and response.headers["x-failover-attempts"] == "1"
+    contents = [json.loads(e[5:])["choices"][0]["delta"].get("content") for e in events[:-1]]
+    assert "".join(c for c in contents if c) == "Hello from a."
+    assert events[-1] == "data: [DONE]"
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [("stream-cut", "connection cut"), ("stream-stall", "stalled"), ("malformed", "neither JSON"), ("no-done", "without [DONE]")],
+)
+def test_a_stream_broken_after_delivery_ends_with_an_explicit_error_event(fault, reason):
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            a.mode = fault
+            async with gateway(config_doc([a, b])) as (client, router):
+                started = time.monotonic()
+                response = await client.post("/v1/chat/completions", json=chat(stream=True))
+                return response, time.monotonic() - started, len(a.seen), len(b.seen)
+
+    response, elapsed, seen_a, seen_b = run(scenario())
+    assert response.status_code == 200 and served_by(response) == "a"
+    data = sse_data(response.text)
+    assert "[DONE]" not in data
+    assert "event: error" in response.text
+    error = json.loads(data[-1])["error"]
+    assert error["code"] == "upstream_stream_broken" and reason in error["message"]
+    assert all(d == data[-1] or json.loads(d)["object"] == "chat.completion.chunk" for d in data)  # nothing malformed leaked
+    assert (seen_a, seen_b) == (1, 0)  # too late to fail over once bytes reached the caller
+    assert elapsed < 0.3 + 1.0
+
+
+@pytest.mark.parametrize("fault", ["context-length", "content-filter"])
+def test_request_errors_are_returned_unchanged_after_one_attempt(fault):
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            a.mode = fault
+            async with gateway(config_doc([a, b])) as (client, router):
+                response = await client.post("/v1/chat/completions", json=chat())
+                return response, len(a.seen), len(b.seen), router.health("a").state(time.monotonic())
+
+    response, seen_a, seen_b, state = run(scenario())
+    expected_code = {"context-length": "context_length_exceeded", "content-filter": "content_filter"}[fault]
+    assert response.status_code == 400 and response.json()["error"]["code"] == expected_code
+    assert served_by(response) == "a" and response.headers["x-failover-attempts"] == "1"
+    assert (seen_a, seen_b) == (1, 0)
+    assert state is State.CLOSED
+
+
+def test_every_region_down_gives_a_clean_503_at_once_without_attempts():
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            doc = config_doc([a, b], breaker={"failure_threshold": 1, "base_ejection": 5.0, "max_ejection": 5.0, "jitter": 0.0})
+            await a.stop()
+            await b.stop()
+            async with gateway(doc) as (client, _):
+                first = await client.post("/v1/chat/completions", json=chat())
+                started = time.monotonic()
+                second = await client.post("/v1/chat/completions", json=chat())
+                elapsed = time.monotonic() - started
+                ready = await client.get("/ready")
+                alive = await client.get("/health")
+                return first, second, elapsed, ready, alive
+
+    first, second, elapsed, ready, alive = run(scenario())
+    assert first.status_code == 502 and first.headers["x-failover-attempts"] == "2"
+    assert [a["outcome"] for a in first.json()["error"]["attempts"]] == ["connect_error", "connect_error"]
+    assert second.status_code == 503 and second.headers["x-failover-attempts"] == "0"
+    assert second.headers["retry-after"] == "5"
+    assert {u["name"]: u["reason"] for u in second.json()["error"]["upstreams"]} == {"a": "circuit_open", "b": "circuit_open"}
+    assert elapsed < 0.2  # decided without touching the network
+    assert ready.status_code == 503 and ready.json()["error"]["code"] == second.json()["error"]["code"] == "no_upstream_available"
+    assert alive.status_code == 200
+
+
+def test_degraded_mode_serves_the_static_fallback_when_everything_is_out():
+    async def scenario():
+        async with regions("a") as (a,):
+            a.mode = "http-500"
+            doc = config_doc([a], breaker={"failure_threshold": 1, "base_ejection": 5.0, "max_ejection": 5.0, "jitter": 0.0}, fallback={"body": {"error": {"message": "degraded"}}, "status": 503})
+            async with gateway(doc) as (client, _):
+                await client.post("/v1/chat/completions", json=chat())
+                return await client.post("/v1/chat/completions", json=chat()), len(a.seen)
+
+    response, seen = run(scenario())
+    assert response.status_code == 503 and response.headers["x-failover-fallback"] == "true"
+    assert response.json() == {"error": {"message": "degraded"}}
+    assert seen == 1
+
+
+def test_caller_credentials_are_forwarded_and_upstream_keys_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("FAKE_AZURE_KEY", "azure-secret")
+
+    async def scenario():
+        async with regions("fleet", "azure") as (fleet, azure):
+            fleet.mode = "http-500"
+            doc = config_doc([fleet, azure])
+            doc["upstreams"][1]["headers_from_env"] = {"api-key": "FAKE_AZURE_KEY"}
+            async with gateway(doc) as (client, _):
+                await client.post("/v1/chat/completions", json=chat(), headers={"authorization": "Bearer caller", "x-internal": "no"})
+                return fleet.seen[0].headers, azure.seen[0].headers
+
+    fleet_headers, azure_headers = run(scenario())
+    assert fleet_headers["authorization"] == "Bearer caller" and "api-key" not in fleet_headers
+    assert azure_headers["api-key"] == "azure-secret"
+    assert "x-internal" not in fleet_headers

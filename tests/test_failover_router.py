@@ -1,0 +1,429 @@
+import json
+from collections import Counter
+
+import pytest
+
+from failover.config import parse_config
+from failover.health import State, Unavailable
+from failover.outcomes import ConnectError, FirstByteTimeout, HttpError, StreamBroken, StreamStarted, Success
+from failover.retry_after import parse_retry_after
+from failover.router import RequestMeta, Router, Verdict, classify
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def make_router(topology="active-passive", upstreams=None, clock=None, random=lambda: 0.0, **sections):
+    doc = {
+        "topology": topology,
+        "upstreams": upstreams
+        or [
+            {"name": "a", "url": "http://a", "priority": 0, "region": "r1"},
+            {"name": "b", "url": "http://b", "priority": 1, "region": "r2"},
+            {"name": "c", "url": "http://c", "priority": 2, "region": "r3"},
+        ],
+        "timeouts": {"connect": 1, "first_byte": 5, "total": 20, "min_attempt": 0.5},
+        "breaker": {"failure_threshold": 2, "base_ejection": 10, "max_ejection": 35, "jitter": 0.2},
+        "rate_limit": {"default_cooldown": 4, "max_cooldown": 30},
+    }
+    doc.update(sections)
+    return Router(parse_config(doc), clock=clock or FakeClock(), random=random, wall_clock=lambda: 1_700_000_000.0)
+
+
+def serve(router, outcomes, meta=RequestMeta()):
+    """Drive one request; `outcomes` maps upstream name -> outcome. Returns (tried, reply)."""
+    tried = []
+    with router.begin(meta) as plan:
+        for attempt in plan:
+            tried.append(attempt.upstream.name)
+            plan.record(attempt, outcomes.get(attempt.upstream.name, Success()))
+        return tried, plan.result()
+
+
+def fail(router, name, times):
+    for _ in range(times):
+        serve(router, {name: ConnectError()})
+
+
+# --- ordering -----------------------------------------------------------------
+
+
+def test_active_passive_tries_by_priority():
+    router = make_router(upstreams=[
+        {"name": "second", "url": "http://b", "priority": 1},
+        {"name": "first", "url": "http://a", "priority": 0},
+    ])
+    assert serve(router, {})[0] == ["first"]
+    assert serve(router, {"first": HttpError(503)})[0] == ["first", "second"]
+
+
+def test_active_passive_prefers_callers_region_within_a_priority_tier():
+    router = make_router(upstreams=[
+        {"name": "x", "url": "http://x", "priority": 0, "region": "us-east-1"},
+        {"name": "y", "url": "http://y", "priority": 0, "region": "eu-west-1"},
+        {"name": "z", "url": "http://z", "priority": 1, "region": "eu-west-1"},
+    ])
+    tried, _ = serve(router, {"y": HttpError(500)}, RequestMeta(caller_region="eu-west-1"))
+    assert tried == ["y", "x"]
+
+
+def test_active_active_spreads_by_weight_smoothly():
+    router = make_router("active-active", upstreams=[
+        {"name": "a", "url": "http://a", "weight": 5},
+        {"name": "b", "url": "http://b", "weight": 1},
+        {"name": "c", "url": "http://c", "weight": 1},
+    ])
+    firsts = [serve(router, {})[0][0] for _ in range(70)]
+    assert Counter(firsts) == {"a": 50, "b": 10, "c": 10}
+    # Smooth: nginx's sequence for 5/1/1 never sends more than 3 in a row to a.
+    assert firsts[:7] == ["a", "a", "b", "a", "c", "a", "a"]
+
+
+def test_active_active_prefers_callers_region_and_falls_back_to_others():
+    router = make_router("active-active", upstreams=[
+        {"name": "use1", "url": "http://a", "region": "us-east-1", "weight": 10},
+        {"name": "euw1", "url": "http://b", "region": "eu-west-1"},
+        {"name": "euw1-b", "url": "http://c", "region": "eu-west-1"},
+    ])
+    meta = RequestMeta(caller_region="eu-west-1")
+    firsts = Counter(serve(router, {}, meta)[0][0] for _ in range(10))
+    assert firsts == {"euw1": 5, "euw1-b": 5}
+    tried, reply = serve(router, {"euw1": ConnectError(), "euw1-b": ConnectError()}, meta)
+    assert set(tried) == {"euw1", "euw1-b"} and reply.status == 502  # one retry only
+    router2 = make_router("active-active", upstreams=[
+        {"name": "use1", "url": "http://a", "region": "us-east-1"},
+        {"name": "euw1", "url": "http://b", "region": "eu-west-1"},
+    ], max_retries=2)
+    tried, reply = serve(router2, {"euw1": HttpError(500)}, meta)
+    assert tried == ["euw1", "use1"] and reply.headers["x-failover-upstream"] == "use1"
+
+
+def test_an_unknown_caller_region_spreads_over_everyone():
+    router = make_router("active-active")
+    firsts = Counter(serve(router, {}, RequestMeta(caller_region="ap-south-1"))[0][0] for _ in range(30))
+    assert firsts == {"a": 10, "b": 10, "c": 10}
+
+
+# --- error classes ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("outcome", "verdict"),
+    [
+        (Success(), Verdict.DELIVER),
+        (StreamStarted(), Verdict.DELIVER),
+        (HttpError(400), Verdict.DELIVER),
+        (HttpError(404), Verdict.DELIVER),
+        (HttpError(413), Verdict.DELIVER),
+        (HttpError(422), Verdict.DELIVER),
+        (HttpError(429), Verdict.THROTTLED),
+        (HttpError(500), Verdict.FAILED),
+        (HttpError(503), Verdict.FAILED),
+        (ConnectError(), Verdict.FAILED),
+        (FirstByteTimeout(), Verdict.FAILED),
+        (StreamBroken("cut"), Verdict.FAILED),
+    ],
+)
+def test_classification(outcome, verdict):
+    assert classify(outcome) is verdict
+
+
+@pytest.mark.parametrize("code", ["context_length_exceeded", "content_filter"])
+def test_request_errors_go_back_unchanged_after_one_attempt(code):
+    router = make_router()
+    body = json.dumps({"error": {"code": code}}).encode()
+    tried, reply = serve(router, {"a": HttpError(400, {"content-type": "application/json", "x-request-id": "r1", "content-length": "9"}, body)})
+    assert tried == ["a"]
+    assert reply.status == 400 and reply.body == body
+    assert reply.headers["x-request-id"] == "r1" and "content-length" not in reply.headers
+    assert reply.headers["x-failover-upstream"] == "a" and reply.headers["x-failover-attempts"] == "1"
+    assert router.health("a").state(router._clock()) is State.CLOSED
+
+
+def test_5xx_and_connection_errors_retry_once_on_another_upstream():
+    router = make_router()
+    tried, reply = serve(router, {"a": HttpError(500), "b": ConnectError()})
+    assert tried == ["a", "b"]
+    assert reply.status == 502
+    assert json.loads(reply.body)["error"]["attempts"] == [
+        {"upstream": "a", "outcome": "http_500"},
+        {"upstream": "b", "outcome": "connect_error"},
+    ]
+
+
+def test_last_upstream_5xx_is_relayed_when_retries_are_spent():
+    router = make_router()
+    tried, reply = serve(router, {"a": ConnectError(), "b": HttpError(503, {"content-type": "text/plain"}, b"busy")})
+    assert tried == ["a", "b"] and reply.status == 503 and reply.body == b"busy"
+
+
+def test_first_byte_timeout_moves_on_and_never_retries_the_same_upstream():
+    router = make_router(max_retries=5)
+    tried, reply = serve(router, {"a": FirstByteTimeout(), "b": FirstByteTimeout(), "c": FirstByteTimeout()})
+    assert tried == ["a", "b", "c"] and reply.status == 504
+
+
+def test_429_fails_over_at_once_without_spending_the_retry_and_holds_the_upstream():
+    clock = FakeClock()
+    router = make_router(clock=clock, max_retries=0)
+    tried, reply = serve(router, {"a": HttpError(429, {"retry-after": "7"})})
+    assert tried == ["a", "b"] and reply.status == 200
+    assert router.health("a").unavailable(clock()) is Unavailable.RATE_LIMITED
+    clock.advance(6.9)
+    assert serve(router, {})[0] == ["b"]
+    clock.advance(0.2)
+    assert serve(router, {})[0] == ["a"]
+
+
+def test_429_without_retry_after_uses_the_default_cooldown_and_429_everywhere_is_relayed():
+    clock = FakeClock()
+    router = make_router(clock=clock)
+    throttled = {n: HttpError(429, {"content-type": "application/json"}, b'{"error":{}}') for n in "abc"}
+    throttled["a"] = HttpError(429)
+    tried, reply = serve(router, throttled)
+    assert tried == ["a", "b", "c"] and reply.status == 429 and reply.headers["x-failover-upstream"] == "c"
+    clock.advance(3.9)
+    assert router.health("a").unavailable(clock()) is Unavailable.RATE_LIMITED
+    clock.advance(0.2)
+    assert router.health("a").unavailable(clock()) is None
+
+
+def test_retry_after_is_capped():
+    clock = FakeClock()
+    router = make_router(clock=clock)
+    serve(router, {"a": HttpError(429, {"retry-after": "86400"})})
+    clock.advance(30.1)
+    assert router.health("a").unavailable(clock()) is None
+
+
+def test_429_does_not_count_toward_the_breaker():
+    clock = FakeClock()
+    router = make_router(clock=clock)
+    for _ in range(5):
+        serve(router, {"a": HttpError(429, {"retry-after-ms": "1"})})
+        clock.advance(0.01)
+    assert router.health("a").state(clock()) is State.CLOSED
+
+
+# --- Retry-After parsing ----------------------------------------------------------
+
+WALL = 1_700_000_000.0  # Tue, 14 Nov 2023 22:13:20 GMT
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after": "12"}, 12.0),
+        ({"retry-after": " 0 "}, 0.0),
+        ({"retry-after": "Tue, 14 Nov 2023 22:13:50 GMT"}, 30.0),
+        ({"retry-after": "Tue, 14 Nov 2023 22:00:00 GMT"}, 0.0),
+        ({"retry-after-ms": "1500"}, 1.5),
+        ({"retry-after-ms": "250.5", "retry-after": "9"}, 0.2505),
+        ({"retry-after-ms": "soon", "retry-after": "9"}, 9.0),
+        ({"retry-after": "soon"}, None),
+        ({"retry-after": "-5"}, None),
+        ({"retry-after": "1.5"}, None),
+        ({"retry-after": ""}, None),
+        ({"retry-after-ms": "nan"}, None),
+        ({"retry-after": "Tue, 14 Nov 2023 22:13:50"}, 30.0),
+        ({}, None),
+    ],
+)
+def test_parse_retry_after(headers, seconds):
+    assert parse_retry_after(headers, WALL) == (pytest.approx(seconds) if seconds is not None else None)
+
+
+# --- breaker ----------------------------------------------------------------------
+
+
+def test_breaker_opens_after_threshold_and_failover_traffic_skips_it():
+    clock = FakeClock()
+    router = make_router(clock=clock)
+    fail(router, "a", 1)
+    assert router.health("a").state(clock()) is State.CLOSED
+    fail(router, "a", 1)
+    assert router.health("a").state(clock()) is State.OPEN
+    assert serve(router, {})[0] == ["b"]
+
+
+def test_success_resets_the_consecutive_failure_count():
+    clock = FakeClock()
+    router = make_router(clock=clock)
+    fail(router, "a", 1)
+    serve(router, {})
+    fail(router, "a", 1)
+    assert router.health("a").state(clock()) is State.CLOSED
+
+
+def test_half_open_lends_exactly_one_probe_then_closes_and_traffic_fails_back():
+    clock = FakeClock()
+    router = make_router(clock=clock)
+    fail(router, "a", 2)
+    clock.advance(10.0)
+    assert router.health("a").state(clock()) is State.HALF_OPEN
+    probe_plan = router.begin()
+    probe = next(probe_plan)
+    assert probe.upstream.name == "a"
+    # While the probe is out, concurrent requests go elsewhere.
+    for _ in range(3):
+        assert serve(router, {})[0] == ["b"]
+    assert router.health("a").unavailable(clock()) is Unavailable.PROBE_IN_FLIGHT
+    probe_plan.record(probe, Success())
+    assert probe_plan.result().status == 200
+    assert router.health("a").state(clock()) is State.CLOSED
+    assert serve(router, {})[0] == ["a"]
+
+
+def test_active_active_sends_the_half_open_probe_first_so_a_region_rejoins_promptly():
+    clock = FakeClock()
+    router = make_router("active-active", clock=clock)
+    for _ in range(6):
+        serve(router, {"b": ConnectError()})
+    assert router.health("b").state(clock()) is State.OPEN
+    firsts = [serve(router, {})[0][0] for _ in range(4)]
+    assert "b" not in firsts
+    clock.advance(10.0)
+    assert serve(router, {})[0] == ["b"]
+    assert router.health("b").state(clock()) is State.CLOSED
+    assert Counter(serve(router, {})[0][0] for _ in range(30)) == {"a": 10, "b": 10, "c": 10}
+
+
+def test_failed_probe_reopens_for_longer_and_growth_is_capped():
+    clock = FakeClock()
+    router = make_router(clock=clock)
+    fail(router, "a", 2)  # ejection 1: 10 s
+    expected = [20.0, 30.0, 35.0, 35.0]  # base * ejections, capped at 35
+    clock.advance(10.0)
+    for duration in expected:
+        tried, _ = serve(router, {"a": ConnectError()})
+        assert tried[0] == "a"
+        assert router.health("a").state(clock()) is State.OPEN
+        clock.advance(duration - 0.01)
+        assert router.health("a").state(clock()) is State.OPEN
+        clock.advance(0.01)
+        assert router.health("a").state(clock()) is State.HALF_OPEN
+
+
+@pytest.mark.parametrize("draw", [0.0, 0.5, 0.999])
+def test_jitter_shortens_ejection_within_bounds(draw):
+    clock = FakeClock()
+    router = make_router(clock=clock, random=lambda: draw)
+    fail(router, "a", 2)
+    reopen = router.health("a").recovers_at(clock()) - clock()
+    assert 10 * (1 - 0.2) <= reopen <= 10
+    assert reopen == pytest.approx(10 * (1 - 0.2 * draw))
+
+
+def test_ejections_are_forgiven_after_a_long_healthy_spell():
+    clock = FakeClock()
+    router = make_router(clock=clock)
+    fail(router, "a", 2)
+    clock.advance(10.0)
+    serve(router, {})  # probe succeeds
+    clock.advance(36.0)
+    fail(router, "a", 2)
+    assert router.health("a").recovers_at(clock()) - clock() == pytest.approx(10.0)
+
+
+def test_abandoned_probe_is_released_when_the_plan_closes():
+    clock = FakeClock()
+    router = make_router(clock=clock)
+    fail(router, "a", 2)
+    clock.advance(10.0)
+    with router.begin() as plan:
+        assert next(plan).upstream.name == "a"
+    assert router.health("a").unavailable(clock()) is None
+
+
+def test_stream_broken_after_delivery_counts_toward_the_breaker_but_keeps_the_reply():
+    clock = FakeClock()
+    router = make_router(clock=clock)
+    for _ in range(2):
+        with router.begin() as plan:
+            attempt = next(plan)
+            plan.record(attempt, StreamStarted())
+            plan.record(attempt, StreamBroken("cut", delivered=True))
+            assert plan.result().status == 200 and plan.result().body is None
+            assert list(plan) == []
+    assert router.health("a").state(clock()) is State.OPEN
+
+
+def test_streamed_probe_is_judged_when_the_stream_ends():
+    clock = FakeClock()
+    router = make_router(clock=clock)
+    fail(router, "a", 2)
+    clock.advance(10.0)
+    with router.begin() as plan:
+        attempt = next(plan)
+        plan.record(attempt, StreamStarted())
+        assert router.health("a").unavailable(clock()) is Unavailable.PROBE_IN_FLIGHT
+        plan.record(attempt, Success())
+    assert router.health("a").state(clock()) is State.CLOSED
+
+
+# --- deadline -----------------------------------------------------------------------
+
+
+def test_attempts_get_the_remaining_budget_and_none_starts_without_enough_left():
+    clock = FakeClock()
+    router = make_router(clock=clock, max_retries=5)
+    with router.begin() as plan:
+        first = next(plan)
+        assert first.first_byte_timeout == 5 and first.budget == 20
+        clock.advance(17.0)
+        plan.record(first, FirstByteTimeout())
+        second = next(plan)
+        assert second.first_byte_timeout == pytest.approx(3.0) and second.budget == pytest.approx(3.0)
+        clock.advance(2.6)
+        plan.record(second, ConnectError())
+        assert list(plan) == []  # 0.4 s left < min_attempt 0.5
+        reply = plan.result()
+    assert reply.status == 504
+    assert router.health("c").state(clock()) is State.CLOSED
+
+
+# --- failsafe -------------------------------------------------------------------------
+
+
+def test_every_upstream_out_gives_an_immediate_503_naming_each_and_why():
+    clock = FakeClock()
+    router = make_router(clock=clock, random=lambda: 0.5)
+    fail(router, "a", 2)  # open 9 s
+    serve(router, {"a": ConnectError(), "b": HttpError(429, {"retry-after": "3"}), "c": ConnectError()})
+    fail(router, "c", 1)  # c open 9 s
+    clock.advance(1.2)
+    tried, reply = serve(router, {})
+    assert tried == []
+    assert reply.status == 503
+    assert reply.headers["retry-after"] == "2"  # b comes back in 1.8 s, rounded up
+    assert reply.headers["x-failover-attempts"] == "0" and reply.headers["x-failover-upstream"] == "none"
+    upstreams = json.loads(reply.body)["error"]["upstreams"]
+    assert [(u["name"], u["reason"]) for u in upstreams] == [("a", "circuit_open"), ("b", "rate_limited"), ("c", "circuit_open")]
+    assert not router.is_ready()
+    assert router.unavailable_reply().body == reply.body
+
+
+def test_failsafe_retry_after_is_at_least_one_second():
+    clock = FakeClock()
+    router = make_router(clock=clock, upstreams=[{"name": "a", "url": "http://a"}])
+    serve(router, {"a": HttpError(429, {"retry-after-ms": "100"})})
+    assert serve(router, {})[1].headers["retry-after"] == "1"
+
+
+def test_fallback_response_is_served_in_degraded_mode():
+    clock = FakeClock()
+    router = make_router(clock=clock, upstreams=[{"name": "a", "url": "http://a"}], fallback={"status": 200, "body": {"degraded": True}})
+    fail(router, "a", 2)
+    tried, reply = serve(router, {})
+    assert tried == []
+    assert reply.status == 200 and json.loads(reply.body) == {"degraded": True}
+    assert reply.headers["x-failover-fallback"] == "true"
+    assert router.unavailable_reply().status == 503  # readiness still tells the truth
