@@ -1,0 +1,71 @@
+"""Redundant AI model serving: read top to bottom, it is the architecture.
+
+settings -> one AWS provider per region -> per region a network and a model fleet -> exports
+"""
+
+import pulumi
+import pulumi_aws as aws
+
+from components import settings as settings_module
+from components.fleet import ModelFleet, ModelFleetArgs
+from components.network import Network, NetworkArgs, discover_availability_zones
+
+# 1. Settings: read and validated once, before any resource is declared.
+settings = settings_module.load_settings(pulumi.Config(), pulumi.get_stack())
+
+# 2. One explicit provider per region: nothing is ever created in an ambient default region.
+providers = {
+    region.name: aws.Provider(
+        f"aws-{region.name}",
+        region=region.name,
+        default_tags=aws.ProviderDefaultTagsArgs(
+            tags={"project": settings.project, "stack": settings.stack, "environment": settings.environment}
+        ),
+    )
+    for region in settings.regions
+}
+
+# 3. Per region: network across its availability zones, then the model fleet in it.
+networks: dict[str, Network] = {}
+fleets: dict[str, ModelFleet] = {}
+for region in settings.regions:
+    in_region = pulumi.ResourceOptions(provider=providers[region.name])
+    zones = settings_module.region_availability_zones(
+        settings, region, lambda provider=providers[region.name]: discover_availability_zones(provider)
+    )
+    networks[region.name] = Network(
+        f"network-{region.name}",
+        NetworkArgs(
+            cidr_block=region.vpc_cidr,
+            availability_zones=zones,
+            layout=settings.subnet_layout,
+            nat_strategy=settings.nat_strategy,
+        ),
+        opts=in_region,
+    )
+    network = networks[region.name]
+    internal = settings.fleet.load_balancer_scheme == "internal"
+    fleets[region.name] = ModelFleet(
+        f"fleet-{region.name}",
+        ModelFleetArgs(
+            vpc_id=network.vpc_id,
+            load_balancer_subnet_ids=list((network.private_subnet_ids if internal else network.public_subnet_ids).values()),
+            instance_subnet_ids=list(network.private_subnet_ids.values()),
+            settings=settings.fleet,
+            capacity=settings.fleet.capacity,
+            certificate_arn=region.certificate_arn,
+            deletion_protection=settings.deletion_protection,
+        ),
+        opts=in_region,
+    )
+
+# 4. Exports: every regional endpoint, so clients can fail over on their own too.
+pulumi.export("topology", settings.topology)
+pulumi.export("primaryRegion", settings.primary_region)
+pulumi.export(
+    "regions",
+    {
+        name: {"endpoint": fleet.endpoint, "healthUrl": fleet.health_url, "vpcId": networks[name].vpc_id}
+        for name, fleet in fleets.items()
+    },
+)

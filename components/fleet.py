@@ -1,0 +1,306 @@
+"""ModelFleet: one region's model servers behind an Application Load Balancer."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shlex
+from dataclasses import dataclass
+from typing import Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from components.settings import Capacity, FleetSettings
+
+TYPE = "ha-model-serving:aws:ModelFleet"
+SSM_MANAGED_INSTANCE_POLICY = "policy/AmazonSSMManagedInstanceCore"
+
+
+@dataclass(frozen=True)
+class ModelFleetArgs:
+    vpc_id: pulumi.Input[str]
+    load_balancer_subnet_ids: Sequence[pulumi.Input[str]]
+    instance_subnet_ids: Sequence[pulumi.Input[str]]
+    settings: FleetSettings
+    # Per region: a standby region may run with less than the fleet's full capacity.
+    capacity: Capacity
+    certificate_arn: str | None
+    deletion_protection: bool
+
+
+def model_server_user_data(settings: FleetSettings) -> str:
+    """Boot script: start the model server container, on the GPU when the instance has one."""
+    image = shlex.quote(settings.model_image)
+    args = " ".join(shlex.quote(arg) for arg in shlex.split(settings.model_args))
+    port = settings.model_port
+    return "\n".join(
+        [
+            "#!/bin/bash",
+            "set -euo pipefail",
+            "systemctl enable --now docker",
+            'gpu_flags=""',
+            'if command -v nvidia-smi >/dev/null 2>&1; then gpu_flags="--gpus all"; fi',
+            f"docker pull {image}",
+            # --restart keeps the server up across crashes; the ALB health check replaces the instance if it cannot.
+            f"docker run -d --name model-server --restart unless-stopped $gpu_flags -p {port}:{port} {image} --port {port} {args}".rstrip(),
+            "",
+        ]
+    )
+
+
+class ModelFleet(pulumi.ComponentResource):
+    """ALB, health-checked target group, listeners, launch template, autoscaling group and scaling policy."""
+
+    def __init__(self, name: str, args: ModelFleetArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(TYPE, name, None, opts)
+        settings = args.settings
+        self.has_tls = args.certificate_arn is not None
+
+        self.load_balancer_security_group, self.instance_security_group = self._security_groups(name, args)
+        self.target_group = self._target_group(name, args)
+        self.load_balancer = aws.lb.LoadBalancer(
+            f"{name}-lb",
+            load_balancer_type="application",
+            internal=settings.load_balancer_scheme == "internal",
+            subnets=list(args.load_balancer_subnet_ids),
+            security_groups=[self.load_balancer_security_group.id],
+            drop_invalid_header_fields=True,
+            enable_deletion_protection=args.deletion_protection,
+            # Model responses can take minutes; the default 60 s would cut long generations.
+            idle_timeout=300,
+            tags={"Name": f"{name}-lb"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.listeners = self._listeners(name, args)
+        self.launch_template = self._launch_template(name, args)
+        self.autoscaling_group = self._autoscaling_group(name, args)
+        self.scaling_policy = aws.autoscaling.Policy(
+            f"{name}-requests-per-target",
+            autoscaling_group_name=self.autoscaling_group.name,
+            policy_type="TargetTrackingScaling",
+            target_tracking_configuration=aws.autoscaling.PolicyTargetTrackingConfigurationArgs(
+                target_value=settings.requests_per_target,
+                predefined_metric_specification=aws.autoscaling.PolicyTargetTrackingConfigurationPredefinedMetricSpecificationArgs(
+                    predefined_metric_type="ALBRequestCountPerTarget",
+                    resource_label=pulumi.Output.concat(self.load_balancer.arn_suffix, "/", self.target_group.arn_suffix),
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        scheme = "https" if self.has_tls else "http"
+        self.endpoint = pulumi.Output.concat(scheme, "://", self.load_balancer.dns_name)
+        self.health_url = pulumi.Output.concat(self.endpoint, settings.health_check.path)
+        self.register_outputs({"endpoint": self.endpoint, "health_url": self.health_url})
+
+    def _security_groups(self, name: str, args: ModelFleetArgs) -> tuple[aws.ec2.SecurityGroup, aws.ec2.SecurityGroup]:
+        child = pulumi.ResourceOptions(parent=self)
+        settings = args.settings
+        load_balancer = aws.ec2.SecurityGroup(
+            f"{name}-lb", vpc_id=args.vpc_id, description="Model load balancer: HTTP(S) from allowed clients", tags={"Name": f"{name}-lb"}, opts=child
+        )
+        instances = aws.ec2.SecurityGroup(
+            f"{name}-servers", vpc_id=args.vpc_id, description="Model servers: model port from the load balancer only", tags={"Name": f"{name}-servers"}, opts=child
+        )
+
+        listener_ports = [80, 443] if self.has_tls else [80]
+        for port in listener_ports:
+            for cidr in settings.ingress_cidrs:
+                aws.vpc.SecurityGroupIngressRule(
+                    f"{name}-lb-in-{port}-{cidr.replace('/', '_')}",
+                    security_group_id=load_balancer.id,
+                    ip_protocol="tcp",
+                    from_port=port,
+                    to_port=port,
+                    cidr_ipv4=cidr,
+                    description=f"clients on {port}",
+                    opts=child,
+                )
+
+        for port in self._instance_ports(settings):
+            aws.vpc.SecurityGroupEgressRule(
+                f"{name}-lb-out-{port}",
+                security_group_id=load_balancer.id,
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                referenced_security_group_id=instances.id,
+                description="to model servers",
+                opts=child,
+            )
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-servers-in-{port}",
+                security_group_id=instances.id,
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                referenced_security_group_id=load_balancer.id,
+                description="from the load balancer",
+                opts=child,
+            )
+        # Servers pull their container image and model weights over HTTPS (through NAT); nothing else leaves.
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-servers-out-https",
+            security_group_id=instances.id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            cidr_ipv4="0.0.0.0/0",
+            description="image and model downloads",
+            opts=child,
+        )
+        return load_balancer, instances
+
+    @staticmethod
+    def _instance_ports(settings: FleetSettings) -> list[int]:
+        port = settings.health_check.port
+        ports = {settings.model_port} | ({int(port)} if port.isdigit() else set())
+        return sorted(ports)
+
+    def _target_group(self, name: str, args: ModelFleetArgs) -> aws.lb.TargetGroup:
+        settings = args.settings
+        check = settings.health_check
+        return aws.lb.TargetGroup(
+            f"{name}-tg",
+            vpc_id=args.vpc_id,
+            target_type="instance",
+            protocol="HTTP",
+            port=settings.model_port,
+            deregistration_delay=settings.deregistration_delay,
+            slow_start=settings.slow_start,
+            health_check=aws.lb.TargetGroupHealthCheckArgs(
+                enabled=True,
+                protocol="HTTP",
+                path=check.path,
+                port=check.port,
+                matcher=check.matcher,
+                interval=check.interval_seconds,
+                timeout=check.timeout_seconds,
+                healthy_threshold=check.healthy_threshold,
+                unhealthy_threshold=check.unhealthy_threshold,
+            ),
+            tags={"Name": f"{name}-tg"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _listeners(self, name: str, args: ModelFleetArgs) -> list[aws.lb.Listener]:
+        child = pulumi.ResourceOptions(parent=self)
+        forward = aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=self.target_group.arn)
+        if not self.has_tls:
+            return [aws.lb.Listener(f"{name}-http", load_balancer_arn=self.load_balancer.arn, port=80, protocol="HTTP", default_actions=[forward], opts=child)]
+        https = aws.lb.Listener(
+            f"{name}-https",
+            load_balancer_arn=self.load_balancer.arn,
+            port=443,
+            protocol="HTTPS",
+            ssl_policy=args.settings.ssl_policy,
+            certificate_arn=args.certificate_arn,
+            default_actions=[forward],
+            opts=child,
+        )
+        redirect = aws.lb.Listener(
+            f"{name}-http-redirect",
+            load_balancer_arn=self.load_balancer.arn,
+            port=80,
+            protocol="HTTP",
+            default_actions=[
+                aws.lb.ListenerDefaultActionArgs(
+                    type="redirect",
+                    redirect=aws.lb.ListenerDefaultActionRedirectArgs(protocol="HTTPS", port="443", status_code="HTTP_301"),
+                )
+            ],
+            opts=child,
+        )
+        return [https, redirect]
+
+    def _instance_profile(self, name: str) -> aws.iam.InstanceProfile:
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{name}-server",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+                }
+            ),
+            description="Model servers: Session Manager access only",
+            opts=child,
+        )
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        aws.iam.RolePolicyAttachment(
+            f"{name}-server-ssm",
+            role=role.name,
+            policy_arn=pulumi.Output.concat("arn:", partition, ":iam::aws:", SSM_MANAGED_INSTANCE_POLICY),
+            opts=child,
+        )
+        return aws.iam.InstanceProfile(f"{name}-server", role=role.name, opts=child)
+
+    def _launch_template(self, name: str, args: ModelFleetArgs) -> aws.ec2.LaunchTemplate:
+        settings = args.settings
+        profile = self._instance_profile(name)
+        return aws.ec2.LaunchTemplate(
+            f"{name}-server",
+            image_id=settings.ami_id,
+            instance_type=settings.instance_type,
+            vpc_security_group_ids=[self.instance_security_group.id],
+            iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",
+                # 2 hops so the model server container can still reach IMDSv2 through Docker's bridge.
+                http_put_response_hop_limit=2,
+            ),
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name="/dev/xvda",
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=settings.root_volume_size,
+                        volume_type="gp3",
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            monitoring=aws.ec2.LaunchTemplateMonitoringArgs(enabled=True),
+            user_data=base64.b64encode(model_server_user_data(settings).encode()).decode(),
+            update_default_version=True,
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags={"Name": f"{name}-server"})
+                for kind in ("instance", "volume")
+            ],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _autoscaling_group(self, name: str, args: ModelFleetArgs) -> aws.autoscaling.Group:
+        settings = args.settings
+        return aws.autoscaling.Group(
+            f"{name}-servers",
+            vpc_zone_identifiers=list(args.instance_subnet_ids),
+            min_size=args.capacity.min_size,
+            max_size=args.capacity.max_size,
+            desired_capacity=args.capacity.desired,
+            health_check_type="ELB",
+            health_check_grace_period=settings.health_check_grace_period,
+            target_group_arns=[self.target_group.arn],
+            # A pinned version (not $Latest) is what makes a launch template change start an instance refresh.
+            launch_template=aws.autoscaling.GroupLaunchTemplateArgs(
+                id=self.launch_template.id,
+                version=self.launch_template.latest_version.apply(lambda version: str(int(version))),
+            ),
+            instance_refresh=aws.autoscaling.GroupInstanceRefreshArgs(
+                strategy="Rolling",
+                preferences=aws.autoscaling.GroupInstanceRefreshPreferencesArgs(
+                    min_healthy_percentage=settings.instance_refresh_min_healthy_percentage,
+                    instance_warmup=str(settings.health_check_grace_period),
+                ),
+            ),
+            # A scaling run never waits for model servers to load; the target group's health checks gate traffic.
+            wait_for_capacity_timeout="0",
+            tags=[aws.autoscaling.GroupTagArgs(key="Name", value=f"{name}-server", propagate_at_launch=True)],
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # Target tracking (and the failover runbook) move desired capacity; a later deploy must not undo them.
+                ignore_changes=["desiredCapacity"],
+            ),
+        )

@@ -1,0 +1,533 @@
+"""Typed, frozen, validated stack settings: the only reader of pulumi.Config.
+
+Every setting is declared once in ``SCHEMA`` (key, type, default, description).
+``Pulumi.yaml`` declares the same keys for the Pulumi CLI and the README lists
+them; tests keep all three in step.
+
+Pulumi's project config schema only knows strings, integers, booleans and
+arrays, so per-region values are arrays of ``"<region>=<value>"`` entries
+(``vpcCidrs: ["us-east-1=10.10.0.0/16"]``): keyed by region, never by position.
+
+A bad value raises ``SettingsError`` naming the key, the value and what is
+allowed, before any resource is declared.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from components import addressing
+
+PROJECT = "ha-model-serving"
+
+TOPOLOGIES = ("active-active", "active-passive")
+NAT_STRATEGIES = ("none", "single", "one-per-az")
+LOAD_BALANCER_SCHEMES = ("internet-facing", "internal")
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+# What AWS accepts for an ALB target group (elbv2 CreateTargetGroup limits).
+HEALTH_CHECK_INTERVAL = (5, 300)
+HEALTH_CHECK_TIMEOUT = (2, 120)
+HEALTH_CHECK_THRESHOLD = (2, 10)
+SLOW_START = (30, 900)  # or 0 to disable
+DEREGISTRATION_DELAY = (0, 3600)
+# A VPC's primary CIDR block must be between /16 and /28.
+VPC_PREFIX = (16, 28)
+RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+
+
+class SettingsError(ValueError):
+    """A stack setting is missing, malformed or inconsistent."""
+
+    def __init__(self, key: str, value: Any, allowed: str):
+        self.key = f"{PROJECT}:{key}"
+        self.value = value
+        super().__init__(f"invalid setting {self.key} = {value!r}: {allowed}")
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    type: str  # one of Pulumi's project config types: string, integer, boolean, array
+    default: Any
+    description: str
+
+
+SCHEMA: tuple[Setting, ...] = (
+    Setting("environment", "string", "dev", "Environment name used in tags and production guardrails: dev, staging or prod."),
+    Setting("topology", "string", "active-passive", "How regions share traffic: active-active or active-passive."),
+    Setting("regions", "array", ["us-east-1", "us-west-2"], "AWS regions of the stack, each gets a network and a model fleet."),
+    Setting("primaryRegion", "string", "us-east-1", "Region that holds the primary database and, in active-passive, takes the traffic."),
+    Setting("vpcCidrs", "array", ["us-east-1=10.10.0.0/16", "us-west-2=10.20.0.0/16"], "One private, non-overlapping VPC CIDR per region, as region=cidr."),
+    Setting("availabilityZones", "array", [], "Pinned availability zones per region, as region=az1,az2,...; regions not listed use the first azCount zones the region offers."),
+    Setting("azCount", "integer", 3, "Availability zones per region when they are not pinned (at least 2)."),
+    Setting("azCidrMask", "integer", 20, "Prefix length of the block reserved for each availability zone; an AZ's block is chosen by its letter, so adding a zone never moves another."),
+    Setting("privateSubnetMask", "integer", 21, "Prefix length of each AZ's private (application) subnet."),
+    Setting("publicSubnetMask", "integer", 24, "Prefix length of each AZ's public (load balancer, NAT) subnet."),
+    Setting("isolatedSubnetMask", "integer", 24, "Prefix length of each AZ's isolated (database) subnet, which has no route to the internet."),
+    Setting("natStrategy", "string", "one-per-az", "Outbound internet for private subnets: none, single (one NAT gateway) or one-per-az."),
+    Setting("loadBalancerScheme", "string", "internet-facing", "internet-facing (public subnets) or internal (private subnets)."),
+    Setting("ingressCidrs", "array", ["0.0.0.0/0"], "IPv4 CIDRs allowed to reach the load balancer on ports 80 and 443."),
+    Setting("certificateArns", "array", [], "ACM certificate per region, as region=arn; regions without one serve plain HTTP (dev only)."),
+    Setting("sslPolicy", "string", "ELBSecurityPolicy-TLS13-1-2-2021-06", "TLS policy of the HTTPS listener."),
+    Setting("instanceType", "string", "g5.xlarge", "EC2 instance type of the model servers."),
+    Setting("amiId", "string", "resolve:ssm:/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id", "AMI of the model servers: an ami-... id or resolve:ssm:<public parameter> (an image with Docker)."),
+    Setting("rootVolumeSize", "integer", 100, "Encrypted root volume size in GiB (model weights are cached there)."),
+    Setting("modelImage", "string", "vllm/vllm-openai:v0.6.4", "Container image of the model server."),
+    Setting("modelArgs", "string", "--model Qwen/Qwen2.5-1.5B-Instruct", "Arguments passed to the model server container."),
+    Setting("modelPort", "integer", 8000, "Port the model server listens on."),
+    Setting("healthCheckPath", "string", "/health", "Path the load balancer probes on each model server."),
+    Setting("healthCheckPort", "string", "traffic-port", "Port of the health check: traffic-port or a number."),
+    Setting("healthCheckMatcher", "string", "200", "HTTP codes that count as healthy, e.g. 200 or 200-299."),
+    Setting("healthCheckInterval", "integer", 15, "Seconds between health checks (5-300)."),
+    Setting("healthCheckTimeout", "integer", 5, "Seconds before a health check times out (2-120, less than the interval)."),
+    Setting("healthyThreshold", "integer", 2, "Consecutive successes before a target is healthy (2-10)."),
+    Setting("unhealthyThreshold", "integer", 3, "Consecutive failures before a target is unhealthy (2-10)."),
+    Setting("deregistrationDelay", "integer", 30, "Seconds the load balancer drains a target before removing it (0-3600)."),
+    Setting("slowStart", "integer", 60, "Seconds a new target ramps up its share of traffic (0 to disable, or 30-900)."),
+    Setting("minSize", "integer", 2, "Minimum model servers per region."),
+    Setting("maxSize", "integer", 6, "Maximum model servers per region."),
+    Setting("desiredCapacity", "integer", 2, "Model servers per region at deployment (between minSize and maxSize)."),
+    Setting("healthCheckGracePeriod", "integer", 600, "Seconds a new instance has to load its model before failed health checks replace it."),
+    Setting("instanceRefreshMinHealthyPercentage", "integer", 90, "Share of capacity kept in service during a rolling instance refresh (0-100)."),
+    Setting("requestsPerTarget", "integer", 100, "Target-tracking goal: ALB requests per instance per minute."),
+    Setting("deletionProtection", "boolean", True, "Protect load balancers and databases from deletion."),
+)
+
+_SCHEMA_BY_KEY = {setting.key: setting for setting in SCHEMA}
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    path: str
+    port: str
+    matcher: str
+    interval_seconds: int
+    timeout_seconds: int
+    healthy_threshold: int
+    unhealthy_threshold: int
+
+
+@dataclass(frozen=True)
+class Capacity:
+    min_size: int
+    max_size: int
+    desired: int
+
+
+@dataclass(frozen=True)
+class RegionSettings:
+    name: str
+    vpc_cidr: str
+    # None means "ask the region", through its provider, for its first az_count zones.
+    availability_zones: tuple[str, ...] | None
+    certificate_arn: str | None
+
+
+@dataclass(frozen=True)
+class FleetSettings:
+    instance_type: str
+    ami_id: str
+    root_volume_size: int
+    model_image: str
+    model_args: str
+    model_port: int
+    health_check: HealthCheck
+    capacity: Capacity
+    deregistration_delay: int
+    slow_start: int
+    health_check_grace_period: int
+    instance_refresh_min_healthy_percentage: int
+    requests_per_target: int
+    load_balancer_scheme: str
+    ingress_cidrs: tuple[str, ...]
+    ssl_policy: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    project: str
+    stack: str
+    environment: str
+    topology: str
+    primary_region: str
+    regions: tuple[RegionSettings, ...]
+    az_count: int
+    subnet_layout: addressing.SubnetLayout
+    nat_strategy: str
+    fleet: FleetSettings
+    deletion_protection: bool
+
+    @property
+    def region_names(self) -> tuple[str, ...]:
+        return tuple(region.name for region in self.regions)
+
+    def region(self, name: str) -> RegionSettings:
+        return next(region for region in self.regions if region.name == name)
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "prod"
+
+
+_EXPECTED = {"integer": "expected a whole number", "boolean": "expected true or false", "array": "expected a list of strings"}
+
+
+class _Reader:
+    """Typed access to raw config strings, with the schema's default when unset."""
+
+    def __init__(self, get: Callable[[str], str | None]):
+        self._get = get
+
+    def _raw(self, key: str) -> Any:
+        setting = _SCHEMA_BY_KEY[key]
+        raw = self._get(key)
+        if raw is None:
+            return setting.default
+        if setting.type == "string":
+            return raw
+        try:
+            value = json.loads(raw) if isinstance(raw, str) else raw
+        except json.JSONDecodeError:
+            raise SettingsError(key, raw, _EXPECTED[setting.type]) from None
+        return value
+
+    def string(self, key: str) -> str:
+        value = self._raw(key)
+        if not isinstance(value, str):
+            raise SettingsError(key, value, "expected a string")
+        return value.strip()
+
+    def integer(self, key: str) -> int:
+        value = self._raw(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SettingsError(key, value, _EXPECTED["integer"])
+        return value
+
+    def boolean(self, key: str) -> bool:
+        value = self._raw(key)
+        if not isinstance(value, bool):
+            raise SettingsError(key, value, _EXPECTED["boolean"])
+        return value
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        value = self._raw(key)
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise SettingsError(key, value, _EXPECTED["array"])
+        return tuple(item.strip() for item in value)
+
+    def region_map(self, key: str, regions: tuple[str, ...]) -> dict[str, str]:
+        """An array of "region=value" entries, as a dict; every region must be one of the stack's."""
+        entries: dict[str, str] = {}
+        for entry in self.strings(key):
+            region, sep, value = entry.partition("=")
+            region, value = region.strip(), value.strip()
+            if not sep or not region or not value:
+                raise SettingsError(key, entry, "each entry must look like <region>=<value>")
+            if region not in regions:
+                raise SettingsError(key, entry, f"region {region!r} is not in regions {list(regions)}")
+            if region in entries:
+                raise SettingsError(key, entry, f"region {region!r} is listed more than once")
+            entries[region] = value
+        return entries
+
+
+def choice(key: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise SettingsError(key, value, "allowed values are " + ", ".join(repr(a) for a in allowed))
+    return value
+
+
+def in_range(key: str, value: int, bounds: tuple[int, int], unit: str = "") -> int:
+    low, high = bounds
+    if not low <= value <= high:
+        raise SettingsError(key, value, f"must be between {low} and {high}{unit}")
+    return value
+
+
+def load_settings(config: Any, stack: str) -> Settings:
+    """Reads and validates every setting from a pulumi.Config."""
+    return parse_settings(config.get, stack)
+
+
+def parse_settings(get: Callable[[str], str | None], stack: str) -> Settings:
+    """Validates raw settings (as the Pulumi CLI hands them over: strings, arrays as JSON)."""
+    read = _Reader(get)
+    environment = choice("environment", read.string("environment"), ENVIRONMENTS)
+    topology = choice("topology", read.string("topology"), TOPOLOGIES)
+    region_names = _parse_region_names(read)
+    primary_region = read.string("primaryRegion")
+    if primary_region not in region_names:
+        raise SettingsError("primaryRegion", primary_region, f"must be one of regions {list(region_names)}")
+
+    layout = _parse_subnet_layout(read)
+    regions = _parse_regions(read, region_names, layout)
+    az_count = read.integer("azCount")
+    if az_count < 2:
+        raise SettingsError("azCount", az_count, "at least 2 availability zones per region are needed for redundancy")
+
+    return Settings(
+        project=PROJECT,
+        stack=stack,
+        environment=environment,
+        topology=topology,
+        primary_region=primary_region,
+        regions=regions,
+        az_count=az_count,
+        subnet_layout=layout,
+        nat_strategy=choice("natStrategy", read.string("natStrategy"), NAT_STRATEGIES),
+        fleet=_parse_fleet(read),
+        deletion_protection=read.boolean("deletionProtection"),
+    )
+
+
+def _parse_region_names(read: _Reader) -> tuple[str, ...]:
+    names = read.strings("regions")
+    if not names:
+        raise SettingsError("regions", list(names), "list at least one AWS region")
+    for name in names:
+        if not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", name):
+            raise SettingsError("regions", name, "expected an AWS region name such as us-east-1")
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise SettingsError("regions", list(names), f"regions must be distinct; repeated: {duplicates}")
+    return names
+
+
+def _parse_subnet_layout(read: _Reader) -> addressing.SubnetLayout:
+    layout = addressing.SubnetLayout(
+        az_prefix=read.integer("azCidrMask"),
+        private_prefix=read.integer("privateSubnetMask"),
+        public_prefix=read.integer("publicSubnetMask"),
+        isolated_prefix=read.integer("isolatedSubnetMask"),
+    )
+    for key, prefix in (
+        ("privateSubnetMask", layout.private_prefix),
+        ("publicSubnetMask", layout.public_prefix),
+        ("isolatedSubnetMask", layout.isolated_prefix),
+    ):
+        # AWS subnets are /16 to /28, and a tier cannot be larger than the AZ block holding it.
+        if not max(16, layout.az_prefix) <= prefix <= 28:
+            raise SettingsError(key, prefix, f"must be between /{max(16, layout.az_prefix)} (azCidrMask) and /28")
+    if not layout.fits_in_az_block():
+        raise SettingsError(
+            "azCidrMask",
+            layout.az_prefix,
+            f"the private /{layout.private_prefix}, public /{layout.public_prefix} and isolated "
+            f"/{layout.isolated_prefix} subnets do not fit in one /{layout.az_prefix} block per AZ",
+        )
+    return layout
+
+
+def _parse_regions(read: _Reader, names: tuple[str, ...], layout: addressing.SubnetLayout) -> tuple[RegionSettings, ...]:
+    cidrs = read.region_map("vpcCidrs", names)
+    pinned_zones = read.region_map("availabilityZones", names)
+    certificates = read.region_map("certificateArns", names)
+
+    networks: dict[str, ipaddress.IPv4Network] = {}
+    for name in names:
+        if name not in cidrs:
+            raise SettingsError("vpcCidrs", sorted(cidrs.values()), f"region {name} has no VPC CIDR; add {name}=<cidr>")
+        network = _private_vpc_network(cidrs[name])
+        if layout.az_prefix < network.prefixlen:
+            raise SettingsError("azCidrMask", layout.az_prefix, f"an AZ block cannot be larger than {name}'s VPC {network}")
+        for other, other_network in networks.items():
+            if network.overlaps(other_network):
+                raise SettingsError(
+                    "vpcCidrs", f"{name}={network}", f"overlaps {other}={other_network}; regional VPCs must not overlap so they can be peered"
+                )
+        networks[name] = network
+
+    for region, arn in certificates.items():
+        if not re.fullmatch(rf"arn:aws[\w-]*:acm:{region}:\d{{12}}:certificate/[\w-]+", arn):
+            raise SettingsError("certificateArns", f"{region}={arn}", f"expected an ACM certificate ARN in {region}")
+
+    return tuple(
+        RegionSettings(
+            name=name,
+            vpc_cidr=str(networks[name]),
+            availability_zones=_parse_pinned_zones(name, pinned_zones.get(name), networks[name], layout),
+            certificate_arn=certificates.get(name),
+        )
+        for name in names
+    )
+
+
+def _private_vpc_network(value: str) -> ipaddress.IPv4Network:
+    try:
+        network = ipaddress.IPv4Network(value, strict=True)
+    except ValueError:
+        raise SettingsError("vpcCidrs", value, "expected an IPv4 network such as 10.10.0.0/16 (host bits zero)") from None
+    if not any(network.subnet_of(block) for block in RFC1918):
+        raise SettingsError("vpcCidrs", value, "must be a private block inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
+    in_range("vpcCidrs", network.prefixlen, VPC_PREFIX, " (prefix length AWS accepts for a VPC)")
+    return network
+
+
+def _parse_pinned_zones(
+    region: str, value: str | None, network: ipaddress.IPv4Network, layout: addressing.SubnetLayout
+) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    zones = tuple(zone.strip() for zone in value.split(",") if zone.strip())
+    return validate_zones(region, zones, network, layout, key="availabilityZones")
+
+
+def validate_zones(
+    region: str, zones: tuple[str, ...], network: ipaddress.IPv4Network, layout: addressing.SubnetLayout, key: str
+) -> tuple[str, ...]:
+    """Checks a region's zones, pinned or discovered: distinct, in the region, with room in the VPC."""
+    if len(zones) < 2:
+        raise SettingsError(key, f"{region}={','.join(zones)}", "at least 2 availability zones per region are needed for redundancy")
+    if len(set(zones)) != len(zones):
+        raise SettingsError(key, f"{region}={','.join(zones)}", "availability zones must be distinct")
+    slots = layout.az_slots(network)
+    for zone in zones:
+        if not re.fullmatch(rf"{re.escape(region)}[a-z]", zone):
+            raise SettingsError(key, f"{region}={zone}", f"expected a zone of {region} such as {region}a")
+        if addressing.az_slot(zone) >= slots:
+            raise SettingsError(
+                "azCidrMask", layout.az_prefix, f"{network} has room for {slots} AZ blocks of /{layout.az_prefix}, too few for zone {zone}"
+            )
+    return zones
+
+
+def _parse_fleet(read: _Reader) -> FleetSettings:
+    health_check = _parse_health_check(read)
+    capacity = _parse_capacity(read)
+
+    model_port = in_range("modelPort", read.integer("modelPort"), (1, 65535))
+    ami_id = read.string("amiId")
+    if not re.fullmatch(r"ami-[0-9a-f]{8,17}|resolve:ssm:/\S+", ami_id):
+        raise SettingsError("amiId", ami_id, "expected ami-<hex> or resolve:ssm:<parameter path>")
+    model_image = read.string("modelImage")
+    if not model_image or re.search(r"\s", model_image):
+        raise SettingsError("modelImage", model_image, "expected a container image reference without spaces")
+    slow_start = read.integer("slowStart")
+    if slow_start != 0:
+        in_range("slowStart", slow_start, SLOW_START, " seconds, or 0 to disable")
+    ingress_cidrs = read.strings("ingressCidrs")
+    for cidr in ingress_cidrs:
+        try:
+            ipaddress.IPv4Network(cidr, strict=True)
+        except ValueError:
+            raise SettingsError("ingressCidrs", cidr, "expected IPv4 CIDRs such as 203.0.113.0/24") from None
+
+    return FleetSettings(
+        instance_type=_instance_type(read.string("instanceType")),
+        ami_id=ami_id,
+        root_volume_size=in_range("rootVolumeSize", read.integer("rootVolumeSize"), (8, 16384), " GiB"),
+        model_image=model_image,
+        model_args=read.string("modelArgs"),
+        model_port=model_port,
+        health_check=health_check,
+        capacity=capacity,
+        deregistration_delay=in_range("deregistrationDelay", read.integer("deregistrationDelay"), DEREGISTRATION_DELAY, " seconds"),
+        slow_start=slow_start,
+        health_check_grace_period=in_range("healthCheckGracePeriod", read.integer("healthCheckGracePeriod"), (0, 7200), " seconds"),
+        instance_refresh_min_healthy_percentage=in_range(
+            "instanceRefreshMinHealthyPercentage", read.integer("instanceRefreshMinHealthyPercentage"), (0, 100), " percent"
+        ),
+        requests_per_target=in_range("requestsPerTarget", read.integer("requestsPerTarget"), (1, 1_000_000)),
+        load_balancer_scheme=choice("loadBalancerScheme", read.string("loadBalancerScheme"), LOAD_BALANCER_SCHEMES),
+        ingress_cidrs=ingress_cidrs,
+        ssl_policy=_ssl_policy(read.string("sslPolicy")),
+    )
+
+
+def _instance_type(value: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", value):
+        raise SettingsError("instanceType", value, "expected an EC2 instance type such as g5.xlarge")
+    return value
+
+
+def _ssl_policy(value: str) -> str:
+    if not value.startswith("ELBSecurityPolicy-"):
+        raise SettingsError("sslPolicy", value, "expected an ELB security policy name such as ELBSecurityPolicy-TLS13-1-2-2021-06")
+    return value
+
+
+def _parse_health_check(read: _Reader) -> HealthCheck:
+    path = read.string("healthCheckPath")
+    if not path.startswith("/") or len(path) > 1024:
+        raise SettingsError("healthCheckPath", path, "must start with / (at most 1024 characters)")
+    port = read.string("healthCheckPort")
+    if port != "traffic-port" and not (port.isdigit() and 1 <= int(port) <= 65535):
+        raise SettingsError("healthCheckPort", port, "expected traffic-port or a port number 1-65535")
+    matcher = read.string("healthCheckMatcher")
+    if not re.fullmatch(r"\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*", matcher) or not all(
+        200 <= int(code) <= 499 for code in re.findall(r"\d{3}", matcher)
+    ):
+        raise SettingsError("healthCheckMatcher", matcher, "expected HTTP codes 200-499 such as 200, 200,202 or 200-299")
+    interval = in_range("healthCheckInterval", read.integer("healthCheckInterval"), HEALTH_CHECK_INTERVAL, " seconds")
+    timeout = in_range("healthCheckTimeout", read.integer("healthCheckTimeout"), HEALTH_CHECK_TIMEOUT, " seconds")
+    if timeout >= interval:
+        raise SettingsError("healthCheckTimeout", timeout, f"must be less than healthCheckInterval ({interval} seconds)")
+    return HealthCheck(
+        path=path,
+        port=port,
+        matcher=matcher,
+        interval_seconds=interval,
+        timeout_seconds=timeout,
+        healthy_threshold=in_range("healthyThreshold", read.integer("healthyThreshold"), HEALTH_CHECK_THRESHOLD),
+        unhealthy_threshold=in_range("unhealthyThreshold", read.integer("unhealthyThreshold"), HEALTH_CHECK_THRESHOLD),
+    )
+
+
+def _parse_capacity(read: _Reader) -> Capacity:
+    min_size, max_size, desired = read.integer("minSize"), read.integer("maxSize"), read.integer("desiredCapacity")
+    if min_size < 0:
+        raise SettingsError("minSize", min_size, "must be 0 or more")
+    if max_size < 1:
+        raise SettingsError("maxSize", max_size, "must be at least 1")
+    if min_size > max_size:
+        raise SettingsError("minSize", min_size, f"must not exceed maxSize ({max_size})")
+    if not min_size <= desired <= max_size:
+        raise SettingsError("desiredCapacity", desired, f"must be between minSize ({min_size}) and maxSize ({max_size})")
+    return Capacity(min_size=min_size, max_size=max_size, desired=desired)
+
+
+def region_availability_zones(settings: Settings, region: RegionSettings, discover: Callable[[], list[str]]) -> tuple[str, ...]:
+    """The region's zones: pinned ones as given, else the first azCount the region offers."""
+    if region.availability_zones is not None:
+        return region.availability_zones
+    offered = sorted(discover())
+    zones = tuple(offered[: settings.az_count])
+    if len(zones) < settings.az_count:
+        raise SettingsError("azCount", settings.az_count, f"{region.name} offers only {len(offered)} zones: {offered}")
+    return validate_zones(region.name, zones, ipaddress.IPv4Network(region.vpc_cidr), settings.subnet_layout, key="azCount")
+
+
+def pulumi_yaml_config() -> dict[str, dict[str, Any]]:
+    """The `config:` block of Pulumi.yaml, derived from SCHEMA."""
+    block: dict[str, dict[str, Any]] = {}
+    for setting in SCHEMA:
+        declaration: dict[str, Any] = {"type": setting.type, "description": setting.description, "default": setting.default}
+        if setting.type == "array":
+            declaration["items"] = {"type": "string"}
+        block[setting.key] = declaration
+    return block
+
+
+def markdown_table() -> str:
+    """The README's settings table, derived from SCHEMA."""
+    rows = ["| Setting | Type | Default | Description |", "| --- | --- | --- | --- |"]
+    for setting in SCHEMA:
+        default = json.dumps(setting.default) if setting.type != "string" else setting.default
+        rows.append(f"| `{setting.key}` | {setting.type} | `{default}` | {setting.description} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    import sys
+
+    import yaml
+
+    if sys.argv[1:] == ["markdown"]:
+        print(markdown_table())
+    else:
+        print(yaml.safe_dump({"config": pulumi_yaml_config()}, sort_keys=False, width=1000), end="")

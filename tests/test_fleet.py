@@ -1,0 +1,187 @@
+"""ModelFleet: ALB across zones, config-driven health checks, locked-down security groups, IMDSv2 and rolling refresh."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from offline import PulumiMocks
+
+LB = "aws:lb/loadBalancer:LoadBalancer"
+TG = "aws:lb/targetGroup:TargetGroup"
+ASG = "aws:autoscaling/group:Group"
+LT = "aws:ec2/launchTemplate:LaunchTemplate"
+SG = "aws:ec2/securityGroup:SecurityGroup"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+LISTENER = "aws:lb/listener:Listener"
+
+
+@pytest.fixture(scope="module")
+def prod():
+    return PulumiMocks().run_stack("prod")
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return PulumiMocks().run_stack("dev")
+
+
+def security_group(run, region: str, suffix: str):
+    return next(sg for sg in run.of_type(SG, region) if sg.name.endswith(suffix))
+
+
+def test_load_balancer_spans_every_zone_of_its_region(prod):
+    for region in prod.regions:
+        lb = prod.one(LB, region=region)
+        zones = {prod.by_id(subnet_id)["availabilityZone"] for subnet_id in lb["subnets"]}
+        assert len(zones) >= 2 and len(zones) == len(lb["subnets"])
+        assert all(prod.by_id(s)["tags"]["tier"] == "public" for s in lb["subnets"])
+        assert lb["dropInvalidHeaderFields"] is True
+        assert lb["internal"] is False
+
+
+def test_internal_scheme_puts_the_load_balancer_in_private_subnets(pulumi_mocks):
+    run = pulumi_mocks.run_stack("dev", loadBalancerScheme="internal")
+    lb = run.one(LB, region="us-east-1")
+    assert lb["internal"] is True
+    assert {run.by_id(s)["tags"]["tier"] for s in lb["subnets"]} == {"private"}
+
+
+def test_deletion_protection_follows_the_stack(prod, dev):
+    assert all(lb["enableDeletionProtection"] for lb in prod.of_type(LB))
+    assert not any(lb["enableDeletionProtection"] for lb in dev.of_type(LB))
+
+
+def test_target_group_health_check_carries_the_configured_values(pulumi_mocks):
+    run = pulumi_mocks.run_stack(
+        "dev",
+        healthCheckPath="/v1/models",
+        healthCheckPort="9000",
+        healthCheckMatcher="200-299",
+        healthCheckInterval=20,
+        healthCheckTimeout=7,
+        healthyThreshold=4,
+        unhealthyThreshold=5,
+        deregistrationDelay=45,
+        slowStart=120,
+    )
+    for tg in run.of_type(TG):
+        assert tg["healthCheck"] == {
+            "enabled": True,
+            "protocol": "HTTP",
+            "path": "/v1/models",
+            "port": "9000",
+            "matcher": "200-299",
+            "interval": 20,
+            "timeout": 7,
+            "healthyThreshold": 4,
+            "unhealthyThreshold": 5,
+        }
+        assert tg["deregistrationDelay"] == 45
+        assert tg["slowStart"] == 120
+        assert tg["port"] == 8080
+    # A separate health port must be reachable from the load balancer too.
+    ports = {(r["fromPort"], r["toPort"]) for r in run.of_type(INGRESS, "us-east-1") if "servers-in" in r.name}
+    assert ports == {(8080, 8080), (9000, 9000)}
+
+
+def test_autoscaling_group_uses_pinned_template_version_elb_checks_and_every_private_subnet(prod):
+    for region in prod.regions:
+        asg = prod.one(ASG, region=region)
+        template = prod.one(LT, region=region)
+        assert asg["launchTemplate"] == {"id": template.id, "version": str(int(template.state["latest_version"]))}
+        assert asg["launchTemplate"]["version"] != "$Latest"
+        assert asg["healthCheckType"] == "ELB"
+        assert asg["healthCheckGracePeriod"] == 600
+        private = {s.id for s in prod.of_type("aws:ec2/subnet:Subnet", region) if s["tags"]["tier"] == "private"}
+        assert set(asg["vpcZoneIdentifiers"]) == private and len(private) == 3
+        assert asg["targetGroupArns"] == [prod.one(TG, region=region).state["arn"]]
+        assert asg["instanceRefresh"]["strategy"] == "Rolling"
+        assert asg["instanceRefresh"]["preferences"]["minHealthyPercentage"] == 90
+        assert (asg["minSize"], asg["maxSize"], asg["desiredCapacity"]) == (2, 8, 3)
+
+
+def test_scaling_tracks_requests_per_target(prod):
+    for region in prod.regions:
+        policy = prod.one("aws:autoscaling/policy:Policy", region=region)
+        spec = policy["targetTrackingConfiguration"]
+        lb, tg = prod.one(LB, region=region), prod.one(TG, region=region)
+        assert spec["predefinedMetricSpecification"] == {
+            "predefinedMetricType": "ALBRequestCountPerTarget",
+            "resourceLabel": f"{lb.state['arn_suffix']}/{tg.state['arn_suffix']}",
+        }
+        assert spec["targetValue"] == 100
+
+
+def test_instances_accept_traffic_only_from_the_load_balancer(prod):
+    for region in prod.regions:
+        servers, lb = security_group(prod, region, "-servers"), security_group(prod, region, "-lb")
+        rules = [r for r in prod.of_type(INGRESS, region) if r["securityGroupId"] == servers.id]
+        assert rules, "servers need an ingress rule from the load balancer"
+        for rule in rules:
+            assert rule["referencedSecurityGroupId"] == lb.id
+            assert "cidrIpv4" not in rule and "cidrIpv6" not in rule
+            assert rule["fromPort"] == rule["toPort"] == 8000
+        egress = [r for r in prod.of_type(EGRESS, region) if r["securityGroupId"] == servers.id]
+        assert [(r["fromPort"], r["cidrIpv4"]) for r in egress] == [(443, "0.0.0.0/0")]
+
+
+def test_load_balancer_accepts_only_configured_cidrs_on_80_and_443(pulumi_mocks):
+    run = pulumi_mocks.run_stack("prod", ingressCidrs=["203.0.113.0/24", "198.51.100.0/24"])
+    for region in run.regions:
+        lb = security_group(run, region, "-lb")
+        rules = [r for r in run.of_type(INGRESS, region) if r["securityGroupId"] == lb.id]
+        assert {(r["fromPort"], r["cidrIpv4"]) for r in rules} == {
+            (port, cidr) for port in (80, 443) for cidr in ("203.0.113.0/24", "198.51.100.0/24")
+        }
+        egress = [r for r in run.of_type(EGRESS, region) if r["securityGroupId"] == lb.id]
+        assert all(r["referencedSecurityGroupId"] == security_group(run, region, "-servers").id for r in egress)
+
+
+def test_launch_template_requires_imdsv2_and_encrypts_the_root_volume(prod, dev):
+    for run in (prod, dev):
+        for template in run.of_type(LT):
+            assert template["metadataOptions"]["httpTokens"] == "required"
+            assert template["metadataOptions"]["httpEndpoint"] == "enabled"
+            [volume] = template["blockDeviceMappings"]
+            assert volume["ebs"]["encrypted"] == "true"
+            assert template["imageId"].startswith(("ami-", "resolve:ssm:"))
+
+
+def test_user_data_starts_the_configured_model_server(dev):
+    script = base64.b64decode(dev.one(LT, region="us-east-1")["userData"]).decode()
+    assert "ghcr.io/ggml-org/llama.cpp:server" in script
+    assert "-p 8080:8080" in script and "--port 8080" in script
+    assert "-hf ggml-org/Qwen2.5-0.5B-Instruct-GGUF" in script
+
+
+def test_instance_role_has_only_the_ssm_managed_policy(prod):
+    attachments = prod.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert len(attachments) == 3
+    assert {a["policyArn"] for a in attachments} == {"arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"}
+    assert not prod.of_type("aws:iam/rolePolicy:RolePolicy")
+
+
+def test_tls_listener_with_redirect_when_a_certificate_is_configured(prod):
+    for region in prod.regions:
+        listeners = {l["port"]: l for l in prod.of_type(LISTENER, region)}
+        assert set(listeners) == {80, 443}
+        https = listeners[443]
+        assert https["protocol"] == "HTTPS"
+        assert https["certificateArn"].startswith(f"arn:aws:acm:{region}:")
+        assert https["sslPolicy"].startswith("ELBSecurityPolicy-TLS13")
+        assert https["defaultActions"][0]["type"] == "forward"
+        redirect = listeners[80]["defaultActions"][0]
+        assert redirect["type"] == "redirect"
+        assert redirect["redirect"] == {"protocol": "HTTPS", "port": "443", "statusCode": "HTTP_301"}
+    assert all(endpoint["endpoint"].startswith("https://") for endpoint in prod.outputs["regions"].values())
+
+
+def test_plain_http_forward_only_without_a_certificate(dev):
+    for region in dev.regions:
+        [listener] = dev.of_type(LISTENER, region)
+        assert (listener["port"], listener["protocol"]) == (80, "HTTP")
+        assert listener["defaultActions"][0]["type"] == "forward"
+    assert all(endpoint["endpoint"].startswith("http://") for endpoint in dev.outputs["regions"].values())

@@ -1,0 +1,56 @@
+"""Pulumi.yaml, stack files, README and CI agree with the settings schema and with each other."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from components.settings import PROJECT, SCHEMA, markdown_table, pulumi_yaml_config
+
+ROOT = Path(__file__).resolve().parent.parent
+PULUMI_TYPES = {"string": str, "integer": int, "boolean": bool, "array": list}
+
+
+def test_pulumi_yaml_declares_every_setting_with_type_default_and_description():
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    assert project["name"] == PROJECT
+    assert project["runtime"] == {"name": "python", "options": {"toolchain": "pip", "virtualenv": "venv"}}
+    assert project["config"] == pulumi_yaml_config(), "regenerate with: venv/bin/python -m components.settings"
+    for key, declaration in project["config"].items():
+        assert isinstance(declaration["default"], PULUMI_TYPES[declaration["type"]]), key
+        assert declaration["description"], key
+
+
+def test_stack_files_set_only_declared_settings():
+    declared = {f"{PROJECT}:{setting.key}" for setting in SCHEMA}
+    for stack_file in ROOT.glob("Pulumi.*.yaml"):
+        config = yaml.safe_load(stack_file.read_text())["config"]
+        unknown = {key for key in config if key.startswith(f"{PROJECT}:")} - declared
+        assert not unknown, f"{stack_file.name}: {unknown}"
+
+
+def test_readme_lists_every_setting_with_its_default():
+    readme = (ROOT / "README.md").read_text()
+    assert markdown_table() in readme, "regenerate with: venv/bin/python -m components.settings markdown"
+
+
+def readme_test_command() -> str:
+    readme = (ROOT / "README.md").read_text()
+    match = re.search(r"```sh\n# test\n(.+?)\n```", readme)
+    assert match, "the README shows the test command in a ```sh block starting with '# test'"
+    return match.group(1).strip()
+
+
+def test_ci_runs_the_readme_test_command_in_a_fresh_virtualenv():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert readme_test_command() in ci
+    assert "python3 -m venv" in ci and "pip install -r requirements.txt" in ci
+
+
+def test_requirements_pin_version_ranges():
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            assert re.search(r">=[\d.]+,<[\d.]+", line), f"give {line!r} a version range"

@@ -1,0 +1,119 @@
+"""Every bad setting stops the program with a message naming the key, the value and what is allowed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from components.settings import PROJECT, SettingsError, parse_settings, region_availability_zones
+
+
+def raw_config(**overrides: Any):
+    """A config getter as pulumi.Config.get behaves: strings, arrays as JSON, None when unset."""
+    values = {key: value if isinstance(value, str) else json.dumps(value) for key, value in overrides.items()}
+    return values.get
+
+
+def parse(**overrides: Any):
+    return parse_settings(raw_config(**overrides), stack="test")
+
+
+def rejected(key: str, **overrides: Any) -> SettingsError:
+    with pytest.raises(SettingsError) as caught:
+        parse(**overrides)
+    message = str(caught.value)
+    assert f"{PROJECT}:{key}" in message, message
+    return caught.value
+
+
+def test_defaults_are_valid():
+    settings = parse()
+    assert settings.topology == "active-passive"
+    assert settings.region_names == ("us-east-1", "us-west-2")
+    assert settings.fleet.health_check.path == "/health"
+
+
+@pytest.mark.parametrize(
+    "key, overrides, fragment",
+    [
+        ("topology", {"topology": "active-standby"}, "'active-active', 'active-passive'"),
+        ("regions", {"regions": []}, "at least one"),
+        ("regions", {"regions": ["us-east-1", "us-east-1"], "vpcCidrs": ["us-east-1=10.10.0.0/16"]}, "distinct"),
+        ("regions", {"regions": ["mars-1"]}, "AWS region name"),
+        ("primaryRegion", {"primaryRegion": "eu-west-1"}, "must be one of regions"),
+        ("availabilityZones", {"availabilityZones": ["us-east-1=us-east-1a"]}, "at least 2"),
+        ("availabilityZones", {"availabilityZones": ["us-east-1=us-east-1a,us-west-2b"]}, "zone of us-east-1"),
+        ("availabilityZones", {"availabilityZones": ["us-east-1=us-east-1a,us-east-1a"]}, "distinct"),
+        ("azCount", {"azCount": 1}, "at least 2"),
+        ("vpcCidrs", {"vpcCidrs": ["us-east-1=10.10.0.0/16", "us-west-2=8.8.0.0/16"]}, "private block"),
+        ("vpcCidrs", {"vpcCidrs": ["us-east-1=10.10.0.0/16", "us-west-2=10.10.128.0/17"]}, "overlaps us-east-1"),
+        ("vpcCidrs", {"vpcCidrs": ["us-east-1=10.10.0.0/16", "us-west-2=not-a-cidr"]}, "IPv4 network"),
+        ("vpcCidrs", {"vpcCidrs": ["us-east-1=10.10.0.0/16", "us-west-2=10.20.0.1/16"]}, "host bits"),
+        ("vpcCidrs", {"vpcCidrs": ["us-east-1=10.10.0.0/16"]}, "us-west-2 has no VPC CIDR"),
+        ("vpcCidrs", {"vpcCidrs": ["us-east-1=10.0.0.0/8", "us-west-2=172.16.0.0/16"]}, "between 16 and 28"),
+        ("vpcCidrs", {"vpcCidrs": ["us-east-1=10.10.0.0/16", "us-west-2=10.20.0.0/16", "eu-west-1=10.30.0.0/16"]}, "not in regions"),
+        ("azCidrMask", {"azCidrMask": 21}, "do not fit"),
+        ("azCidrMask", {"vpcCidrs": ["us-east-1=10.10.0.0/24", "us-west-2=10.20.0.0/16"], "azCidrMask": 20}, "cannot be larger"),
+        ("azCidrMask", {"availabilityZones": ["us-east-1=us-east-1a,us-east-1z"], "azCidrMask": 18}, "room for 4 AZ blocks"),
+        ("publicSubnetMask", {"publicSubnetMask": 30}, "/28"),
+        ("minSize", {"minSize": 5, "maxSize": 3, "desiredCapacity": 3}, "must not exceed maxSize"),
+        ("desiredCapacity", {"minSize": 2, "maxSize": 4, "desiredCapacity": 5}, "between minSize (2) and maxSize (4)"),
+        ("desiredCapacity", {"minSize": 2, "maxSize": 4, "desiredCapacity": 1}, "between minSize"),
+        ("healthCheckPath", {"healthCheckPath": "health"}, "must start with /"),
+        ("healthCheckInterval", {"healthCheckInterval": 4}, "between 5 and 300"),
+        ("healthCheckInterval", {"healthCheckInterval": 301}, "between 5 and 300"),
+        ("healthCheckTimeout", {"healthCheckTimeout": 1}, "between 2 and 120"),
+        ("healthCheckTimeout", {"healthCheckTimeout": 121, "healthCheckInterval": 300}, "between 2 and 120"),
+        ("healthCheckTimeout", {"healthCheckTimeout": 15, "healthCheckInterval": 15}, "less than healthCheckInterval"),
+        ("healthyThreshold", {"healthyThreshold": 1}, "between 2 and 10"),
+        ("unhealthyThreshold", {"unhealthyThreshold": 11}, "between 2 and 10"),
+        ("healthCheckMatcher", {"healthCheckMatcher": "ok"}, "HTTP codes"),
+        ("healthCheckPort", {"healthCheckPort": "70000"}, "traffic-port"),
+        ("natStrategy", {"natStrategy": "two"}, "'none', 'single', 'one-per-az'"),
+        ("loadBalancerScheme", {"loadBalancerScheme": "public"}, "'internet-facing', 'internal'"),
+        ("ingressCidrs", {"ingressCidrs": ["everyone"]}, "IPv4 CIDRs"),
+        ("certificateArns", {"certificateArns": ["us-east-1=arn:aws:acm:us-west-2:123456789012:certificate/abc"]}, "in us-east-1"),
+        ("certificateArns", {"certificateArns": ["us-east-1"]}, "<region>=<value>"),
+        ("slowStart", {"slowStart": 10}, "or 0 to disable"),
+        ("deregistrationDelay", {"deregistrationDelay": 4000}, "between 0 and 3600"),
+        ("modelPort", {"modelPort": 0}, "between 1 and 65535"),
+        ("amiId", {"amiId": "ubuntu"}, "ami-<hex>"),
+        ("instanceRefreshMinHealthyPercentage", {"instanceRefreshMinHealthyPercentage": 101}, "between 0 and 100"),
+        ("environment", {"environment": "production"}, "'dev', 'staging', 'prod'"),
+        ("minSize", {"minSize": "two"}, "expected a whole number"),
+        ("deletionProtection", {"deletionProtection": "yes"}, "expected true or false"),
+    ],
+)
+def test_bad_setting_is_rejected_with_its_key(key, overrides, fragment):
+    error = rejected(key, **overrides)
+    assert fragment in str(error)
+
+
+def test_message_names_the_bad_value():
+    error = rejected("topology", topology="active-standby")
+    assert "'active-standby'" in str(error)
+
+
+def test_region_map_accepts_pinned_zones_and_certificates():
+    settings = parse(
+        availabilityZones=["us-west-2=us-west-2b,us-west-2a"],
+        certificateArns=["us-west-2=arn:aws:acm:us-west-2:123456789012:certificate/abc-123"],
+    )
+    west = settings.region("us-west-2")
+    assert west.availability_zones == ("us-west-2b", "us-west-2a")
+    assert west.certificate_arn.endswith("abc-123")
+    assert settings.region("us-east-1").availability_zones is None
+
+
+def test_discovered_zones_take_the_first_az_count():
+    settings = parse(azCount=3)
+    zones = region_availability_zones(settings, settings.region("us-east-1"), lambda: ["us-east-1d", "us-east-1a", "us-east-1c", "us-east-1b"])
+    assert zones == ("us-east-1a", "us-east-1b", "us-east-1c")
+
+
+def test_region_with_too_few_zones_is_rejected_naming_az_count():
+    settings = parse(azCount=3)
+    with pytest.raises(SettingsError, match=f"{PROJECT}:azCount.*offers only 2"):
+        region_availability_zones(settings, settings.region("us-east-1"), lambda: ["us-east-1a", "us-east-1b"])
