@@ -10,6 +10,7 @@ region of the provider they go through.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import runpy
 from dataclasses import dataclass, field
@@ -210,8 +211,19 @@ def _stack_config(stack: str, overrides: dict[str, Any]) -> dict[str, str]:
     return {key: value if isinstance(value, str) else json.dumps(value) for key, value in raw.items()}
 
 
+def _ensure_event_loop() -> None:
+    """Pulumi's synchronous waits need a current loop; asyncio.run() elsewhere in the process leaves none."""
+    try:
+        if not asyncio.get_event_loop().is_closed():
+            return
+    except RuntimeError:
+        pass
+    asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 class PulumiMocks:
     def run(self, program: Callable[[], Any], config: dict[str, str] | None = None, stack: str = "test") -> Run:
+        _ensure_event_loop()
         mocks = RecordingMocks()
         monitor = RecordingMonitor(mocks)
         pulumi.runtime.set_all_config(config or {})

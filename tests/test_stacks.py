@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from components.settings import SettingsError
@@ -49,3 +51,9 @@ def test_dev_is_a_cheap_pair_and_prod_is_redundant(pulumi_mocks):
     assert len(dev.of_type("aws:ec2/natGateway:NatGateway", "us-east-1")) == 1
     assert len(prod.of_type("aws:ec2/natGateway:NatGateway", "us-east-1")) == 3
     assert dev.outputs["topology"] == "active-passive" and prod.outputs["topology"] == "active-active"
+
+
+def test_stack_runs_after_asyncio_run_closed_the_event_loop(pulumi_mocks):
+    # Runtime tests use asyncio.run(), which leaves no current loop; the mocks must not depend on test order.
+    asyncio.run(asyncio.sleep(0))
+    assert pulumi_mocks.run_stack("dev").outputs["regions"]
