@@ -1,6 +1,7 @@
 """Redundant AI model serving: read top to bottom, it is the architecture.
 
-settings -> one AWS provider per region -> per region a network and a model fleet -> exports
+settings -> one AWS provider per region -> per region a network and a model fleet
+-> per region a failover model proxy -> exports
 """
 
 import pulumi
@@ -8,6 +9,7 @@ import pulumi_aws as aws
 
 from components import settings as settings_module
 from components.fleet import ModelFleet, ModelFleetArgs
+from components.model_proxy import ModelProxy, ModelProxyArgs, ordered_upstreams
 from components.network import Network, NetworkArgs, discover_availability_zones
 
 # 1. Settings: read and validated once, before any resource is declared.
@@ -59,13 +61,37 @@ for region in settings.regions:
         opts=in_region,
     )
 
-# 4. Exports: every regional endpoint, so clients can fail over on their own too.
+# 4. Model proxy per region: the failover router as a Lambda function, trying regions in the topology's order.
+endpoints = {name: fleet.endpoint for name, fleet in fleets.items()}
+plain_http_regions = frozenset(region.name for region in settings.regions if region.certificate_arn is None)
+proxies: dict[str, ModelProxy] = {}
+if settings.proxy.enabled:
+    for region in settings.regions:
+        proxies[region.name] = ModelProxy(
+            f"proxy-{region.name}",
+            ModelProxyArgs(
+                region=region.name,
+                topology=settings.topology,
+                upstreams=ordered_upstreams(region.name, settings.topology, settings.primary_region, endpoints, plain_http_regions),
+                settings=settings.proxy,
+                vpc_id=networks[region.name].vpc_id,
+                subnet_ids=list(networks[region.name].private_subnet_ids.values()),
+            ),
+            opts=pulumi.ResourceOptions(provider=providers[region.name]),
+        )
+
+# 5. Exports: every regional endpoint, so clients can fail over on their own too.
 pulumi.export("topology", settings.topology)
 pulumi.export("primaryRegion", settings.primary_region)
 pulumi.export(
     "regions",
     {
-        name: {"endpoint": fleet.endpoint, "healthUrl": fleet.health_url, "vpcId": networks[name].vpc_id}
+        name: {
+            "endpoint": fleet.endpoint,
+            "healthUrl": fleet.health_url,
+            "vpcId": networks[name].vpc_id,
+            **({"proxyUrl": proxies[name].url} if name in proxies else {}),
+        }
         for name, fleet in fleets.items()
     },
 )

@@ -35,6 +35,8 @@ HEALTH_CHECK_TIMEOUT = (2, 120)
 HEALTH_CHECK_THRESHOLD = (2, 10)
 SLOW_START = (30, 900)  # or 0 to disable
 DEREGISTRATION_DELAY = (0, 3600)
+# Retention periods CloudWatch Logs accepts.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 # A VPC's primary CIDR block must be between /16 and /28.
 VPC_PREFIX = (16, 28)
 RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
@@ -96,6 +98,16 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("instanceRefreshMinHealthyPercentage", "integer", 90, "Share of capacity kept in service during a rolling instance refresh (0-100)."),
     Setting("requestsPerTarget", "integer", 100, "Target-tracking goal: ALB requests per instance per minute."),
     Setting("deletionProtection", "boolean", True, "Protect load balancers and databases from deletion."),
+    # Model proxy: the failover runtime as a Lambda function per region.
+    Setting("proxyEnabled", "boolean", True, "Deploy the failover model proxy (Lambda, function URL with IAM auth) in every region."),
+    Setting("proxyMemorySize", "integer", 512, "Proxy memory in MB (128-10240)."),
+    Setting("proxyTimeout", "integer", 120, "Seconds one proxied request may take in total, every attempt included (3-900)."),
+    Setting("proxyReservedConcurrency", "integer", 50, "Concurrent executions reserved for the proxy in each region (1-1000)."),
+    Setting("proxyLogRetentionDays", "integer", 30, "Retention of the proxy's log group, in days CloudWatch accepts."),
+    Setting("proxyConnectTimeout", "integer", 2, "Seconds to connect to an upstream before failing over (1-30)."),
+    Setting("proxyFirstByteTimeout", "integer", 30, "Seconds an upstream has to start answering before the proxy fails over."),
+    Setting("proxyBreakerFailureThreshold", "integer", 3, "Consecutive failures that take an upstream out of rotation (1-100)."),
+    Setting("proxyBreakerBaseEjection", "integer", 10, "Seconds an upstream stays out after its first ejection; repeated ejections grow it (1-3600)."),
 )
 
 _SCHEMA_BY_KEY = {setting.key: setting for setting in SCHEMA}
@@ -149,6 +161,19 @@ class FleetSettings:
 
 
 @dataclass(frozen=True)
+class ProxySettings:
+    enabled: bool
+    memory_size: int
+    timeout: int
+    reserved_concurrency: int
+    log_retention_days: int
+    connect_timeout: int
+    first_byte_timeout: int
+    breaker_failure_threshold: int
+    breaker_base_ejection: int
+
+
+@dataclass(frozen=True)
 class Settings:
     project: str
     stack: str
@@ -161,6 +186,7 @@ class Settings:
     nat_strategy: str
     fleet: FleetSettings
     deletion_protection: bool
+    proxy: ProxySettings
 
     @property
     def region_names(self) -> tuple[str, ...]:
@@ -266,6 +292,14 @@ def parse_settings(get: Callable[[str], str | None], stack: str) -> Settings:
 
     layout = _parse_subnet_layout(read)
     regions = _parse_regions(read, region_names, layout)
+    nat_strategy = choice("natStrategy", read.string("natStrategy"), NAT_STRATEGIES)
+    proxy = _parse_proxy(read)
+    if proxy.enabled and nat_strategy == "none":
+        raise SettingsError(
+            "natStrategy",
+            nat_strategy,
+            "the model proxy runs in private subnets and needs NAT to reach every region; use single or one-per-az, or set proxyEnabled to false",
+        )
     az_count = read.integer("azCount")
     if az_count < 2:
         raise SettingsError("azCount", az_count, "at least 2 availability zones per region are needed for redundancy")
@@ -279,9 +313,10 @@ def parse_settings(get: Callable[[str], str | None], stack: str) -> Settings:
         regions=regions,
         az_count=az_count,
         subnet_layout=layout,
-        nat_strategy=choice("natStrategy", read.string("natStrategy"), NAT_STRATEGIES),
+        nat_strategy=nat_strategy,
         fleet=_parse_fleet(read),
         deletion_protection=read.boolean("deletionProtection"),
+        proxy=proxy,
     )
 
 
@@ -489,6 +524,31 @@ def _parse_capacity(read: _Reader) -> Capacity:
     if not min_size <= desired <= max_size:
         raise SettingsError("desiredCapacity", desired, f"must be between minSize ({min_size}) and maxSize ({max_size})")
     return Capacity(min_size=min_size, max_size=max_size, desired=desired)
+
+
+def _parse_proxy(read: _Reader) -> ProxySettings:
+    timeout = in_range("proxyTimeout", read.integer("proxyTimeout"), (3, 900), " seconds (the Lambda limit is 900)")
+    connect = in_range("proxyConnectTimeout", read.integer("proxyConnectTimeout"), (1, 30), " seconds")
+    first_byte = read.integer("proxyFirstByteTimeout")
+    # The request budget is the Lambda timeout less a second to answer; an upstream must be able to start within it.
+    if not connect <= first_byte <= timeout - 1:
+        raise SettingsError(
+            "proxyFirstByteTimeout", first_byte, f"must be between proxyConnectTimeout ({connect}) and proxyTimeout - 1 ({timeout - 1}) seconds"
+        )
+    retention = read.integer("proxyLogRetentionDays")
+    if retention not in LOG_RETENTION_DAYS:
+        raise SettingsError("proxyLogRetentionDays", retention, "allowed values are " + ", ".join(map(str, LOG_RETENTION_DAYS)))
+    return ProxySettings(
+        enabled=read.boolean("proxyEnabled"),
+        memory_size=in_range("proxyMemorySize", read.integer("proxyMemorySize"), (128, 10240), " MB"),
+        timeout=timeout,
+        reserved_concurrency=in_range("proxyReservedConcurrency", read.integer("proxyReservedConcurrency"), (1, 1000)),
+        log_retention_days=retention,
+        connect_timeout=connect,
+        first_byte_timeout=first_byte,
+        breaker_failure_threshold=in_range("proxyBreakerFailureThreshold", read.integer("proxyBreakerFailureThreshold"), (1, 100)),
+        breaker_base_ejection=in_range("proxyBreakerBaseEjection", read.integer("proxyBreakerBaseEjection"), (1, 3600), " seconds"),
+    )
 
 
 def region_availability_zones(settings: Settings, region: RegionSettings, discover: Callable[[], list[str]]) -> tuple[str, ...]:

@@ -108,6 +108,8 @@ def _computed_state(token: str, name: str, inputs: dict[str, Any], region: str |
         state["arn_suffix"] = f"targetgroup/{name}/{resource_id}"
     elif token == "aws:ec2/launchTemplate:LaunchTemplate":
         state["latest_version"] = 1
+    elif token == "aws:lambda/functionUrl:FunctionUrl":
+        state["function_url"] = f"https://{resource_id}.lambda-url.{region}.on.aws/"
     return state
 
 

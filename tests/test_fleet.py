@@ -158,10 +158,14 @@ def test_user_data_starts_the_configured_model_server(dev):
 
 
 def test_instance_role_has_only_the_ssm_managed_policy(prod):
-    attachments = prod.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-    assert len(attachments) == 3
-    assert {a["policyArn"] for a in attachments} == {"arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"}
-    assert not prod.of_type("aws:iam/rolePolicy:RolePolicy")
+    for region in prod.regions:
+        fleet = prod.one("ha-model-serving:aws:ModelFleet", name=f"fleet-{region}")
+        owned = prod.descendants(fleet)
+        [role] = [r for r in owned if r.type == "aws:iam/role:Role"]
+        attachments = [r for r in owned if r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment"]
+        assert [a["policyArn"] for a in attachments] == ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
+        assert all(a["role"] == role.state["name"] for a in attachments)
+        assert not [r for r in owned if r.type == "aws:iam/rolePolicy:RolePolicy"]
 
 
 def test_tls_listener_with_redirect_when_a_certificate_is_configured(prod):

@@ -1,0 +1,233 @@
+"""ModelProxy: the failover runtime (failover/) deployed as a Lambda function in one region."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from components.settings import ProxySettings
+
+TYPE = "ha-model-serving:aws:ModelProxy"
+RUNTIME_PACKAGE = Path(__file__).resolve().parent.parent / "failover"
+HANDLER = "failover.lambda_handler.handler"
+CONFIG_ENV = "FAILOVER_CONFIG"
+
+
+@dataclass(frozen=True)
+class ProxyUpstream:
+    """One place the proxy may send a request: a region's model fleet or the Azure gateway."""
+
+    name: str
+    url: pulumi.Input[str]
+    region: str
+    priority: int = 0
+    weight: int = 1
+    # Known when the program runs (a region without a certificate serves plain HTTP), unlike the URL itself.
+    tls: bool = True
+    # Header name -> environment variable holding its value (e.g. the Azure gateway's api-key).
+    headers_from_env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelProxyArgs:
+    region: str
+    topology: str
+    upstreams: tuple[ProxyUpstream, ...]
+    settings: ProxySettings
+    vpc_id: pulumi.Input[str]
+    subnet_ids: Sequence[pulumi.Input[str]]
+    # Environment variable -> secret value (kept a Pulumi secret; encrypted at rest by Lambda).
+    secret_environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+
+
+def ordered_upstreams(
+    own_region: str,
+    topology: str,
+    primary_region: str,
+    endpoints: Mapping[str, pulumi.Input[str]],
+    plain_http_regions: frozenset[str] = frozenset(),
+    azure_gateway_url: pulumi.Input[str] | None = None,
+    azure_key_env: str = "AZURE_GATEWAY_KEY",
+) -> tuple[ProxyUpstream, ...]:
+    """Upstreams of the proxy in `own_region`, in the order the topology wants them tried.
+
+    active-active: every region at priority 0 (the router prefers the caller's own
+    region and spreads the rest by weight). active-passive: the primary first, then
+    the standbys in stack order (a pilot-light standby has no servers until promoted,
+    so even a standby's own proxy sends to the primary first). Azure, when enabled,
+    is the last resort for a full AWS outage.
+    """
+    upstreams = []
+    for rank, (region, url) in enumerate(_by_preference(own_region, topology, primary_region, endpoints)):
+        priority = 0 if topology == "active-active" else rank
+        upstreams.append(ProxyUpstream(name=f"aws-{region}", url=url, region=region, priority=priority, tls=region not in plain_http_regions))
+    if azure_gateway_url is not None:
+        last = max(upstream.priority for upstream in upstreams) + 1
+        upstreams.append(
+            ProxyUpstream(name="azure", url=azure_gateway_url, region="azure", priority=last, headers_from_env={"api-key": azure_key_env})
+        )
+    return tuple(upstreams)
+
+
+def _by_preference(own_region: str, topology: str, primary_region: str, endpoints: Mapping[str, pulumi.Input[str]]):
+    regions = list(endpoints)
+    first = own_region if topology == "active-active" else primary_region
+    return [(region, endpoints[region]) for region in [first] + [r for r in regions if r != first]]
+
+
+def runtime_archive() -> pulumi.AssetArchive:
+    """The runtime's Python modules only (no caches, examples or tests), at the handler's import path."""
+    modules = sorted(RUNTIME_PACKAGE.glob("*.py"))
+    if not any(module.name == "lambda_handler.py" for module in modules):
+        raise FileNotFoundError(f"{RUNTIME_PACKAGE}/lambda_handler.py is missing; the proxy has nothing to run")
+    return pulumi.AssetArchive({f"failover/{module.name}": pulumi.FileAsset(str(module)) for module in modules})
+
+
+def failover_config(topology: str, upstreams: Sequence[ProxyUpstream], settings: ProxySettings) -> pulumi.Output[str]:
+    """The runtime's config document (same schema as the local gateway's YAML), as JSON."""
+    resolved = pulumi.Output.all(*[upstream.url for upstream in upstreams])
+
+    def document(urls: list[str]) -> str:
+        return json.dumps(
+            {
+                "topology": topology,
+                "upstreams": [
+                    {
+                        "name": upstream.name,
+                        "url": url,
+                        "region": upstream.region,
+                        "priority": upstream.priority,
+                        "weight": upstream.weight,
+                        **({"headers_from_env": dict(upstream.headers_from_env)} if upstream.headers_from_env else {}),
+                    }
+                    for upstream, url in zip(upstreams, urls)
+                ],
+                "timeouts": {
+                    "connect": settings.connect_timeout,
+                    "first_byte": settings.first_byte_timeout,
+                    # The whole request, every attempt included, ends before Lambda would kill it.
+                    "total": settings.timeout - 1,
+                },
+                "breaker": {"failure_threshold": settings.breaker_failure_threshold, "base_ejection": settings.breaker_base_ejection},
+            },
+            sort_keys=True,
+        )
+
+    return resolved.apply(document)
+
+
+class ModelProxy(pulumi.ComponentResource):
+    """Lambda function behind an IAM-authenticated function URL, in the region's private subnets."""
+
+    def __init__(self, name: str, args: ModelProxyArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        settings = args.settings
+
+        # Named per project and stack, so dev and prod proxies in one account and region never share a log group.
+        self.log_group = aws.cloudwatch.LogGroup(
+            name,
+            name=f"/aws/lambda/{pulumi.get_project()}-{pulumi.get_stack()}/{name}",
+            retention_in_days=settings.log_retention_days,
+            opts=child,
+        )
+        self.security_group = self._security_group(name, args)
+        self.role = self._role(name)
+
+        environment: dict[str, pulumi.Input[str]] = {CONFIG_ENV: failover_config(args.topology, args.upstreams, settings)}
+        environment.update({key: pulumi.Output.secret(value) for key, value in args.secret_environment.items()})
+        self.function = aws.lambda_.Function(
+            name,
+            runtime="python3.12",
+            architectures=["arm64"],
+            handler=HANDLER,
+            code=runtime_archive(),
+            role=self.role.arn,
+            memory_size=settings.memory_size,
+            timeout=settings.timeout,
+            reserved_concurrent_executions=settings.reserved_concurrency,
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
+            vpc_config=aws.lambda_.FunctionVpcConfigArgs(subnet_ids=list(args.subnet_ids), security_group_ids=[self.security_group.id]),
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=self.log_group.name),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group]),
+        )
+        self.function_url = aws.lambda_.FunctionUrl(
+            name,
+            function_name=self.function.name,
+            authorization_type="AWS_IAM",
+            invoke_mode="BUFFERED",
+            opts=child,
+        )
+        self.url = self.function_url.function_url
+        self.register_outputs({"url": self.url, "function_name": self.function.name})
+
+    def _security_group(self, name: str, args: ModelProxyArgs) -> aws.ec2.SecurityGroup:
+        child = pulumi.ResourceOptions(parent=self)
+        group = aws.ec2.SecurityGroup(
+            name, vpc_id=args.vpc_id, description="Model proxy: calls to model endpoints only, nothing inbound", tags={"Name": name}, opts=child
+        )
+        # Plain-HTTP endpoints exist only in stacks without certificates (dev); open port 80 only then.
+        ports = sorted({443} | ({80} if any(not upstream.tls for upstream in args.upstreams) else set()))
+        for port in ports:
+            aws.vpc.SecurityGroupEgressRule(
+                f"{name}-out-{port}",
+                security_group_id=group.id,
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                cidr_ipv4="0.0.0.0/0",
+                description="model endpoints in every region",
+                opts=child,
+            )
+        return group
+
+    def _role(self, name: str) -> aws.iam.Role:
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            name,
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+                }
+            ),
+            description="Model proxy: its own log group and VPC network interfaces only",
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-runtime",
+            role=role.id,
+            policy=self.log_group.arn.apply(_runtime_policy),
+            opts=child,
+        )
+        return role
+
+
+def _runtime_policy(log_group_arn: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": f"{log_group_arn}:*"},
+                {
+                    # Lambda manages the function's network interfaces in the VPC; these actions take no resource-level scope.
+                    "Sid": "VpcNetworkInterfaces",
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:CreateNetworkInterface",
+                        "ec2:DescribeNetworkInterfaces",
+                        "ec2:DescribeSubnets",
+                        "ec2:DeleteNetworkInterface",
+                        "ec2:AssignPrivateIpAddresses",
+                        "ec2:UnassignPrivateIpAddresses",
+                    ],
+                    "Resource": "*",
+                },
+            ],
+        }
+    )

@@ -1,0 +1,154 @@
+"""ModelProxy: the failover runtime as a locked-down Lambda per region, configured in the topology's order."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.model_proxy import ordered_upstreams, runtime_archive
+from components.settings import PROJECT
+from failover.config import parse_config
+from offline import PulumiMocks
+from tests.test_settings import rejected
+
+FUNCTION = "aws:lambda/function:Function"
+URL = "aws:lambda/functionUrl:FunctionUrl"
+
+
+@pytest.fixture(scope="module")
+def prod():
+    return PulumiMocks().run_stack("prod")
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return PulumiMocks().run_stack("dev")
+
+
+def proxy_config(run, region: str):
+    function = run.one(FUNCTION, region=region)
+    return parse_config(json.loads(function["environment"]["variables"]["FAILOVER_CONFIG"]))
+
+
+def test_one_proxy_per_region_behind_an_iam_function_url(prod):
+    for region in ("us-east-1", "us-west-2", "eu-west-1"):
+        function = prod.one(FUNCTION, region=region)
+        assert function["handler"] == "failover.lambda_handler.handler"
+        assert function["runtime"].startswith("python3.")
+        assert (function["timeout"], function["memorySize"], function["reservedConcurrentExecutions"]) == (120, 512, 50)
+        url = prod.one(URL, region=region)
+        assert url["authorizationType"] == "AWS_IAM"
+        assert url["functionName"] == function.state["name"]
+        assert prod.outputs["regions"][region]["proxyUrl"] == url.state["function_url"]
+
+
+def test_proxy_runs_in_the_private_subnets_with_outbound_https_only(prod, dev):
+    for run, ports in ((prod, [443]), (dev, [80, 443])):
+        for region in run.regions:
+            function = run.one(FUNCTION, region=region)
+            private = {s.id for s in run.of_type("aws:ec2/subnet:Subnet", region) if s["tags"]["tier"] == "private"}
+            assert set(function["vpcConfig"]["subnetIds"]) == private
+            [group_id] = function["vpcConfig"]["securityGroupIds"]
+            ingress = [r for r in run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", region) if r["securityGroupId"] == group_id]
+            egress = [r for r in run.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", region) if r["securityGroupId"] == group_id]
+            assert ingress == []
+            assert sorted(r["fromPort"] for r in egress) == ports  # plain HTTP only where an endpoint has no certificate
+
+
+def test_execution_role_may_write_its_own_logs_and_manage_its_network_interfaces_only(prod):
+    for region in prod.regions:
+        proxy = prod.one("ha-model-serving:aws:ModelProxy", name=f"proxy-{region}")
+        owned = prod.descendants(proxy)
+        [role] = [r for r in owned if r.type == "aws:iam/role:Role"]
+        assert json.loads(role["assumeRolePolicy"])["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+        [policy] = [r for r in owned if r.type == "aws:iam/rolePolicy:RolePolicy"]
+        [log_group] = [r for r in owned if r.type == "aws:cloudwatch/logGroup:LogGroup"]
+        statements = {s["Sid"]: s for s in json.loads(policy["policy"])["Statement"]}
+        assert statements["Logs"]["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+        assert statements["Logs"]["Resource"] == f"{log_group.state['arn']}:*"
+        assert all(action.startswith("ec2:") and "*" not in action for action in statements["VpcNetworkInterfaces"]["Action"])
+        assert set(statements) == {"Logs", "VpcNetworkInterfaces"}
+        assert not [r for r in owned if r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment"]
+        assert log_group["retentionInDays"] == 30
+        assert log_group["name"] == f"/aws/lambda/{PROJECT}-prod/proxy-{region}"
+        function = prod.one(FUNCTION, region=region)
+        assert function["loggingConfig"]["logGroup"] == log_group["name"]
+
+
+def test_active_active_proxies_list_every_region_at_equal_priority(prod):
+    for region in prod.regions:
+        config = proxy_config(prod, region)
+        assert config.topology == "active-active"
+        assert [u.region for u in config.upstreams][0] == region
+        assert {u.region for u in config.upstreams} == {"us-east-1", "us-west-2", "eu-west-1"}
+        assert {u.priority for u in config.upstreams} == {0}
+        assert all(u.url.startswith("https://") for u in config.upstreams)
+
+
+def test_active_passive_proxies_try_the_primary_first_in_every_region(dev):
+    for region in dev.regions:
+        config = proxy_config(dev, region)
+        assert [(u.region, u.priority) for u in config.upstreams] == [("us-east-1", 0), ("us-west-2", 1)]
+        assert config.upstreams[0].url == dev.outputs["regions"]["us-east-1"]["endpoint"]
+
+
+def test_request_budget_ends_before_the_lambda_timeout(dev):
+    config = proxy_config(dev, "us-east-1")
+    function = dev.one(FUNCTION, region="us-east-1")
+    assert config.timeouts.total < function["timeout"]
+    assert config.timeouts.first_byte == 30 and config.timeouts.connect == 2
+
+
+def test_azure_gateway_is_the_last_resort_with_its_key_from_the_environment():
+    upstreams = ordered_upstreams("us-west-2", "active-passive", "us-east-1", {"us-east-1": "https://a", "us-west-2": "https://b"}, azure_gateway_url="https://fd")
+    assert [(u.name, u.priority) for u in upstreams] == [("aws-us-east-1", 0), ("aws-us-west-2", 1), ("azure", 2)]
+    assert upstreams[-1].headers_from_env == {"api-key": "AZURE_GATEWAY_KEY"}
+
+
+def test_package_holds_the_runtime_modules_only():
+    assets = runtime_archive().assets
+    assert "failover/lambda_handler.py" in assets
+    assert all(path.startswith("failover/") and path.endswith(".py") for path in assets)
+
+
+def test_the_handler_imports_without_third_party_packages():
+    import importlib
+    import sys
+
+    blocked = {name: sys.modules.pop(name) for name in list(sys.modules) if name == "httpx" or name.startswith(("httpx.", "yaml", "failover"))}
+    sys.modules["httpx"] = None  # any import of httpx now fails
+    try:
+        module = importlib.import_module("failover.lambda_handler")
+        assert callable(module.handler)
+    finally:
+        for name in [n for n in sys.modules if n.startswith("failover")]:
+            del sys.modules[name]
+        del sys.modules["httpx"]
+        sys.modules.update(blocked)
+
+
+def test_proxy_can_be_turned_off(pulumi_mocks):
+    run = pulumi_mocks.run_stack("dev", proxyEnabled=False)
+    assert run.of_type(FUNCTION) == []
+    assert all("proxyUrl" not in region for region in run.outputs["regions"].values())
+
+
+@pytest.mark.parametrize(
+    "key, overrides, fragment",
+    [
+        ("proxyTimeout", {"proxyTimeout": 901}, "between 3 and 900"),
+        ("proxyFirstByteTimeout", {"proxyFirstByteTimeout": 120}, "proxyTimeout - 1 (119)"),
+        ("proxyLogRetentionDays", {"proxyLogRetentionDays": 2}, "allowed values are 1, 3, 5"),
+        ("proxyMemorySize", {"proxyMemorySize": 64}, "between 128 and 10240"),
+        ("natStrategy", {"natStrategy": "none"}, "needs NAT"),
+    ],
+)
+def test_bad_proxy_setting_is_rejected_with_its_key(key, overrides, fragment):
+    assert fragment in str(rejected(key, **overrides))
+
+
+def test_no_nat_is_fine_without_a_proxy():
+    from tests.test_settings import parse
+
+    assert parse(natStrategy="none", proxyEnabled=False).nat_strategy == "none"
