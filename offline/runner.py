@@ -136,7 +136,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if args.token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dns_suffix": "amazonaws.com", "id": "aws", "reverse_dns_prefix": "com.amazonaws"}
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"account_id": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/test", "id": ACCOUNT, "user_id": "AIDTEST"}
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/test", "id": ACCOUNT, "userId": "AIDTEST"}
         if args.token == "aws:index/getRegion:getRegion":
             return {"name": region, "region": region, "id": region, "endpoint": f"ec2.{region}.amazonaws.com"}
         raise NotImplementedError(f"the offline mocks do not answer {args.token}; add it to offline/runner.py")
