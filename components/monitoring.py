@@ -456,7 +456,7 @@ def _alert_topic(parent: pulumi.Resource, name: str, region: str, settings: Moni
     )
     for protocol, endpoint in settings.subscribers:
         aws.sns.TopicSubscription(
-            f"{name}-alerts-{protocol}-{_recipient_key(endpoint)}",
+            f"{name}-alerts-{protocol}-{recipient_key(endpoint)}",
             topic=topic.arn,
             protocol=protocol,
             # A webhook URL often carries its own access token.
@@ -466,7 +466,7 @@ def _alert_topic(parent: pulumi.Resource, name: str, region: str, settings: Moni
     return topic
 
 
-def _recipient_key(endpoint: str) -> str:
+def recipient_key(endpoint: str) -> str:
     """A stable, short resource-name key that does not spell out the recipient (URLs may hold tokens)."""
     return hashlib.sha256(endpoint.lower().encode()).hexdigest()[:10]
 

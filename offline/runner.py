@@ -107,6 +107,8 @@ def _computed_state(token: str, name: str, inputs: dict[str, Any], region: str |
         state["arn_suffix"] = f"targetgroup/{name}/{resource_id}"
     elif token == "aws:ec2/launchTemplate:LaunchTemplate":
         state["latest_version"] = 1
+    elif token == "azure-native:applicationinsights:Component":
+        state["connection_string"] = f"InstrumentationKey=key-{resource_id};IngestionEndpoint=https://eastus-0.in.applicationinsights.azure.com/"
     return state
 
 
