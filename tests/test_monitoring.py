@@ -337,3 +337,26 @@ def test_readme_lists_every_alarm_with_what_to_do():
     assert "## How you know a region is failing" in readme
     assert monitoring.markdown_table() in readme, "regenerate with: venv/bin/python -m components.monitoring"
     assert "python -m ops.failover --stack <stack> --to <standby region>" in readme
+
+
+def test_a_region_without_serving_signals_is_refused():
+    def program():
+        RegionMonitoring(
+            "monitoring-us-east-1",
+            RegionMonitoringArgs(
+                region="us-east-1", name_prefix="test", settings=SETTINGS, autoscaling_groups={"fleet": AutoscalingWatch("asg", 2)}
+            ),
+        )
+
+    with pytest.raises(ValueError, match="nothing watched tells whether us-east-1 can serve"):
+        PulumiMocks().run(program)
+
+
+def test_every_alarm_description_says_what_it_means_and_what_to_do_within_cloudwatchs_limit(run):
+    for alarm in run.of_type(ALARM):
+        assert " What to do: " in alarm["alarmDescription"] and len(alarm["alarmDescription"]) <= 1024
+
+
+def test_a_database_is_either_the_primary_or_a_replica():
+    with pytest.raises(ValueError, match="'primary' or 'replica'"):
+        DatabaseWatch("db-us-east-1", "standby")
