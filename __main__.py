@@ -1,7 +1,7 @@
 """Redundant AI model serving: read top to bottom, it is the architecture.
 
 settings -> one AWS provider per region -> per region a network and a model fleet
--> per region a failover model proxy -> exports
+-> per region a failover model proxy -> monitoring (alarms, "region degraded", dashboards) -> exports
 """
 
 import pulumi
@@ -10,6 +10,7 @@ import pulumi_aws as aws
 from components import settings as settings_module
 from components.fleet import ModelFleet, ModelFleetArgs
 from components.model_proxy import ModelProxy, ModelProxyArgs, ordered_upstreams
+from components.monitoring import AutoscalingWatch, FunctionWatch, RegionMonitoring, RegionMonitoringArgs, TargetGroupWatch
 from components.network import Network, NetworkArgs, discover_availability_zones
 
 # 1. Settings: read and validated once, before any resource is declared.
@@ -80,7 +81,25 @@ if settings.proxy.enabled:
             opts=pulumi.ResourceOptions(provider=providers[region.name]),
         )
 
-# 5. Exports: every regional endpoint, so clients can fail over on their own too.
+# 5. Monitoring: per region, alarms on what it runs, one "region degraded" alarm and a dashboard.
+monitors: dict[str, RegionMonitoring] = {}
+for region_name, fleet in fleets.items():
+    monitors[region_name] = RegionMonitoring(
+        f"monitoring-{region_name}",
+        RegionMonitoringArgs(
+            region=region_name,
+            name_prefix=f"{settings.project}-{settings.stack}-{region_name}",
+            settings=settings.monitoring,
+            target_groups={
+                "fleet": TargetGroupWatch(fleet.load_balancer.arn_suffix, fleet.target_group.arn_suffix, settings.monitoring.healthy_host_floor)
+            },
+            autoscaling_groups={"fleet": AutoscalingWatch(fleet.autoscaling_group.name, settings.fleet.capacity.min_size)},
+            functions={"proxy": FunctionWatch(proxies[region_name].function.name)} if region_name in proxies else {},
+        ),
+        opts=pulumi.ResourceOptions(provider=providers[region_name]),
+    )
+
+# 6. Exports: every regional endpoint, so clients can fail over on their own too, and the alarm that says when to.
 pulumi.export("topology", settings.topology)
 pulumi.export("primaryRegion", settings.primary_region)
 pulumi.export(
@@ -91,6 +110,8 @@ pulumi.export(
             "healthUrl": fleet.health_url,
             "vpcId": networks[name].vpc_id,
             **({"proxyUrl": proxies[name].url} if name in proxies else {}),
+            "degradedAlarmArn": monitors[name].degraded_alarm.arn,
+            "alertTopicArn": monitors[name].topic.arn,
         }
         for name, fleet in fleets.items()
     },

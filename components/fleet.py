@@ -297,6 +297,8 @@ class ModelFleet(pulumi.ComponentResource):
             ),
             # A scaling run never waits for model servers to load; the target group's health checks gate traffic.
             wait_for_capacity_timeout="0",
+            # Published to CloudWatch so an alarm sees the group fall below its minimum.
+            enabled_metrics=["GroupInServiceInstances"],
             tags=[aws.autoscaling.GroupTagArgs(key="Name", value=f"{name}-server", propagate_at_launch=True)],
             opts=pulumi.ResourceOptions(
                 parent=self,

@@ -108,6 +108,26 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("proxyFirstByteTimeout", "integer", 30, "Seconds an upstream has to start answering before the proxy fails over."),
     Setting("proxyBreakerFailureThreshold", "integer", 3, "Consecutive failures that take an upstream out of rotation (1-100)."),
     Setting("proxyBreakerBaseEjection", "integer", 10, "Seconds an upstream stays out after its first ejection; repeated ejections grow it (1-3600)."),
+    # Monitoring: who is alerted, and when a metric means a region is in trouble.
+    Setting("alertingEnabled", "boolean", False, "Notify alertEmails and alertWebhooks when an alarm changes state; off keeps every alarm but subscribes no one (required in prod)."),
+    Setting("alertEmails", "array", [], "E-mail addresses alerted by every alarm (SNS e-mail subscriptions and the Azure action group)."),
+    Setting("alertWebhooks", "array", [], "HTTPS URLs alerted by every alarm (SNS https subscriptions and Azure webhook receivers)."),
+    Setting("alarmPeriodSeconds", "integer", 60, "Seconds per alarm period: a multiple of 60, the resolution of the watched AWS metrics."),
+    Setting("alarmEvaluationPeriods", "integer", 3, "Periods an alarm looks back over (at least 1; all periods together at most one day)."),
+    Setting("alarmDatapointsToAlarm", "integer", 2, "Breaching periods, out of alarmEvaluationPeriods, that raise an alarm."),
+    Setting("alarmHealthyHostFloor", "integer", 1, "Fewest healthy model servers per target group before the region counts as degraded (1 to minSize)."),
+    Setting("alarmTarget5xxPercent", "integer", 5, "Share of requests, in percent, answered 5xx by model servers that raises an alarm (0-100)."),
+    Setting("alarmLb5xxPercent", "integer", 5, "Share of requests, in percent, answered 5xx by the load balancer itself that raises an alarm (0-100)."),
+    Setting("alarmLatencyP99Seconds", "integer", 30, "p99 model server response time, in seconds, that raises an alarm (1-3600)."),
+    Setting("alarmDbCpuPercent", "integer", 80, "Database CPU, in percent, that raises an alarm (0-100)."),
+    Setting("alarmDbFreeStorageGiB", "integer", 10, "Free database storage, in GiB, below which an alarm is raised (1-65536)."),
+    Setting("alarmReplicaLagSeconds", "integer", 60, "Read replica lag, in seconds, that raises an alarm: the data a failover to that replica would lose (1-86400)."),
+    Setting("alarmLambdaErrors", "integer", 5, "Model proxy function errors per period above which an alarm is raised."),
+    Setting("alarmLambdaThrottles", "integer", 0, "Model proxy function throttles per period above which an alarm is raised."),
+    Setting("alarmLambdaDurationP99Seconds", "integer", 60, "p99 model proxy function duration, in seconds, that raises an alarm (1-900)."),
+    Setting("alarmGatewayBackend5xx", "integer", 10, "Azure gateway backend 5xx responses per period above which an alert fires."),
+    Setting("alarmGatewayBackend429", "integer", 20, "Azure gateway backend 429 (throttled) responses per period above which an alert fires."),
+    Setting("alarmOriginHealthPercent", "integer", 80, "Front Door origin health, in percent, below which an alert fires (0-100)."),
 )
 
 _SCHEMA_BY_KEY = {setting.key: setting for setting in SCHEMA}
@@ -174,6 +194,36 @@ class ProxySettings:
 
 
 @dataclass(frozen=True)
+class MonitoringSettings:
+    alerting_enabled: bool
+    alert_emails: tuple[str, ...]
+    alert_webhooks: tuple[str, ...]
+    period_seconds: int
+    evaluation_periods: int
+    datapoints_to_alarm: int
+    healthy_host_floor: int
+    target_5xx_percent: int
+    lb_5xx_percent: int
+    latency_p99_seconds: int
+    db_cpu_percent: int
+    db_free_storage_gib: int
+    replica_lag_seconds: int
+    lambda_errors: int
+    lambda_throttles: int
+    lambda_duration_p99_seconds: int
+    gateway_backend_5xx: int
+    gateway_backend_429: int
+    origin_health_percent: int
+
+    @property
+    def subscribers(self) -> tuple[tuple[str, str], ...]:
+        """(protocol, endpoint) of everyone alerted: none while alerting is off."""
+        if not self.alerting_enabled:
+            return ()
+        return tuple(("email", e) for e in self.alert_emails) + tuple(("https", u) for u in self.alert_webhooks)
+
+
+@dataclass(frozen=True)
 class Settings:
     project: str
     stack: str
@@ -187,6 +237,7 @@ class Settings:
     fleet: FleetSettings
     deletion_protection: bool
     proxy: ProxySettings
+    monitoring: MonitoringSettings
 
     @property
     def region_names(self) -> tuple[str, ...]:
@@ -317,6 +368,7 @@ def parse_settings(get: Callable[[str], str | None], stack: str) -> Settings:
         fleet=_parse_fleet(read),
         deletion_protection=read.boolean("deletionProtection"),
         proxy=proxy,
+        monitoring=_parse_monitoring(read, environment, min_size=read.integer("minSize")),
     )
 
 
@@ -548,6 +600,75 @@ def _parse_proxy(read: _Reader) -> ProxySettings:
         first_byte_timeout=first_byte,
         breaker_failure_threshold=in_range("proxyBreakerFailureThreshold", read.integer("proxyBreakerFailureThreshold"), (1, 100)),
         breaker_base_ejection=in_range("proxyBreakerBaseEjection", read.integer("proxyBreakerBaseEjection"), (1, 3600), " seconds"),
+    )
+
+
+# CloudWatch evaluates at most one day of periods per alarm.
+MAX_ALARM_WINDOW_SECONDS = 86_400
+EMAIL = re.compile(r"[^@\s]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+HTTPS_URL = re.compile(r"https://[A-Za-z0-9.-]+\.[A-Za-z]{2,}(:\d{1,5})?(/\S*)?")
+
+
+def _parse_monitoring(read: _Reader, environment: str, min_size: int) -> MonitoringSettings:
+    emails, webhooks = read.strings("alertEmails"), read.strings("alertWebhooks")
+    for email in emails:
+        if not EMAIL.fullmatch(email):
+            raise SettingsError("alertEmails", email, "expected e-mail addresses such as oncall@example.com")
+    for url in webhooks:
+        if not HTTPS_URL.fullmatch(url):
+            raise SettingsError("alertWebhooks", url, "expected https:// URLs such as https://alerts.example.com/hook")
+    alerting = read.boolean("alertingEnabled")
+    if alerting and not emails and not webhooks:
+        raise SettingsError("alertingEnabled", alerting, "alerting is on but nobody is alerted: set alertEmails or alertWebhooks")
+    if environment == "prod" and not alerting:
+        raise SettingsError("alertingEnabled", alerting, "prod must alert a person when a region degrades")
+
+    period = read.integer("alarmPeriodSeconds")
+    if period < 60 or period % 60:
+        raise SettingsError("alarmPeriodSeconds", period, "must be a multiple of 60 seconds (the watched metrics have one-minute resolution)")
+    evaluation_periods = read.integer("alarmEvaluationPeriods")
+    if evaluation_periods < 1:
+        raise SettingsError("alarmEvaluationPeriods", evaluation_periods, "must be at least 1")
+    if period * evaluation_periods > MAX_ALARM_WINDOW_SECONDS:
+        raise SettingsError(
+            "alarmEvaluationPeriods", evaluation_periods, f"{evaluation_periods} periods of {period} s exceed the one day an alarm can look back"
+        )
+    datapoints = read.integer("alarmDatapointsToAlarm")
+    if not 1 <= datapoints <= evaluation_periods:
+        raise SettingsError("alarmDatapointsToAlarm", datapoints, f"must be between 1 and alarmEvaluationPeriods ({evaluation_periods})")
+    floor = read.integer("alarmHealthyHostFloor")
+    if not 1 <= floor <= max(min_size, 1):
+        raise SettingsError("alarmHealthyHostFloor", floor, f"must be between 1 and minSize ({min_size}), or the region alarms at its normal size")
+
+    def percent(key: str) -> int:
+        return in_range(key, read.integer(key), (0, 100), " percent")
+
+    def count(key: str) -> int:
+        return in_range(key, read.integer(key), (0, 1_000_000), " per period")
+
+    return MonitoringSettings(
+        alerting_enabled=alerting,
+        alert_emails=emails,
+        alert_webhooks=webhooks,
+        period_seconds=period,
+        evaluation_periods=evaluation_periods,
+        datapoints_to_alarm=datapoints,
+        healthy_host_floor=floor,
+        target_5xx_percent=percent("alarmTarget5xxPercent"),
+        lb_5xx_percent=percent("alarmLb5xxPercent"),
+        latency_p99_seconds=in_range("alarmLatencyP99Seconds", read.integer("alarmLatencyP99Seconds"), (1, 3600), " seconds"),
+        db_cpu_percent=percent("alarmDbCpuPercent"),
+        db_free_storage_gib=in_range("alarmDbFreeStorageGiB", read.integer("alarmDbFreeStorageGiB"), (1, 65536), " GiB"),
+        replica_lag_seconds=in_range("alarmReplicaLagSeconds", read.integer("alarmReplicaLagSeconds"), (1, 86400), " seconds"),
+        lambda_errors=count("alarmLambdaErrors"),
+        lambda_throttles=count("alarmLambdaThrottles"),
+        # Lambda stops a function after 900 s, so a higher p99 could never be observed.
+        lambda_duration_p99_seconds=in_range(
+            "alarmLambdaDurationP99Seconds", read.integer("alarmLambdaDurationP99Seconds"), (1, 900), " seconds"
+        ),
+        gateway_backend_5xx=count("alarmGatewayBackend5xx"),
+        gateway_backend_429=count("alarmGatewayBackend429"),
+        origin_health_percent=percent("alarmOriginHealthPercent"),
     )
 
 

@@ -110,6 +110,8 @@ def _computed_state(token: str, name: str, inputs: dict[str, Any], region: str |
         state["latest_version"] = 1
     elif token == "aws:lambda/functionUrl:FunctionUrl":
         state["function_url"] = f"https://{resource_id}.lambda-url.{region}.on.aws/"
+    elif token == "azure-native:applicationinsights:Component":
+        state["connection_string"] = f"InstrumentationKey=key-{resource_id};IngestionEndpoint=https://eastus-0.in.applicationinsights.azure.com/"
     return state
 
 
@@ -137,9 +139,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             names = [f"{region}{letter}" for letter in ZONE_LETTERS]
             return {"names": names, "zone_ids": [f"{region[:2]}{region[-1]}-az{i}" for i in range(len(names))], "id": region}
         if args.token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dns_suffix": "amazonaws.com", "id": "aws", "reverse_dns_prefix": "com.amazonaws"}
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws", "reverseDnsPrefix": "com.amazonaws"}
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"account_id": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/test", "id": ACCOUNT, "user_id": "AIDTEST"}
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/test", "id": ACCOUNT, "userId": "AIDTEST"}
         if args.token == "aws:index/getRegion:getRegion":
             return {"name": region, "region": region, "id": region, "endpoint": f"ec2.{region}.amazonaws.com"}
         raise NotImplementedError(f"the offline mocks do not answer {args.token}; add it to offline/runner.py")

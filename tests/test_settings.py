@@ -117,3 +117,44 @@ def test_region_with_too_few_zones_is_rejected_naming_az_count():
     settings = parse(azCount=3)
     with pytest.raises(SettingsError, match=f"{PROJECT}:azCount.*offers only 2"):
         region_availability_zones(settings, settings.region("us-east-1"), lambda: ["us-east-1a", "us-east-1b"])
+
+
+@pytest.mark.parametrize(
+    "key, overrides, fragment",
+    [
+        ("alertEmails", {"alertEmails": ["oncall"]}, "e-mail addresses"),
+        ("alertEmails", {"alertEmails": ["on call@example.com"]}, "e-mail addresses"),
+        ("alertWebhooks", {"alertWebhooks": ["http://alerts.example.com/hook"]}, "https:// URLs"),
+        ("alertWebhooks", {"alertWebhooks": ["oncall@example.com"]}, "https:// URLs"),
+        ("alertingEnabled", {"alertingEnabled": True}, "nobody is alerted"),
+        ("alertingEnabled", {"environment": "prod", "alertEmails": ["oncall@example.com"]}, "prod must alert"),
+        ("alarmTarget5xxPercent", {"alarmTarget5xxPercent": 101}, "between 0 and 100 percent"),
+        ("alarmLb5xxPercent", {"alarmLb5xxPercent": -1}, "between 0 and 100 percent"),
+        ("alarmDbCpuPercent", {"alarmDbCpuPercent": 150}, "between 0 and 100 percent"),
+        ("alarmOriginHealthPercent", {"alarmOriginHealthPercent": 120}, "between 0 and 100 percent"),
+        ("alarmLatencyP99Seconds", {"alarmLatencyP99Seconds": -5}, "between 1 and 3600 seconds"),
+        ("alarmLambdaDurationP99Seconds", {"alarmLambdaDurationP99Seconds": -1}, "between 1 and 900 seconds"),
+        ("alarmReplicaLagSeconds", {"alarmReplicaLagSeconds": 0}, "between 1 and 86400 seconds"),
+        ("alarmDbFreeStorageGiB", {"alarmDbFreeStorageGiB": 0}, "between 1 and 65536 GiB"),
+        ("alarmLambdaErrors", {"alarmLambdaErrors": -1}, "between 0 and 1000000"),
+        ("alarmGatewayBackend429", {"alarmGatewayBackend429": -1}, "between 0 and 1000000"),
+        ("alarmEvaluationPeriods", {"alarmEvaluationPeriods": 0, "alarmDatapointsToAlarm": 1}, "at least 1"),
+        ("alarmEvaluationPeriods", {"alarmPeriodSeconds": 3600, "alarmEvaluationPeriods": 25}, "one day"),
+        ("alarmDatapointsToAlarm", {"alarmEvaluationPeriods": 3, "alarmDatapointsToAlarm": 4}, "between 1 and alarmEvaluationPeriods (3)"),
+        ("alarmDatapointsToAlarm", {"alarmDatapointsToAlarm": 0}, "between 1 and alarmEvaluationPeriods"),
+        ("alarmPeriodSeconds", {"alarmPeriodSeconds": 90}, "multiple of 60"),
+        ("alarmPeriodSeconds", {"alarmPeriodSeconds": 30}, "multiple of 60"),
+        ("alarmHealthyHostFloor", {"alarmHealthyHostFloor": 3, "minSize": 2}, "between 1 and minSize (2)"),
+        ("alarmHealthyHostFloor", {"alarmHealthyHostFloor": 0}, "between 1 and minSize"),
+    ],
+)
+def test_bad_monitoring_setting_is_rejected_with_its_key(key, overrides, fragment):
+    error = rejected(key, **overrides)
+    assert fragment in str(error)
+
+
+def test_alerting_off_keeps_recipients_but_subscribes_no_one():
+    quiet = parse(alertEmails=["oncall@example.com"], alertWebhooks=["https://alerts.example.com/hook"])
+    loud = parse(alertingEnabled=True, alertEmails=["oncall@example.com"], alertWebhooks=["https://alerts.example.com/hook"])
+    assert quiet.monitoring.subscribers == ()
+    assert loud.monitoring.subscribers == (("email", "oncall@example.com"), ("https", "https://alerts.example.com/hook"))

@@ -1,0 +1,169 @@
+"""AzureMonitoring: the gateway, Front Door and every OpenAI account log to one workspace; alerts reach the action group."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from components import azure_monitoring
+from components.azure_monitoring import AzureMonitoring, AzureMonitoringArgs, alert_window, resource_id_part
+from components.settings import MonitoringSettings, parse_settings
+from offline import PulumiMocks
+
+WORKSPACE = "azure-native:operationalinsights:Workspace"
+INSIGHTS = "azure-native:applicationinsights:Component"
+LOGGER = "azure-native:apimanagement:Logger"
+DIAGNOSTIC = "azure-native:apimanagement:Diagnostic"
+DIAGNOSTIC_SETTING = "azure-native:monitor:DiagnosticSetting"
+ACTION_GROUP = "azure-native:monitor:ActionGroup"
+METRIC_ALERT = "azure-native:monitor:MetricAlert"
+
+SUBSCRIPTION = "/subscriptions/00000000-0000-4000-8000-000000000000"
+GATEWAY_ID = f"{SUBSCRIPTION}/resourceGroups/rg-gateway/providers/Microsoft.ApiManagement/service/apim-models"
+FRONT_DOOR_ID = f"{SUBSCRIPTION}/resourceGroups/rg-edge/providers/Microsoft.Cdn/profiles/fd-models"
+OPENAI_IDS = {
+    "eastus2": f"{SUBSCRIPTION}/resourceGroups/rg-models/providers/Microsoft.CognitiveServices/accounts/oai-eastus2",
+    "swedencentral": f"{SUBSCRIPTION}/resourceGroups/rg-models/providers/Microsoft.CognitiveServices/accounts/oai-swedencentral",
+}
+# How the Pulumi wire protocol marks a secret value (pulumi/runtime/rpc.py).
+SIGNATURE_KEY, SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+
+
+def monitoring_settings(**overrides: object) -> MonitoringSettings:
+    raw = {key: value if isinstance(value, str) else json.dumps(value) for key, value in overrides.items()}
+    return parse_settings(raw.get, stack="test").monitoring
+
+
+ALERTING = monitoring_settings(
+    alertingEnabled=True, alertEmails=["oncall@example.com", "sre@example.com"], alertWebhooks=["https://alerts.example.com/hook?token=abc"]
+)
+
+
+def run_with(settings: MonitoringSettings):
+    return PulumiMocks().run(
+        lambda: AzureMonitoring(
+            "azure-monitoring",
+            AzureMonitoringArgs(
+                resource_group_name="rg-monitoring",
+                location="eastus2",
+                settings=settings,
+                api_management_id=GATEWAY_ID,
+                front_door_profile_id=FRONT_DOOR_ID,
+                openai_account_ids=OPENAI_IDS,
+            ),
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def run():
+    return run_with(ALERTING)
+
+
+def is_secret(value) -> bool:
+    return isinstance(value, dict) and value.get(SIGNATURE_KEY) == SECRET_SIGNATURE
+
+
+def test_gateway_front_door_and_every_openai_account_send_diagnostics_to_the_workspace(run):
+    workspace = run.one(WORKSPACE)
+    settings = {s["resourceUri"]: s for s in run.of_type(DIAGNOSTIC_SETTING)}
+    assert set(settings) == {GATEWAY_ID, FRONT_DOOR_ID, *OPENAI_IDS.values()}
+    for setting in settings.values():
+        assert setting["workspaceId"] == workspace.id
+        assert setting["logs"] == [{"categoryGroup": "allLogs", "enabled": True}]
+        assert setting["metrics"] == [{"category": "AllMetrics", "enabled": True}]
+    # Gateway logs land in their own tables, which the runbook queries (ApiManagementGatewayLogs).
+    assert settings[GATEWAY_ID]["logAnalyticsDestinationType"] == "Dedicated"
+
+
+def test_gateway_sends_traces_and_token_metrics_to_workspace_based_insights(run):
+    workspace, insights = run.one(WORKSPACE), run.one(INSIGHTS)
+    assert insights["workspaceResourceId"] == workspace.id and insights["ingestionMode"] == "LogAnalytics"
+    logger, diagnostic = run.one(LOGGER), run.one(DIAGNOSTIC)
+    for resource in (logger, diagnostic):
+        assert (resource["resourceGroupName"], resource["serviceName"]) == ("rg-gateway", "apim-models")
+    assert logger["loggerType"] == "applicationInsights" and logger["resourceId"] == insights.id
+    # The connection string lets anyone write telemetry: the whole credentials map is a secret.
+    assert is_secret(logger["credentials"])
+    assert logger["credentials"]["value"] == {"connectionString": insights.state["connection_string"]}
+    assert diagnostic["diagnosticId"] == "applicationinsights"
+    assert diagnostic["loggerId"] == logger.id
+    assert diagnostic["metrics"] is True
+    assert diagnostic["sampling"] == {"samplingType": "fixed", "percentage": 100}
+
+
+def test_action_group_alerts_the_same_recipients_as_the_aws_topics(run):
+    group = run.one(ACTION_GROUP)
+    # Webhook URLs may carry tokens: the receivers are stored as a secret.
+    assert is_secret(group["webhookReceivers"])
+    emails, webhooks = group["emailReceivers"], group["webhookReceivers"]["value"]
+    recipients = {("email", r["emailAddress"]) for r in emails} | {("https", r["serviceUri"]) for r in webhooks}
+    assert recipients == set(ALERTING.subscribers)
+    assert len({r["name"] for r in emails + webhooks}) == 3
+    assert len(group["groupShortName"]) <= 12
+
+
+def test_every_alert_uses_the_action_group(run):
+    group = run.one(ACTION_GROUP)
+    alerts = {a.name.removeprefix("azure-monitoring-"): a for a in run.of_type(METRIC_ALERT)}
+    assert set(alerts) == {"gateway-backend-5xx", "gateway-backend-429", "origin-health"}
+    for alert in alerts.values():
+        assert alert["actions"] == [{"actionGroupId": group.id}]
+        assert alert["enabled"] is True
+        assert (alert["windowSize"], alert["evaluationFrequency"]) == ("PT5M", "PT1M")
+
+
+def test_alerts_watch_backend_failures_and_origin_health_with_configured_thresholds(run):
+    alerts = {a.name.removeprefix("azure-monitoring-"): a for a in run.of_type(METRIC_ALERT)}
+    expected = {
+        "gateway-backend-5xx": (GATEWAY_ID, "Requests", "Total", "GreaterThan", ALERTING.gateway_backend_5xx, [("BackendResponseCodeCategory", ["5xx"])]),
+        "gateway-backend-429": (GATEWAY_ID, "Requests", "Total", "GreaterThan", ALERTING.gateway_backend_429, [("BackendResponseCode", ["429"])]),
+        "origin-health": (FRONT_DOOR_ID, "OriginHealthPercentage", "Average", "LessThan", ALERTING.origin_health_percent, []),
+    }
+    for key, (scope, metric, aggregation, operator, threshold, dimensions) in expected.items():
+        alert = alerts[key]
+        assert alert["scopes"] == [scope]
+        [criterion] = alert["criteria"]["allOf"]
+        assert alert["criteria"]["odataType"] == "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria"
+        assert (criterion["metricName"], criterion["timeAggregation"], criterion["operator"], criterion["threshold"]) == (
+            metric,
+            aggregation,
+            operator,
+            threshold,
+        )
+        assert [(d["name"], d["values"]) for d in criterion.get("dimensions", [])] == dimensions
+        assert all(d["operator"] == "Include" for d in criterion.get("dimensions", []))
+
+
+def test_alerting_off_keeps_every_alert_but_alerts_no_one():
+    run = run_with(monitoring_settings(alertEmails=["oncall@example.com"]))
+    group = run.one(ACTION_GROUP)
+    assert not group.get("emailReceivers") and not group.get("webhookReceivers")
+    assert all(a["actions"] == [{"actionGroupId": group.id}] for a in run.of_type(METRIC_ALERT))
+    assert len(run.of_type(METRIC_ALERT)) == len(azure_monitoring.AZURE_ALERTS)
+
+
+@pytest.mark.parametrize(
+    "seconds, allowed, expected",
+    [(180, azure_monitoring.ALERT_WINDOWS, "PT5M"), (60, azure_monitoring.ALERT_FREQUENCIES, "PT1M"), (86400 * 2, azure_monitoring.ALERT_WINDOWS, "P1D")],
+)
+def test_alert_windows_round_up_to_what_azure_accepts(seconds, allowed, expected):
+    assert alert_window(seconds, allowed) == expected
+
+
+def test_resource_id_parts_are_read_case_insensitively(pulumi_mocks):
+    found = {}
+
+    def program():
+        resource_id_part(GATEWAY_ID.replace("resourceGroups", "resourcegroups"), "resourceGroups").apply(lambda v: found.setdefault("group", v))
+        resource_id_part(GATEWAY_ID, "service").apply(lambda v: found.setdefault("service", v))
+
+    pulumi_mocks.run(program)
+    assert found == {"group": "rg-gateway", "service": "apim-models"}
+
+
+def test_readme_lists_every_azure_alert():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert azure_monitoring.markdown_table() in readme, "regenerate with: venv/bin/python -m components.azure_monitoring"
