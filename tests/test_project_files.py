@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from components.settings import PROJECT, SCHEMA, markdown_table, pulumi_yaml_config
@@ -49,8 +50,9 @@ def test_ci_runs_the_readme_test_command_in_a_fresh_virtualenv():
     assert "python3 -m venv" in ci and "pip install -r requirements.txt" in ci
 
 
-def test_requirements_pin_version_ranges():
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
+@pytest.mark.parametrize("requirements", ["requirements.txt", "policy/requirements.txt"])
+def test_requirements_pin_version_ranges(requirements):
+    for line in (ROOT / requirements).read_text().splitlines():
         line = line.split("#")[0].strip()
         if line:
-            assert re.search(r">=[\d.]+,<[\d.]+", line), f"give {line!r} a version range"
+            assert re.search(r">=[\d.]+,<[\d.]+", line), f"{requirements}: give {line!r} a version range"
