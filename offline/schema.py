@@ -131,9 +131,30 @@ def _check_object(value: Mapping[str, Any], input_type: type, path: str, problem
         if key.startswith("__"):  # engine-internal properties, e.g. __defaults
             continue
         if key not in schema.properties:
-            problems.append(f"unknown property {path}{key} (allowed: {schema.allowed})")
+            problems.append(f"unknown property {path}{key}{_wire_name_hint(key, schema)} (allowed: {schema.allowed})")
             continue
         _check_value(item, schema.properties[key], f"{path}{key}", problems)
+
+
+def _wire_name(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _as_wire_names(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_wire_name(key): _as_wire_names(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_wire_names(item) for item in value]
+    return value
+
+
+def _wire_name_hint(key: str, schema: Schema) -> str:
+    """A Python name reaches the wire untranslated where the SDK cannot tell a dict's type (in a union)."""
+    wire = _wire_name(key)
+    if wire != key and wire in schema.properties:
+        return f" (the wire name is {wire}: pass the *Args class, or wire names, where the type is a union)"
+    return ""
 
 
 def _check_value(value: Any, shape: Shape, path: str, problems: list[str]) -> None:
@@ -155,12 +176,21 @@ def _check_value(value: Any, shape: Shape, path: str, problems: list[str]) -> No
 
 
 def _check_one_of(value: Mapping[str, Any], candidates: tuple[type, ...], path: str, problems: list[str]) -> None:
-    """A union of input types accepts the value when one member does; otherwise report the closest member."""
+    """A union of input types accepts the value when one member does; otherwise report the closest member.
+
+    Closest: fewest problems once Python names are read as wire names (the likely intent), then
+    fewest as written, then the member whose class name contains the value's own constants
+    (azure-native tells union members apart by a name such as "RequestMethod").
+    """
     reports = []
+    constants = [item for item in value.values() if isinstance(item, str) and item]
     for candidate in candidates:
         found: list[str] = []
         _check_object(value, candidate, f"{path}.", found)
         if not found:
             return
-        reports.append(found)
-    problems.extend(min(reports, key=len))
+        intended: list[str] = []
+        _check_object(_as_wire_names(value), candidate, f"{path}.", intended)
+        hint = sum(constant in candidate.__name__ for constant in constants)
+        reports.append((len(intended), len(found), -hint, found))
+    problems.extend(min(reports, key=lambda report: report[:3])[3])

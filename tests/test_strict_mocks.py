@@ -68,6 +68,25 @@ def test_azure_native_resource_with_a_bad_nested_key_fails(pulumi_mocks):
     assert "(allowed: acceptRetryAfter, failureCondition, name, tripDuration)" in message
 
 
+def test_python_names_in_a_dict_of_a_union_type_fail_with_the_wire_name_and_the_args_class_passes(pulumi_mocks):
+    # The SDK translates a dict's Python names only when it knows the dict's type; inside a union it sends them as written.
+    def rule(name: str, condition) -> None:
+        azure_native.cdn.Rule(name, resource_group_name="models", profile_name="models-fd", rule_set_name="models", order=1, conditions=[condition], actions=[])
+
+    as_dict = {"name": "RequestMethod", "parameters": {"type_name": "DeliveryRuleRequestMethodConditionParameters", "operator": "Equal"}}
+    with pytest.raises(SchemaError) as failure:
+        pulumi_mocks.run(lambda: rule("models-post", as_dict))
+    message = str(failure.value)
+    assert "missing required property conditions[0].parameters.typeName (required by RequestMethodMatchConditionParametersArgs)" in message
+    assert "unknown property conditions[0].parameters.type_name (the wire name is typeName" in message
+
+    as_args = azure_native.cdn.DeliveryRuleRequestMethodConditionArgs(
+        name="RequestMethod",
+        parameters=azure_native.cdn.RequestMethodMatchConditionParametersArgs(type_name="DeliveryRuleRequestMethodConditionParameters", operator="Equal"),
+    )
+    assert pulumi_mocks.run(lambda: rule("models-post", as_args)).one("azure-native:cdn:Rule")["conditions"][0]["parameters"]["typeName"]
+
+
 def test_correct_resources_pass_with_python_or_wire_names_and_values_from_other_resources(pulumi_mocks):
     def program():
         target_group = aws.lb.TargetGroup(
