@@ -16,6 +16,7 @@ import collections.abc
 import functools
 import importlib
 import inspect
+import types
 import typing
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -63,7 +64,7 @@ def shape_of(hint: Any) -> Shape:
     if isinstance(hint, type) and pulumi_types.is_input_type(hint):
         return Shape(objects=(hint,))
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is typing.Union:
+    if origin in (typing.Union, types.UnionType):
         return _merge([shape_of(arg) for arg in args])
     if origin in _WRAPPERS and args:
         return shape_of(args[0])

@@ -142,9 +142,11 @@ def registered(monkeypatch):
     """Runs the pack directory the way the Pulumi CLI does, capturing the PolicyPack instead of serving it."""
     captured: dict[str, Any] = {}
     monkeypatch.setattr(pulumi_policy, "PolicyPack", lambda **kwargs: captured.update(kwargs))
-    runpy.run_path(str(ROOT / "policy"), run_name="__main__")
-    monkeypatch.delitem(sys.modules, "rules")
-    return captured
+    try:
+        runpy.run_path(str(ROOT / "policy"), run_name="__main__")
+        yield captured
+    finally:
+        sys.modules.pop("rules", None)  # the pack imports its sibling as the top-level module `rules`
 
 
 def test_every_rule_is_registered_as_a_mandatory_policy_with_its_config(registered):
