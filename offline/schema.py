@@ -114,10 +114,15 @@ def args_type_of(token: str) -> type | None:
 
 
 def check_inputs(token: str, name: str, inputs: Mapping[str, Any]) -> None:
-    """Raises SchemaError listing every unknown or missing input of one custom resource (wire-format inputs)."""
+    """Raises SchemaError listing every unknown or missing input of one custom resource (wire-format inputs).
+
+    Resources of a package without a generated SDK (a dynamic provider) have no schema to check.
+    """
     args_type = args_type_of(token)
     if args_type is None:
-        raise SchemaError(f"{token} {name!r}: no installed provider SDK declares this resource type")
+        if rpc.get_resource_package(token.split(":")[0], "") is None:
+            return
+        raise SchemaError(f"{token} {name!r}: the installed provider SDK declares no such resource type")
     problems: list[str] = []
     _check_object(inputs, args_type, "", problems)
     if problems:

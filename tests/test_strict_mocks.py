@@ -125,9 +125,10 @@ def test_a_failed_run_does_not_leak_into_the_next(pulumi_mocks):
             {"healthCheck": {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "value": {"pathh": "/"}}},
             "unknown property healthCheck.pathh",
         ),
-        ("aws:lb/targetGroupp:TargetGroupp", {}, "no installed provider SDK declares this resource type"),
+        ("aws:lb/targetGroupp:TargetGroupp", {}, "the installed provider SDK declares no such resource type"),
+        ("pulumi-python:dynamic:Resource", {"anything": 1}, None),
     ],
-    ids=["top-level-required", "engine-internal-keys", "map-keys-are-free", "unknown-value", "secret-is-checked", "unknown-type"],
+    ids=["top-level-required", "engine-internal-keys", "map-keys-are-free", "unknown-value", "secret-is-checked", "unknown-type", "no-sdk-package"],
 )
 def test_wire_values_are_read_the_way_the_engine_sends_them(token, inputs, problem):
     if problem is None:
