@@ -15,6 +15,8 @@ from components.settings import Capacity, FleetSettings
 
 TYPE = "ha-model-serving:aws:ModelFleet"
 SSM_MANAGED_INSTANCE_POLICY = "policy/AmazonSSMManagedInstanceCore"
+# Marks the load balancer's group and its client rules: the policy pack lets only these open 80/443 to the internet.
+LOAD_BALANCER_ROLE_TAG = {"role": "load-balancer"}
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ class ModelFleet(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         settings = args.settings
         load_balancer = aws.ec2.SecurityGroup(
-            f"{name}-lb", vpc_id=args.vpc_id, description="Model load balancer: HTTP(S) from allowed clients", tags={"Name": f"{name}-lb"}, opts=child
+            f"{name}-lb", vpc_id=args.vpc_id, description="Model load balancer: HTTP(S) from allowed clients", tags={"Name": f"{name}-lb", **LOAD_BALANCER_ROLE_TAG}, opts=child
         )
         instances = aws.ec2.SecurityGroup(
             f"{name}-servers", vpc_id=args.vpc_id, description="Model servers: model port from the load balancer only", tags={"Name": f"{name}-servers"}, opts=child
@@ -115,6 +117,7 @@ class ModelFleet(pulumi.ComponentResource):
                     to_port=port,
                     cidr_ipv4=cidr,
                     description=f"clients on {port}",
+                    tags=LOAD_BALANCER_ROLE_TAG,
                     opts=child,
                 )
 

@@ -5,7 +5,8 @@ resource registration, and returns a `Declared` record of each resource: type
 token, name, resolved inputs, parent, provider and region. `run_stack("prod")`
 runs `__main__.py` with that stack file's settings and also returns the stack's
 resolved outputs. Data-source calls the program makes are answered here, per
-region of the provider they go through.
+region of the provider they go through. Every resource's inputs are checked
+against its provider SDK's schema (offline/schema.py), with no opt-out.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from typing import Any, Callable
 
 import pulumi
 import yaml
+from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks_module
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
+
+from offline.schema import check_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
@@ -155,6 +159,11 @@ class RecordingMonitor(pulumi_mocks_module.MockMonitor):
         self.registrations: list[tuple[Any, str]] = []
 
     def RegisterResource(self, request):
+        # Every custom resource's inputs must fit its provider SDK's schema, or the registration (and the
+        # test or report that declared it) fails. Checked on the wire format, where a value another
+        # resource computes is still present, never mistaken for a missing property.
+        if request.custom and not request.type.startswith("pulumi:"):
+            check_inputs(request.type, request.name, json_format.MessageToDict(request.object))
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response
@@ -221,6 +230,14 @@ def _ensure_event_loop() -> None:
     except RuntimeError:
         pass
     asyncio.set_event_loop(asyncio.new_event_loop())
+async def _settle_failed_run() -> None:
+    """Lets a failed run's registrations and outputs still in flight finish failing, so they cannot fail the next run."""
+    rpcs, outputs = runtime_settings.SETTINGS.rpc_manager.rpcs, runtime_settings.SETTINGS.outputs
+    while rpcs or outputs:
+        pending = [*rpcs, *outputs]
+        rpcs.clear()
+        outputs.clear()
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 class PulumiMocks:
@@ -231,7 +248,11 @@ class PulumiMocks:
         pulumi.runtime.set_all_config(config or {})
         runtime_settings.ROOT.set(None)
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-        _sync_await(run_pulumi_func(program))
+        try:
+            _sync_await(run_pulumi_func(program))
+        except BaseException:
+            _sync_await(_settle_failed_run())
+            raise
         root = runtime_settings.get_root_resource()
         outputs = {name: _sync_await(pulumi.Output.from_input(value).future()) for name, value in getattr(root, "outputs", {}).items()}
         return Run(resources=monitor.declared(), outputs=outputs)

@@ -140,6 +140,15 @@ def test_load_balancer_accepts_only_configured_cidrs_on_80_and_443(pulumi_mocks)
         assert all(r["referencedSecurityGroupId"] == security_group(run, region, "-servers").id for r in egress)
 
 
+def test_only_the_load_balancer_group_and_its_client_rules_carry_the_load_balancer_role(prod):
+    for region in prod.regions:
+        lb, servers = security_group(prod, region, "-lb"), security_group(prod, region, "-servers")
+        assert lb["tags"]["role"] == "load-balancer" and "role" not in servers["tags"]
+        rules = prod.of_type(INGRESS, region)
+        assert {r["tags"]["role"] for r in rules if r["securityGroupId"] == lb.id} == {"load-balancer"}
+        assert not any("tags" in r for r in rules if r["securityGroupId"] == servers.id)
+
+
 def test_launch_template_requires_imdsv2_and_encrypts_the_root_volume(prod, dev):
     for run in (prod, dev):
         for template in run.of_type(LT):

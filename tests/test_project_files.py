@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from components.settings import PROJECT, SCHEMA, markdown_table, pulumi_yaml_config
@@ -36,11 +37,16 @@ def test_readme_lists_every_setting_with_its_default():
     assert markdown_table() in readme, "regenerate with: venv/bin/python -m components.settings markdown"
 
 
-def readme_test_command() -> str:
+def readme_command(label: str) -> str:
+    """The command of the README's ```sh block whose first line is `# <label>` (set up, test)."""
     readme = (ROOT / "README.md").read_text()
-    match = re.search(r"```sh\n# test\n(.+?)\n```", readme)
-    assert match, "the README shows the test command in a ```sh block starting with '# test'"
+    match = re.search(rf"```sh\n# {label}\n(.+?)\n```", readme)
+    assert match, f"the README shows the {label} command in a ```sh block starting with '# {label}'"
     return match.group(1).strip()
+
+
+def readme_test_command() -> str:
+    return readme_command("test")
 
 
 def test_ci_runs_the_readme_test_command_in_a_fresh_virtualenv():
@@ -49,8 +55,9 @@ def test_ci_runs_the_readme_test_command_in_a_fresh_virtualenv():
     assert "python3 -m venv" in ci and "pip install -r requirements.txt" in ci
 
 
-def test_requirements_pin_version_ranges():
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
+@pytest.mark.parametrize("requirements", ["requirements.txt", "policy/requirements.txt"])
+def test_requirements_pin_version_ranges(requirements):
+    for line in (ROOT / requirements).read_text().splitlines():
         line = line.split("#")[0].strip()
         if line:
-            assert re.search(r">=[\d.]+,<[\d.]+", line), f"give {line!r} a version range"
+            assert re.search(r">=[\d.]+,<[\d.]+", line), f"{requirements}: give {line!r} a version range"

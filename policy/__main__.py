@@ -1,0 +1,39 @@
+"""Policy pack: every guardrail in rules.py as a mandatory policy.
+
+    pulumi preview --policy-pack policy --policy-pack-config policy/production.json
+"""
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    PolicyPack,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
+
+from rules import RULES, Rule
+
+PACK_NAME = "ha-model-serving-guardrails"
+
+
+def validation_policy(rule: Rule) -> ResourceValidationPolicy:
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        for message in rule.violations(args.resource_type, args.props, args.get_config()):
+            report_violation(message)
+
+    schema = PolicyConfigSchema(properties={key: dict(value) for key, value in rule.config_schema.items()}) if rule.config_schema else None
+    return ResourceValidationPolicy(
+        name=rule.name,
+        description=rule.description,
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=schema,
+    )
+
+
+PolicyPack(
+    name=PACK_NAME,
+    enforcement_level=EnforcementLevel.MANDATORY,
+    policies=[validation_policy(rule) for rule in RULES],
+)

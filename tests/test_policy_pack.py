@@ -1,0 +1,203 @@
+"""The policy pack: every rule registered as mandatory, silent on both stacks, firing on a bad resource with a fix."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pulumi_policy
+import pytest
+from google.protobuf import empty_pb2, json_format, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
+
+from components.fleet import LOAD_BALANCER_ROLE_TAG
+from offline import PulumiMocks
+from policy import rules
+from policy.rules import RULES
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION = json.loads((ROOT / "policy" / "production.json").read_text())
+RULES_BY_NAME = {rule.name: rule for rule in RULES}
+LB_TAGS = {"role": "load-balancer"}
+
+
+def violations(resource_type: str, props: dict[str, Any], config: dict[str, dict[str, Any]] | None = None) -> dict[str, list[str]]:
+    """Every rule over one resource, as the pack runs them: rule name -> its messages (rules with none left out)."""
+    found = {rule.name: rule.violations(resource_type, props, (config or {}).get(rule.name)) for rule in RULES}
+    return {name: messages for name, messages in found.items() if messages}
+
+
+@pytest.fixture(scope="module")
+def stacks():
+    mocks = PulumiMocks()
+    return {"dev": mocks.run_stack("dev"), "prod": mocks.run_stack("prod")}
+
+
+@pytest.mark.parametrize("stack, config", [("dev", {}), ("prod", PRODUCTION)], ids=["dev", "prod-as-production"])
+def test_both_stacks_pass_every_rule(stacks, stack, config):
+    run = stacks[stack]
+    found = {f"{r.type} {r.name}": violations(r.type, r.inputs, config) for r in run.resources}
+    assert {resource: v for resource, v in found.items() if v} == {}
+    guarded = {r.type for r in run.resources} & set().union(*(rule.resource_types for rule in RULES))
+    assert guarded >= {rules.SECURITY_GROUP, rules.INGRESS_RULE, rules.LAUNCH_TEMPLATE, rules.AUTOSCALING_GROUP, rules.LOAD_BALANCER}
+
+
+def test_production_config_demands_deletion_protection_the_dev_stack_does_not_have(stacks):
+    dev_as_production = [violations(r.type, r.inputs, PRODUCTION) for r in stacks["dev"].resources]
+    fired = [v["deletion-protection-in-production"] for v in dev_as_production if "deletion-protection-in-production" in v]
+    assert len(fired) == len(stacks["dev"].of_type(rules.LOAD_BALANCER)) > 0
+    assert all("enable_deletion_protection=True" in message for messages in fired for message in messages)
+
+
+def test_the_fleet_and_the_pack_agree_on_the_load_balancer_tag():
+    assert dict([rules.LOAD_BALANCER_ROLE_TAG]) == LOAD_BALANCER_ROLE_TAG == LB_TAGS
+
+
+OPEN_HTTPS = {"cidrIpv4": "0.0.0.0/0", "ipProtocol": "tcp", "fromPort": 443, "toPort": 443}
+BAD_AND_GOOD = [
+    # rule, resource type, bad props, what the message tells to change, good props, policy config
+    ("database-not-public", rules.RDS_INSTANCE, {"publiclyAccessible": True}, "publicly_accessible=False", {"publiclyAccessible": False}, None),
+    ("database-not-public", rules.RDS_CLUSTER_INSTANCE, {"publiclyAccessible": True}, "publicly_accessible=False", {}, None),
+    ("database-storage-encrypted", rules.RDS_INSTANCE, {"storageEncrypted": False}, "storage_encrypted=True", {"storageEncrypted": True}, None),
+    ("database-storage-encrypted", rules.RDS_CLUSTER, {}, "storage_encrypted=True", {"storageEncrypted": True}, None),
+    ("database-storage-encrypted", rules.RDS_INSTANCE, {}, "storage_encrypted=True", {"replicateSourceDb": "arn:aws:rds:us-east-1:123456789012:db:primary"}, None),
+    ("database-multi-az", rules.RDS_INSTANCE, {"multiAz": False}, "multi_az=True", {"multiAz": True}, None),
+    ("database-multi-az", rules.RDS_INSTANCE, {}, "multi_az=True", {"replicateSourceDb": "primary"}, None),
+    ("database-backups-retained", rules.RDS_INSTANCE, {"backupRetentionPeriod": 7}, "backup_retention_period to at least 14", {"backupRetentionPeriod": 14}, {"minBackupRetentionDays": 14}),
+    ("database-backups-retained", rules.RDS_CLUSTER, {}, "backup_retention_period to at least 7", {"backupRetentionPeriod": 7}, None),
+    ("no-open-ingress", rules.INGRESS_RULE, {**OPEN_HTTPS, "fromPort": 22, "toPort": 22, "tags": LB_TAGS}, "port 22 is open to 0.0.0.0/0", {**OPEN_HTTPS, "tags": LB_TAGS}, None),
+    ("no-open-ingress", rules.INGRESS_RULE, OPEN_HTTPS, "restrict it to known CIDRs", {**OPEN_HTTPS, "cidrIpv4": "203.0.113.0/24"}, None),
+    ("no-open-ingress", rules.INGRESS_RULE, {"cidrIpv6": "::/0", "ipProtocol": "-1", "tags": LB_TAGS}, "open to ::/0", {"ipProtocol": "-1", "referencedSecurityGroupId": "sg-1"}, None),
+    (
+        "no-open-ingress",
+        rules.SECURITY_GROUP,
+        {"ingress": [{"protocol": "tcp", "fromPort": 80, "toPort": 443, "cidrBlocks": ["0.0.0.0/0"]}], "tags": LB_TAGS},
+        "port 80-443 is open",
+        {"ingress": [{"protocol": "tcp", "fromPort": 80, "toPort": 80, "cidrBlocks": ["0.0.0.0/0"]}], "tags": LB_TAGS},
+        None,
+    ),
+    (
+        "no-open-ingress",
+        rules.SECURITY_GROUP_RULE,
+        {"type": "ingress", "protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": ["0.0.0.0/0"]},
+        "aws.vpc.SecurityGroupIngressRule",
+        {"type": "egress", "protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": ["0.0.0.0/0"]},
+        None,
+    ),
+    ("launch-template-imdsv2", rules.LAUNCH_TEMPLATE, {"metadataOptions": {"httpTokens": "optional"}}, "http_tokens='required'", {"metadataOptions": {"httpTokens": "required"}}, None),
+    (
+        "launch-template-encrypted-volumes",
+        rules.LAUNCH_TEMPLATE,
+        {"blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"encrypted": "false"}}]},
+        "EBS volume /dev/xvda is not encrypted: set ebs.encrypted='true'",
+        {"blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"encrypted": "true"}}, {"deviceName": "/dev/sdb", "virtualName": "ephemeral0"}]},
+        None,
+    ),
+    ("launch-template-encrypted-volumes", rules.LAUNCH_TEMPLATE, {}, "declare it with ebs.encrypted='true'", {"blockDeviceMappings": [{"ebs": {"encrypted": True}}]}, None),
+    ("autoscaling-elb-health-checks", rules.AUTOSCALING_GROUP, {"healthCheckType": "EC2"}, "health_check_type='ELB'", {"healthCheckType": "ELB"}, None),
+    ("autoscaling-multi-az", rules.AUTOSCALING_GROUP, {"vpcZoneIdentifiers": ["subnet-a"]}, "at least 2 availability zones", {"vpcZoneIdentifiers": ["subnet-a", "subnet-b"]}, None),
+    ("load-balancer-drops-invalid-headers", rules.LOAD_BALANCER, {"dropInvalidHeaderFields": False}, "drop_invalid_header_fields=True", {"loadBalancerType": "network"}, None),
+    ("lambda-url-authenticated", rules.LAMBDA_FUNCTION_URL, {"authorizationType": "NONE"}, "authorization_type='AWS_IAM'", {"authorizationType": "AWS_IAM"}, None),
+    ("azure-openai-local-auth-disabled", rules.COGNITIVE_ACCOUNT, {"kind": "OpenAI", "properties": {"disableLocalAuth": False}}, "disable_local_auth=True", {"kind": "OpenAI", "properties": {"disableLocalAuth": True}}, None),
+    ("front-door-https-only", rules.FRONT_DOOR_ROUTE, {"forwardingProtocol": "MatchRequest", "httpsRedirect": "Enabled"}, "forwarding_protocol='HttpsOnly'", {"forwardingProtocol": "HttpsOnly", "httpsRedirect": "Enabled"}, None),
+    ("front-door-https-only", rules.FRONT_DOOR_ROUTE, {"forwardingProtocol": "HttpsOnly"}, "https_redirect='Enabled'", {"forwardingProtocol": "HttpsOnly", "supportedProtocols": ["Https"]}, None),
+    ("apim-subscription-required", rules.APIM_API, {"subscriptionRequired": False}, "subscription_required=True", {}, None),
+    ("deletion-protection-in-production", rules.LOAD_BALANCER, {"enableDeletionProtection": False}, "enable_deletion_protection=True", {"enableDeletionProtection": True}, {"production": True}),
+    ("deletion-protection-in-production", rules.RDS_INSTANCE, {}, "set deletion_protection=True", {"deletionProtection": True}, {"production": True}),
+]
+
+
+@pytest.mark.parametrize("rule, resource_type, bad, fix, good, config", BAD_AND_GOOD, ids=[f"{case[0]}-{i}" for i, case in enumerate(BAD_AND_GOOD)])
+def test_rule_fires_on_a_bad_resource_with_the_fix_and_passes_a_good_one(rule, resource_type, bad, fix, good, config):
+    messages = RULES_BY_NAME[rule].violations(resource_type, bad, config)
+    assert messages and any(fix in message for message in messages), messages
+    assert RULES_BY_NAME[rule].violations(resource_type, good, config) == []
+
+
+def test_every_rule_has_a_firing_and_a_passing_case():
+    assert {case[0] for case in BAD_AND_GOOD} == set(RULES_BY_NAME)
+
+
+def test_deletion_protection_is_only_demanded_in_production():
+    rule = RULES_BY_NAME["deletion-protection-in-production"]
+    assert rule.violations(rules.LOAD_BALANCER, {"enableDeletionProtection": False}, {"production": False}) == []
+    assert rule.violations(rules.LOAD_BALANCER, {"enableDeletionProtection": False}) == []
+
+
+def test_rules_read_preview_properties_without_touching_unknown_values():
+    group = unknown_checking_proxy({"healthCheckType": "ELB", "vpcZoneIdentifiers": [UNKNOWN_STRING_VALUE, UNKNOWN_STRING_VALUE]})
+    rule = unknown_checking_proxy({**OPEN_HTTPS, "tags": LB_TAGS, "securityGroupId": UNKNOWN_STRING_VALUE})
+    assert violations(rules.AUTOSCALING_GROUP, group) == {}
+    assert violations(rules.INGRESS_RULE, rule) == {}
+
+
+@pytest.fixture
+def registered(monkeypatch):
+    """Runs the pack directory the way the Pulumi CLI does, capturing the PolicyPack instead of serving it."""
+    captured: dict[str, Any] = {}
+    monkeypatch.setattr(pulumi_policy, "PolicyPack", lambda **kwargs: captured.update(kwargs))
+    try:
+        runpy.run_path(str(ROOT / "policy"), run_name="__main__")
+        yield captured
+    finally:
+        sys.modules.pop("rules", None)  # the pack imports its sibling as the top-level module `rules`
+
+
+def test_every_rule_is_registered_as_a_mandatory_policy_with_its_config(registered):
+    assert registered["name"] == "ha-model-serving-guardrails"
+    assert registered["enforcement_level"] == pulumi_policy.EnforcementLevel.MANDATORY
+    policies = {policy.name: policy for policy in registered["policies"]}
+    assert set(policies) == set(RULES_BY_NAME)
+    for name, policy in policies.items():
+        assert policy.enforcement_level == pulumi_policy.EnforcementLevel.MANDATORY, name
+        expected = dict(RULES_BY_NAME[name].config_schema)
+        assert (policy.config_schema.properties if policy.config_schema else {}) == expected, name
+    for rule_name, settings in PRODUCTION.items():
+        assert set(settings) <= set(policies[rule_name].config_schema.properties), rule_name
+
+
+def test_a_registered_policy_reports_the_rule_messages_with_config_defaults(registered):
+    policy = next(p for p in registered["policies"] if p.name == "database-backups-retained")
+    reported: list[str] = []
+    args = pulumi_policy.ResourceValidationArgs(rules.RDS_INSTANCE, {"backupRetentionPeriod": 1}, "urn", "db", None, None, None)
+    policy.validate(args, lambda message, urn=None: reported.append(message))
+    assert reported == ["automated backups are kept 1 day(s): set backup_retention_period to at least 7"]
+
+
+def test_the_pack_served_like_the_cli_runs_it_reports_mandatory_violations_with_its_config():
+    # The CLI starts `python -m pulumi.policy <engine> <pack dir>`; the pack prints the port it analyzes on.
+    pack = subprocess.Popen([sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(ROOT / "policy")], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(pack.stdout.readline())
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            analyzer = analyzer_pb2_grpc.AnalyzerStub(channel)
+            info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=10)
+            assert info.name == "ha-model-serving-guardrails" and len(info.policies) == len(RULES)
+            analyzer.Configure(
+                analyzer_pb2.ConfigureAnalyzerRequest(
+                    policyConfig={
+                        name: analyzer_pb2.PolicyConfig(enforcementLevel=analyzer_pb2.MANDATORY, properties=json_format.ParseDict(config, struct_pb2.Struct()))
+                        for name, config in PRODUCTION.items()
+                    }
+                ),
+                timeout=10,
+            )
+            # A subnet id unknown at preview is passed as Pulumi's unknown sentinel; no rule reads it.
+            props = {"dropInvalidHeaderFields": False, "enableDeletionProtection": False, "subnets": [UNKNOWN_STRING_VALUE]}
+            response = analyzer.Analyze(
+                analyzer_pb2.AnalyzeRequest(type=rules.LOAD_BALANCER, properties=json_format.ParseDict(props, struct_pb2.Struct()), urn="urn:lb", name="lb"),
+                timeout=10,
+            )
+    finally:
+        pack.terminate()
+        pack.wait(timeout=10)
+    reported = {d.policyName: (d.enforcementLevel, d.message) for d in response.diagnostics}
+    assert set(reported) == {"load-balancer-drops-invalid-headers", "deletion-protection-in-production"}
+    assert all(level == analyzer_pb2.MANDATORY for level, _ in reported.values())
+    assert "set enable_deletion_protection=True" in reported["deletion-protection-in-production"][1]
