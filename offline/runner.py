@@ -26,6 +26,8 @@ from pulumi.runtime.sync_await import _sync_await
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
 ACCOUNT = "123456789012"
+AZURE_SUBSCRIPTION = "00000000-0000-4000-8000-00000000a2e0"
+AZURE_TENANT = "00000000-0000-4000-8000-0000000077e1"
 ZONE_LETTERS = "abcdef"
 
 
@@ -58,6 +60,8 @@ class Declared:
 class Run:
     resources: list[Declared]
     outputs: dict[str, Any]
+    # Names of the stack outputs Pulumi would store encrypted.
+    secret_outputs: frozenset[str] = frozenset()
 
     def of_type(self, token: str, region: str | None = None) -> list[Declared]:
         return [r for r in self.resources if r.type == token and (region is None or r.region == region)]
@@ -110,6 +114,58 @@ def _computed_state(token: str, name: str, inputs: dict[str, Any], region: str |
     return state
 
 
+# Per Azure resource type, the input that names it (what the real provider returns as `name`).
+_AZURE_NAME_INPUTS = {
+    "resources:ResourceGroup": "resourceGroupName",
+    "cognitiveservices:Account": "accountName",
+    "cognitiveservices:Deployment": "deploymentName",
+    "apimanagement:ApiManagementService": "serviceName",
+    "apimanagement:Backend": "backendId",
+    "apimanagement:Api": "apiId",
+    "apimanagement:ApiOperation": "operationId",
+    "apimanagement:Subscription": "sid",
+    "cdn:Profile": "profileName",
+    "cdn:AFDEndpoint": "endpointName",
+    "cdn:AFDOriginGroup": "originGroupName",
+    "cdn:AFDOrigin": "originName",
+    "cdn:Route": "routeName",
+}
+
+# Inputs that name a resource's parents, outermost first.
+_AZURE_PARENT_INPUTS = ("accountName", "serviceName", "apiId", "profileName", "endpointName", "originGroupName")
+
+
+def _azure_resource(token: str, name: str, inputs: dict[str, Any], counter: int) -> tuple[str, dict[str, Any]]:
+    """An ARM resource id and the state Azure returns: the inputs plus what the service computes."""
+    kind = token.removeprefix("azure-native:")
+    name_input = _AZURE_NAME_INPUTS.get(kind, "")
+    resource_name = inputs.get(name_input, f"{name}{counter:05d}")
+    group = f"/subscriptions/{AZURE_SUBSCRIPTION}/resourceGroups/{inputs.get('resourceGroupName', resource_name)}"
+    if kind == "resources:ResourceGroup":
+        resource_id = group
+    elif kind == "authorization:RoleAssignment":
+        resource_id = f"{inputs['scope']}/providers/Microsoft.Authorization/roleAssignments/{counter:08d}-0000-4000-8000-000000000000"
+    else:
+        # Child resources (a deployment of an account, an origin of a group) sit under their parents' names.
+        parents = [inputs[key] for key in _AZURE_PARENT_INPUTS if key in inputs and key != name_input]
+        resource_id = "/".join([f"{group}/providers/{kind.replace(':', '/')}", *parents, resource_name])
+    state: dict[str, Any] = {**inputs, "name": resource_name}
+    if kind == "cognitiveservices:Account":
+        state["properties"] = {**inputs.get("properties", {}), "endpoint": f"https://{inputs['properties']['customSubDomainName']}.openai.azure.com/"}
+    elif kind == "apimanagement:ApiManagementService":
+        service = inputs["serviceName"]
+        state["gatewayUrl"] = f"https://{service}.azure-api.net"
+        state["gatewayRegionalUrl"] = f"https://{service}-{inputs['location']}-01.regional.azure-api.net"
+        state["identity"] = {**inputs["identity"], "principalId": f"{counter:08d}-0000-4000-8000-00000000a9e1", "tenantId": AZURE_TENANT}
+        state["additionalLocations"] = [
+            {**location, "gatewayRegionalUrl": f"https://{service}-{location['location']}-01.regional.azure-api.net"}
+            for location in inputs.get("additionalLocations", [])
+        ]
+    elif kind == "cdn:AFDEndpoint":
+        state["hostName"] = f"{inputs['endpointName']}-{counter:05d}.z01.azurefd.net"
+    return resource_id, state
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     """Answers resource registrations and data-source calls like a small, consistent AWS account."""
 
@@ -125,6 +181,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         resource_id = f"{args.name}-id-{self.counter:05d}"
         if args.typ.startswith("pulumi:providers:"):
             return resource_id, dict(args.inputs)
+        if args.typ.startswith("azure-native:"):
+            return _azure_resource(args.typ, args.name, args.inputs, self.counter)
         state = _computed_state(args.typ, args.name, args.inputs, self.region_of(args.provider), resource_id)
         return resource_id, {**state, **args.inputs}
 
@@ -139,6 +197,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return {"account_id": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/test", "id": ACCOUNT, "user_id": "AIDTEST"}
         if args.token == "aws:index/getRegion:getRegion":
             return {"name": region, "region": region, "id": region, "endpoint": f"ec2.{region}.amazonaws.com"}
+        if args.token == "azure-native:authorization:getClientConfig":
+            return {"clientId": "mock-client", "objectId": "mock-object", "subscriptionId": AZURE_SUBSCRIPTION, "tenantId": AZURE_TENANT}
+        if args.token == "azure-native:apimanagement:listSubscriptionSecrets":
+            return {"primaryKey": f"primary-key-of-{args.args['sid']}", "secondaryKey": f"secondary-key-of-{args.args['sid']}"}
         raise NotImplementedError(f"the offline mocks do not answer {args.token}; add it to offline/runner.py")
 
 
@@ -217,8 +279,10 @@ class PulumiMocks:
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
         _sync_await(run_pulumi_func(program))
         root = runtime_settings.get_root_resource()
-        outputs = {name: _sync_await(pulumi.Output.from_input(value).future()) for name, value in getattr(root, "outputs", {}).items()}
-        return Run(resources=monitor.declared(), outputs=outputs)
+        exported = {name: pulumi.Output.from_input(value) for name, value in getattr(root, "outputs", {}).items()}
+        outputs = {name: _sync_await(output.future()) for name, output in exported.items()}
+        secret_outputs = frozenset(name for name, output in exported.items() if _sync_await(output.is_secret()))
+        return Run(resources=monitor.declared(), outputs=outputs, secret_outputs=secret_outputs)
 
     def run_stack(self, stack: str, **overrides: Any) -> Run:
         """Runs __main__.py with Pulumi.<stack>.yaml plus any overridden settings (by key without namespace)."""
