@@ -1,13 +1,19 @@
 """Redundant AI model serving: read top to bottom, it is the architecture.
 
-settings -> one AWS provider per region -> per region a network and a model fleet -> exports
+settings -> one AWS provider per region -> per region a network and a model fleet
+-> azure (Azure OpenAI per location, API Management pool, Front Door) -> exports
 """
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_azure_native as azure_native
 
 from components import settings as settings_module
+from components.azure_names import global_name_prefix
+from components.azure_openai import AzureOpenAI, AzureOpenAIArgs
 from components.fleet import ModelFleet, ModelFleetArgs
+from components.front_door import FrontDoor, FrontDoorArgs, GatewayOrigin
+from components.model_gateway import ModelGateway, ModelGatewayArgs
 from components.network import Network, NetworkArgs, discover_availability_zones
 
 # 1. Settings: read and validated once, before any resource is declared.
@@ -59,7 +65,64 @@ for region in settings.regions:
         opts=in_region,
     )
 
-# 4. Exports: every regional endpoint, so clients can fail over on their own too.
+# 4. Azure: Azure OpenAI in each location, one API Management pool over them, Front Door as the global entry.
+azure = settings.azure
+if azure.enabled:
+    azure_provider = azure_native.Provider("azure", location=azure.primary_location)
+    on_azure = pulumi.ResourceOptions(provider=azure_provider)
+    azure_tags = {"project": settings.project, "stack": settings.stack, "environment": settings.environment}
+    azure_group = azure_native.resources.ResourceGroup(
+        f"azure-{azure.primary_location}",
+        resource_group_name=f"{settings.project}-{settings.stack}",
+        location=azure.primary_location,
+        tags=azure_tags,
+        opts=on_azure,
+    )
+    azure_subscription_id = azure_native.authorization.get_client_config_output(
+        opts=pulumi.InvokeOutputOptions(provider=azure_provider)
+    ).subscription_id
+    azure_names = azure_subscription_id.apply(lambda subscription: global_name_prefix(settings.project, settings.stack, subscription))
+    openai = AzureOpenAI(
+        "openai",
+        AzureOpenAIArgs(
+            resource_group_name=azure_group.name,
+            locations=azure.locations,
+            name_prefix=azure_names,
+            deployments=azure.deployments,
+            public_network_access=azure.public_network_access,
+            tags=azure_tags,
+        ),
+        opts=on_azure,
+    )
+    shares = azure.traffic_shares(settings.topology)
+    gateway = ModelGateway(
+        "gateway",
+        ModelGatewayArgs(
+            resource_group_name=azure_group.name,
+            service_name=azure_names,
+            subscription_id=azure_subscription_id,
+            openai_account_ids={location: account.id for location, account in openai.accounts.items()},
+            openai_endpoints=openai.endpoints,
+            shares=shares,
+            settings=azure,
+            tags=azure_tags,
+        ),
+        opts=on_azure,
+    )
+    front_door = FrontDoor(
+        "frontdoor",
+        FrontDoorArgs(
+            resource_group_name=azure_group.name,
+            sku=azure.front_door_sku,
+            origins={location: GatewayOrigin(host_name=host, share=shares[location]) for location, host in gateway.gateway_hosts.items()},
+            origin_response_timeout_seconds=azure.origin_response_timeout_seconds,
+            probe_interval_seconds=azure.probe_interval_seconds,
+            tags=azure_tags,
+        ),
+        opts=on_azure,
+    )
+
+# 5. Exports: every regional endpoint, so clients can fail over on their own too.
 pulumi.export("topology", settings.topology)
 pulumi.export("primaryRegion", settings.primary_region)
 pulumi.export(
@@ -69,3 +132,7 @@ pulumi.export(
         for name, fleet in fleets.items()
     },
 )
+if azure.enabled:
+    pulumi.export("azure", {"frontDoorHostname": front_door.hostname, "gatewayUrl": gateway.gateway_url})
+    # Stored encrypted in the state; read it with `pulumi stack output azureSubscriptionKey --show-secrets`.
+    pulumi.export("azureSubscriptionKey", gateway.subscription_key)
