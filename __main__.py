@@ -71,6 +71,7 @@ if azure.enabled:
     azure_provider = azure_native.Provider("azure", location=azure.primary_location)
     on_azure = pulumi.ResourceOptions(provider=azure_provider)
     azure_tags = {"project": settings.project, "stack": settings.stack, "environment": settings.environment}
+    # One resource group per stack: the tier lives and dies with the stack.
     azure_group = azure_native.resources.ResourceGroup(
         f"azure-{azure.primary_location}",
         resource_group_name=f"{settings.project}-{settings.stack}",
@@ -81,6 +82,7 @@ if azure.enabled:
     azure_subscription_id = azure_native.authorization.get_client_config_output(
         opts=pulumi.InvokeOutputOptions(provider=azure_provider)
     ).subscription_id
+    # Account subdomains and the gateway host are global DNS names: unique per subscription and stack.
     azure_names = azure_subscription_id.apply(lambda subscription: global_name_prefix(settings.project, settings.stack, subscription))
     openai = AzureOpenAI(
         "openai",

@@ -117,55 +117,8 @@ class ModelGateway(pulumi.ComponentResource):
         self.service = self._service(name, args)
         in_service = {"resource_group_name": args.resource_group_name, "service_name": self.service.name}
 
-        role_definition_id = pulumi.Output.concat(
-            "/subscriptions/", args.subscription_id, "/providers/Microsoft.Authorization/roleDefinitions/", OPENAI_USER_ROLE
-        )
-        self.role_assignments = {
-            location: azure_native.authorization.RoleAssignment(
-                f"{name}-openai-user-{location}",
-                principal_id=self.service.identity.apply(lambda identity: identity.principal_id),
-                principal_type="ServicePrincipal",
-                role_definition_id=role_definition_id,
-                # This one account only: the gateway gets no rights on the group or the subscription.
-                scope=account_id,
-                description="API Management calls Azure OpenAI with its managed identity",
-                opts=child,
-            )
-            for location, account_id in args.openai_account_ids.items()
-        }
-
-        self.backends = {
-            location: azure_native.apimanagement.Backend(
-                f"{name}-{location}",
-                **in_service,
-                backend_id=f"openai-{location}",
-                type="Single",
-                protocol="http",
-                url=pulumi.Output.concat(endpoint, "openai"),
-                description=f"Azure OpenAI in {location}",
-                tls=azure_native.apimanagement.BackendTlsPropertiesArgs(validate_certificate_chain=True, validate_certificate_name=True),
-                circuit_breaker=azure_native.apimanagement.BackendCircuitBreakerArgs(
-                    rules=[
-                        azure_native.apimanagement.CircuitBreakerRuleArgs(
-                            name="throttled-or-failing",
-                            failure_condition=azure_native.apimanagement.CircuitBreakerFailureConditionArgs(
-                                count=settings.breaker_failure_count,
-                                interval=iso_seconds(settings.breaker_interval_seconds),
-                                status_code_ranges=[
-                                    azure_native.apimanagement.FailureStatusCodeRangeArgs(min=429, max=429),
-                                    azure_native.apimanagement.FailureStatusCodeRangeArgs(min=500, max=599),
-                                ],
-                            ),
-                            trip_duration=iso_seconds(settings.breaker_trip_seconds),
-                            # A throttled account says when it has capacity again; trust it over the fixed trip.
-                            accept_retry_after=True,
-                        )
-                    ]
-                ),
-                opts=child,
-            )
-            for location, endpoint in args.openai_endpoints.items()
-        }
+        self.role_assignments = self._role_assignments(name, args)
+        self.backends = self._backends(name, args, in_service)
         self.pool = azure_native.apimanagement.Backend(
             f"{name}-pool",
             **in_service,
@@ -239,6 +192,61 @@ class ModelGateway(pulumi.ComponentResource):
         self.gateway_url: pulumi.Output[str] = self.service.gateway_url
         self.gateway_hosts = self._gateway_hosts(settings)
         self.register_outputs({"gateway_url": self.gateway_url, "gateway_hosts": self.gateway_hosts})
+
+    def _role_assignments(self, name: str, args: ModelGatewayArgs) -> dict[str, azure_native.authorization.RoleAssignment]:
+        """The gateway's identity may call inference on each Azure OpenAI account, one assignment per account."""
+        role_definition_id = pulumi.Output.concat(
+            "/subscriptions/", args.subscription_id, "/providers/Microsoft.Authorization/roleDefinitions/", OPENAI_USER_ROLE
+        )
+        return {
+            location: azure_native.authorization.RoleAssignment(
+                f"{name}-openai-user-{location}",
+                principal_id=self.service.identity.apply(lambda identity: identity.principal_id),
+                principal_type="ServicePrincipal",
+                role_definition_id=role_definition_id,
+                # This one account only: the gateway gets no rights on the group or the subscription.
+                scope=account_id,
+                description="API Management calls Azure OpenAI with its managed identity",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for location, account_id in args.openai_account_ids.items()
+        }
+
+    def _backends(self, name: str, args: ModelGatewayArgs, in_service: dict[str, pulumi.Input[str]]) -> dict[str, azure_native.apimanagement.Backend]:
+        """One backend per Azure OpenAI account, each guarded by a breaker on throttling and server errors."""
+        settings = args.settings
+        return {
+            location: azure_native.apimanagement.Backend(
+                f"{name}-{location}",
+                **in_service,
+                backend_id=f"openai-{location}",
+                type="Single",
+                protocol="http",
+                url=pulumi.Output.concat(endpoint, "openai"),
+                description=f"Azure OpenAI in {location}",
+                tls=azure_native.apimanagement.BackendTlsPropertiesArgs(validate_certificate_chain=True, validate_certificate_name=True),
+                circuit_breaker=azure_native.apimanagement.BackendCircuitBreakerArgs(
+                    rules=[
+                        azure_native.apimanagement.CircuitBreakerRuleArgs(
+                            name="throttled-or-failing",
+                            failure_condition=azure_native.apimanagement.CircuitBreakerFailureConditionArgs(
+                                count=settings.breaker_failure_count,
+                                interval=iso_seconds(settings.breaker_interval_seconds),
+                                status_code_ranges=[
+                                    azure_native.apimanagement.FailureStatusCodeRangeArgs(min=429, max=429),
+                                    azure_native.apimanagement.FailureStatusCodeRangeArgs(min=500, max=599),
+                                ],
+                            ),
+                            trip_duration=iso_seconds(settings.breaker_trip_seconds),
+                            # A throttled account says when it has capacity again; trust it over the fixed trip.
+                            accept_retry_after=True,
+                        )
+                    ]
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for location, endpoint in args.openai_endpoints.items()
+        }
 
     def _service(self, name: str, args: ModelGatewayArgs) -> azure_native.apimanagement.ApiManagementService:
         settings = args.settings

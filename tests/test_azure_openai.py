@@ -100,3 +100,13 @@ def test_global_names_are_stable_per_subscription_and_stack_and_fit_azure_limits
     # API Management allows 50 characters, accounts 64 with the longest location name appended.
     assert len(long) <= 40 and len(f"{long}-australiasoutheast") <= 64
     assert long[0].isalpha() and all(c.isalnum() or c == "-" for c in long) and long == long.lower()
+
+
+def test_every_azure_resource_but_the_group_belongs_to_an_azure_component_and_the_explicit_provider(prod):
+    components = {r.urn for r in prod.resources if r.type.startswith("ha-model-serving:azure:")}
+    (provider,) = prod.of_type("pulumi:providers:azure-native")
+    for resource in prod.resources:
+        if resource.type.startswith("azure-native:"):
+            assert resource.provider_urn == provider.urn, f"{resource.name} uses the default provider"
+            if resource.type != "azure-native:resources:ResourceGroup":
+                assert resource.parent_urn in components, resource.name
