@@ -27,8 +27,13 @@ PREMIUM_FOUR_LOCATIONS = {
 
 @lru_cache(maxsize=None)
 def prod() -> Run:
-    """Pulumi.prod.yaml as it is: active-active, StandardV2 API Management in swedencentral, two Azure locations."""
-    return PulumiMocks().run_stack("prod")
+    """Pulumi.prod.yaml's Azure tier as it is: active-active, StandardV2 API Management in swedencentral, two Azure locations."""
+    return PulumiMocks().run_stack("prod", **ONE_AWS_REGION)
+
+
+@lru_cache(maxsize=None)
+def dev() -> Run:
+    return PulumiMocks().run_stack("dev", **ONE_AWS_REGION)
 
 
 @lru_cache(maxsize=None)
