@@ -1,15 +1,23 @@
 """Redundant AI model serving: read top to bottom, it is the architecture.
 
 settings -> one AWS provider per region -> per region a network and a model fleet
--> per region a failover model proxy -> monitoring (alarms, "region degraded", dashboards) -> exports
+-> azure (Azure OpenAI per location, API Management pool, Front Door)
+-> per region a failover model proxy (its region first, then the others, then Azure)
+-> monitoring (alarms, "region degraded", dashboards) -> exports
 """
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_azure_native as azure_native
 
 from components import settings as settings_module
+from components.azure_monitoring import AzureMonitoring, AzureMonitoringArgs
+from components.azure_names import global_name_prefix
+from components.azure_openai import AzureOpenAI, AzureOpenAIArgs
 from components.fleet import ModelFleet, ModelFleetArgs
-from components.model_proxy import ModelProxy, ModelProxyArgs, ordered_upstreams
+from components.front_door import FrontDoor, FrontDoorArgs, GatewayOrigin
+from components.model_gateway import ModelGateway, ModelGatewayArgs
+from components.model_proxy import AZURE_KEY_ENV, ModelProxy, ModelProxyArgs, ordered_upstreams
 from components.monitoring import AutoscalingWatch, FunctionWatch, RegionMonitoring, RegionMonitoringArgs, TargetGroupWatch
 from components.network import Network, NetworkArgs, discover_availability_zones
 
@@ -62,7 +70,67 @@ for region in settings.regions:
         opts=in_region,
     )
 
-# 4. Model proxy per region: the failover router as a Lambda function, trying regions in the topology's order.
+# 4. Azure: Azure OpenAI in each location, one API Management pool over them, Front Door as the global entry.
+azure = settings.azure
+if azure.enabled:
+    azure_provider = azure_native.Provider("azure", location=azure.primary_location)
+    on_azure = pulumi.ResourceOptions(provider=azure_provider)
+    azure_tags = {"project": settings.project, "stack": settings.stack, "environment": settings.environment}
+    # One resource group per stack: the tier lives and dies with the stack.
+    azure_group = azure_native.resources.ResourceGroup(
+        f"azure-{azure.primary_location}",
+        resource_group_name=f"{settings.project}-{settings.stack}",
+        location=azure.primary_location,
+        tags=azure_tags,
+        opts=on_azure,
+    )
+    azure_subscription_id = azure_native.authorization.get_client_config_output(
+        opts=pulumi.InvokeOutputOptions(provider=azure_provider)
+    ).subscription_id
+    # Account subdomains and the gateway host are global DNS names: unique per subscription and stack.
+    azure_names = azure_subscription_id.apply(lambda subscription: global_name_prefix(settings.project, settings.stack, subscription))
+    openai = AzureOpenAI(
+        "openai",
+        AzureOpenAIArgs(
+            resource_group_name=azure_group.name,
+            locations=azure.locations,
+            name_prefix=azure_names,
+            deployments=azure.deployments,
+            public_network_access=azure.public_network_access,
+            tags=azure_tags,
+        ),
+        opts=on_azure,
+    )
+    shares = azure.traffic_shares(settings.topology)
+    gateway = ModelGateway(
+        "gateway",
+        ModelGatewayArgs(
+            resource_group_name=azure_group.name,
+            service_name=azure_names,
+            subscription_id=azure_subscription_id,
+            openai_account_ids={location: account.id for location, account in openai.accounts.items()},
+            openai_endpoints=openai.endpoints,
+            shares=shares,
+            settings=azure,
+            tags=azure_tags,
+        ),
+        opts=on_azure,
+    )
+    front_door = FrontDoor(
+        "frontdoor",
+        FrontDoorArgs(
+            resource_group_name=azure_group.name,
+            sku=azure.front_door_sku,
+            origins={location: GatewayOrigin(host_name=host, share=shares[location]) for location, host in gateway.gateway_hosts.items()},
+            origin_response_timeout_seconds=azure.origin_response_timeout_seconds,
+            probe_interval_seconds=azure.probe_interval_seconds,
+            tags=azure_tags,
+        ),
+        opts=on_azure,
+    )
+
+# 5. Model proxy per region: the failover router as a Lambda function, trying regions in the topology's order
+#    and, when the stack has an Azure tier, Front Door in front of API Management as the last resort.
 endpoints = {name: fleet.endpoint for name, fleet in fleets.items()}
 plain_http_regions = frozenset(region.name for region in settings.regions if region.certificate_arn is None)
 proxies: dict[str, ModelProxy] = {}
@@ -73,15 +141,23 @@ if settings.proxy.enabled:
             ModelProxyArgs(
                 region=region.name,
                 topology=settings.topology,
-                upstreams=ordered_upstreams(region.name, settings.topology, settings.primary_region, endpoints, plain_http_regions),
+                upstreams=ordered_upstreams(
+                    region.name,
+                    settings.topology,
+                    settings.primary_region,
+                    endpoints,
+                    plain_http_regions,
+                    azure_gateway_url=pulumi.Output.concat("https://", front_door.hostname, "/openai") if azure.enabled else None,
+                ),
                 settings=settings.proxy,
                 vpc_id=networks[region.name].vpc_id,
                 subnet_ids=list(networks[region.name].private_subnet_ids.values()),
+                secret_environment={AZURE_KEY_ENV: gateway.subscription_key} if azure.enabled else {},
             ),
             opts=pulumi.ResourceOptions(provider=providers[region.name]),
         )
 
-# 5. Monitoring: per region, alarms on what it runs, one "region degraded" alarm and a dashboard.
+# 6. Monitoring: per region, alarms on what it runs, one "region degraded" alarm and a dashboard.
 monitors: dict[str, RegionMonitoring] = {}
 for region_name, fleet in fleets.items():
     monitors[region_name] = RegionMonitoring(
@@ -99,7 +175,21 @@ for region_name, fleet in fleets.items():
         opts=pulumi.ResourceOptions(provider=providers[region_name]),
     )
 
-# 6. Exports: every regional endpoint, so clients can fail over on their own too, and the alarm that says when to.
+if azure.enabled:
+    azure_monitoring = AzureMonitoring(
+        "azure-monitoring",
+        AzureMonitoringArgs(
+            resource_group_name=azure_group.name,
+            location=azure.primary_location,
+            settings=settings.monitoring,
+            api_management_id=gateway.service.id,
+            front_door_profile_id=front_door.profile.id,
+            openai_account_ids={location: account.id for location, account in openai.accounts.items()},
+        ),
+        opts=on_azure,
+    )
+
+# 7. Exports: every regional endpoint, so clients can fail over on their own too, and the alarm that says when to.
 pulumi.export("topology", settings.topology)
 pulumi.export("primaryRegion", settings.primary_region)
 pulumi.export(
@@ -116,3 +206,7 @@ pulumi.export(
         for name, fleet in fleets.items()
     },
 )
+if azure.enabled:
+    pulumi.export("azure", {"frontDoorHostname": front_door.hostname, "gatewayUrl": gateway.gateway_url})
+    # Stored encrypted in the state; read it with `pulumi stack output azureSubscriptionKey --show-secrets`.
+    pulumi.export("azureSubscriptionKey", gateway.subscription_key)

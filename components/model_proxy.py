@@ -16,6 +16,8 @@ TYPE = "ha-model-serving:aws:ModelProxy"
 RUNTIME_PACKAGE = Path(__file__).resolve().parent.parent / "failover"
 HANDLER = "failover.lambda_handler.handler"
 CONFIG_ENV = "FAILOVER_CONFIG"
+# Holds the Azure gateway's subscription key; the runtime sends it as the api-key header.
+AZURE_KEY_ENV = "AZURE_GATEWAY_KEY"
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ def ordered_upstreams(
     endpoints: Mapping[str, pulumi.Input[str]],
     plain_http_regions: frozenset[str] = frozenset(),
     azure_gateway_url: pulumi.Input[str] | None = None,
-    azure_key_env: str = "AZURE_GATEWAY_KEY",
+    azure_key_env: str = AZURE_KEY_ENV,
 ) -> tuple[ProxyUpstream, ...]:
     """Upstreams of the proxy in `own_region`, in the order the topology wants them tried.
 

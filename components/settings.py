@@ -39,6 +39,27 @@ DEREGISTRATION_DELAY = (0, 3600)
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 # A VPC's primary CIDR block must be between /16 and /28.
 VPC_PREFIX = (16, 28)
+# Azure OpenAI deployment SKUs that serve requests as they come (batch SKUs do not).
+OPENAI_DEPLOYMENT_SKUS = (
+    "Standard",
+    "GlobalStandard",
+    "DataZoneStandard",
+    "ProvisionedManaged",
+    "GlobalProvisionedManaged",
+    "DataZoneProvisionedManaged",
+)
+PUBLIC_NETWORK_ACCESS = ("Enabled", "Disabled")
+# API Management tiers with backend pools and circuit breakers, and the scale units each allows
+# (Premium: per location, without a support request).
+APIM_CAPACITY = {"Developer": (1, 1), "Basic": (1, 2), "Standard": (1, 4), "Premium": (1, 12), "BasicV2": (1, 10), "StandardV2": (1, 10)}
+FRONT_DOOR_SKUS = ("Standard_AzureFrontDoor", "Premium_AzureFrontDoor")
+# API Management accepts at most 30 backends in one pool; each Azure location is one of them.
+MAX_POOL_MEMBERS = 30
+# Weights API Management pools and Front Door origins accept.
+AZURE_WEIGHT = (1, 1000)
+DEFAULT_AZURE_WEIGHT = 1
+ORIGIN_RESPONSE_TIMEOUT = (16, 240)
+PROBE_INTERVAL = (1, 255)
 RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
 
@@ -128,6 +149,24 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("alarmGatewayBackend5xx", "integer", 10, "Azure gateway backend 5xx responses per period above which an alert fires."),
     Setting("alarmGatewayBackend429", "integer", 20, "Azure gateway backend 429 (throttled) responses per period above which an alert fires."),
     Setting("alarmOriginHealthPercent", "integer", 80, "Front Door origin health, in percent, below which an alert fires (0-100)."),
+    # Azure tier: Azure OpenAI per location behind an API Management pool, Front Door as the global entry.
+    Setting("azureEnabled", "boolean", False, "Deploy the Azure tier: Azure OpenAI per location, API Management in front, Front Door as the global entry."),
+    Setting("azureLocations", "array", ["swedencentral", "eastus2"], "Azure locations that each get an Azure OpenAI account (at most 30, one pool member each)."),
+    Setting("azurePrimaryLocation", "string", "swedencentral", "Azure location of the resource group and API Management; in active-passive, the one that takes the traffic."),
+    Setting("azureOpenAiDeployments", "array", ["gpt-4o=gpt-4o:2024-11-20:GlobalStandard:50"], "Model deployments on every Azure OpenAI account, as name=model:version:sku:capacity (capacity in thousands of tokens per minute)."),
+    Setting("azureOpenAiPublicNetworkAccess", "string", "Enabled", "Public network access of the Azure OpenAI accounts: Enabled or Disabled (Disabled needs private endpoints reachable from API Management)."),
+    Setting("azureApimSku", "string", "StandardV2", "API Management tier: Developer, Basic, Standard, Premium, BasicV2 or StandardV2 (Consumption has no backend pools or circuit breakers)."),
+    Setting("azureApimCapacity", "integer", 1, "API Management scale units (per location for Premium)."),
+    Setting("azureApimPublisherName", "string", "ha-model-serving", "Publisher name shown by API Management."),
+    Setting("azureApimPublisherEmail", "string", "", "Publisher e-mail that receives API Management notifications (required when azureEnabled)."),
+    Setting("azureBreakerFailureCount", "integer", 3, "Failures (429 or 5xx) within azureBreakerInterval that trip an Azure OpenAI backend's circuit breaker (1-1000)."),
+    Setting("azureBreakerInterval", "integer", 10, "Seconds over which a backend's failures are counted (1-3600)."),
+    Setting("azureBreakerTripDuration", "integer", 10, "Seconds a tripped backend stays out of the pool, unless the backend's Retry-After says otherwise (1-3600)."),
+    Setting("azureBackendWeights", "array", [], "Share of traffic per Azure location in active-active, as location=weight (1-1000); locations not listed weigh 1."),
+    Setting("azureTokensPerMinute", "integer", 10000, "Tokens per minute each API Management subscription may use, across every model."),
+    Setting("azureFrontDoorSku", "string", "Standard_AzureFrontDoor", "Front Door tier: Standard_AzureFrontDoor or Premium_AzureFrontDoor."),
+    Setting("azureOriginResponseTimeout", "integer", 120, "Seconds Front Door waits for API Management's response (16-240); long generations need more."),
+    Setting("azureProbeInterval", "integer", 30, "Seconds between Front Door health probes of each API Management gateway (1-255)."),
 )
 
 _SCHEMA_BY_KEY = {setting.key: setting for setting in SCHEMA}
@@ -224,6 +263,60 @@ class MonitoringSettings:
 
 
 @dataclass(frozen=True)
+class OpenAiDeployment:
+    name: str
+    model: str
+    version: str
+    sku: str
+    # Thousands of tokens per minute for standard SKUs, provisioned throughput units otherwise.
+    capacity: int
+
+
+@dataclass(frozen=True)
+class TrafficShare:
+    """How much of the traffic a location gets: lower priority first, then by weight among equals."""
+
+    priority: int
+    weight: int
+
+
+@dataclass(frozen=True)
+class AzureSettings:
+    enabled: bool
+    locations: tuple[str, ...]
+    primary_location: str
+    deployments: tuple[OpenAiDeployment, ...]
+    public_network_access: str
+    apim_sku: str
+    apim_capacity: int
+    publisher_name: str
+    publisher_email: str
+    breaker_failure_count: int
+    breaker_interval_seconds: int
+    breaker_trip_seconds: int
+    weights: Mapping[str, int]
+    tokens_per_minute: int
+    front_door_sku: str
+    origin_response_timeout_seconds: int
+    probe_interval_seconds: int
+
+    @property
+    def multi_region_gateway(self) -> bool:
+        """Only Premium API Management runs gateways in additional locations."""
+        return self.apim_sku == "Premium" and len(self.locations) > 1
+
+    def traffic_shares(self, topology: str) -> dict[str, TrafficShare]:
+        """active-passive: the primary first, the others only when it fails; active-active: all at once, by weight."""
+        return {
+            location: TrafficShare(
+                priority=1 if topology == "active-active" or location == self.primary_location else 2,
+                weight=self.weights.get(location, DEFAULT_AZURE_WEIGHT),
+            )
+            for location in self.locations
+        }
+
+
+@dataclass(frozen=True)
 class Settings:
     project: str
     stack: str
@@ -238,6 +331,7 @@ class Settings:
     deletion_protection: bool
     proxy: ProxySettings
     monitoring: MonitoringSettings
+    azure: AzureSettings
 
     @property
     def region_names(self) -> tuple[str, ...]:
@@ -369,6 +463,7 @@ def parse_settings(get: Callable[[str], str | None], stack: str) -> Settings:
         deletion_protection=read.boolean("deletionProtection"),
         proxy=proxy,
         monitoring=_parse_monitoring(read, environment, min_size=read.integer("minSize")),
+        azure=_parse_azure(read),
     )
 
 
@@ -670,6 +765,106 @@ def _parse_monitoring(read: _Reader, environment: str, min_size: int) -> Monitor
         gateway_backend_429=count("alarmGatewayBackend429"),
         origin_health_percent=percent("alarmOriginHealthPercent"),
     )
+
+
+def _parse_azure(read: _Reader) -> AzureSettings:
+    enabled = read.boolean("azureEnabled")
+    locations = _parse_azure_locations(read)
+    primary = read.string("azurePrimaryLocation")
+    if primary not in locations:
+        raise SettingsError("azurePrimaryLocation", primary, f"must be one of azureLocations {list(locations)}")
+    weights = _parse_azure_weights(read, locations)
+
+    apim_sku = read.string("azureApimSku")
+    if apim_sku == "Consumption":
+        raise SettingsError("azureApimSku", apim_sku, "the Consumption tier has no backend pools or circuit breakers; use StandardV2 or another tier")
+    choice("azureApimSku", apim_sku, tuple(APIM_CAPACITY))
+    publisher_email = read.string("azureApimPublisherEmail")
+    if publisher_email or enabled:
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}", publisher_email):
+            raise SettingsError("azureApimPublisherEmail", publisher_email, "expected an e-mail address such as platform@example.com (required when azureEnabled)")
+    publisher_name = read.string("azureApimPublisherName")
+    if not publisher_name or len(publisher_name) > 100:
+        raise SettingsError("azureApimPublisherName", publisher_name, "must be 1-100 characters")
+
+    return AzureSettings(
+        enabled=enabled,
+        locations=locations,
+        primary_location=primary,
+        deployments=_parse_openai_deployments(read),
+        public_network_access=choice("azureOpenAiPublicNetworkAccess", read.string("azureOpenAiPublicNetworkAccess"), PUBLIC_NETWORK_ACCESS),
+        apim_sku=apim_sku,
+        apim_capacity=in_range("azureApimCapacity", read.integer("azureApimCapacity"), APIM_CAPACITY[apim_sku], f" scale units for {apim_sku}"),
+        publisher_name=publisher_name,
+        publisher_email=publisher_email,
+        breaker_failure_count=in_range("azureBreakerFailureCount", read.integer("azureBreakerFailureCount"), (1, 1000)),
+        breaker_interval_seconds=in_range("azureBreakerInterval", read.integer("azureBreakerInterval"), (1, 3600), " seconds"),
+        breaker_trip_seconds=in_range("azureBreakerTripDuration", read.integer("azureBreakerTripDuration"), (1, 3600), " seconds"),
+        weights=weights,
+        tokens_per_minute=in_range("azureTokensPerMinute", read.integer("azureTokensPerMinute"), (1, 100_000_000)),
+        front_door_sku=choice("azureFrontDoorSku", read.string("azureFrontDoorSku"), FRONT_DOOR_SKUS),
+        origin_response_timeout_seconds=in_range(
+            "azureOriginResponseTimeout", read.integer("azureOriginResponseTimeout"), ORIGIN_RESPONSE_TIMEOUT, " seconds"
+        ),
+        probe_interval_seconds=in_range("azureProbeInterval", read.integer("azureProbeInterval"), PROBE_INTERVAL, " seconds"),
+    )
+
+
+def _parse_azure_locations(read: _Reader) -> tuple[str, ...]:
+    locations = read.strings("azureLocations")
+    if not locations:
+        raise SettingsError("azureLocations", list(locations), "list at least one Azure location")
+    for location in locations:
+        if not re.fullmatch(r"[a-z]+[a-z0-9]*", location):
+            raise SettingsError("azureLocations", location, "expected an Azure location name such as swedencentral or eastus2")
+    duplicates = sorted({location for location in locations if locations.count(location) > 1})
+    if duplicates:
+        raise SettingsError("azureLocations", list(locations), f"locations must be distinct; repeated: {duplicates}")
+    if len(locations) > MAX_POOL_MEMBERS:
+        raise SettingsError(
+            "azureLocations", f"{len(locations)} locations", f"at most {MAX_POOL_MEMBERS}: each is a member of one API Management backend pool"
+        )
+    return locations
+
+
+def _parse_openai_deployments(read: _Reader) -> tuple[OpenAiDeployment, ...]:
+    key = "azureOpenAiDeployments"
+    entries = read.strings(key)
+    if not entries:
+        raise SettingsError(key, [], "list at least one deployment as name=model:version:sku:capacity")
+    deployments: dict[str, OpenAiDeployment] = {}
+    for entry in entries:
+        name, sep, spec = entry.partition("=")
+        fields = spec.split(":")
+        if not sep or len(fields) != 4:
+            raise SettingsError(key, entry, "each entry must look like name=model:version:sku:capacity")
+        model, version, sku, capacity = (field.strip() for field in fields)
+        name = name.strip()
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,63}", name):
+            raise SettingsError(key, entry, "deployment names are 2-64 letters, digits, '.', '_' or '-'")
+        if name in deployments:
+            raise SettingsError(key, entry, f"deployment {name!r} is listed more than once")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]*", model):
+            raise SettingsError(key, entry, "expected a model name such as gpt-4o")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]*", version):
+            raise SettingsError(key, entry, "expected a model version such as 2024-11-20")
+        if sku not in OPENAI_DEPLOYMENT_SKUS:
+            raise SettingsError(key, entry, "the SKU must be one of " + ", ".join(OPENAI_DEPLOYMENT_SKUS))
+        if not re.fullmatch(r"-?\d+", capacity) or int(capacity) <= 0:
+            raise SettingsError(key, entry, "capacity must be a whole number greater than 0")
+        deployments[name] = OpenAiDeployment(name=name, model=model, version=version, sku=sku, capacity=int(capacity))
+    return tuple(deployments.values())
+
+
+def _parse_azure_weights(read: _Reader, locations: tuple[str, ...]) -> dict[str, int]:
+    key = "azureBackendWeights"
+    weights: dict[str, int] = {}
+    for location, value in read.region_map(key, locations).items():
+        low, high = AZURE_WEIGHT
+        if not re.fullmatch(r"-?\d+", value) or not low <= int(value) <= high:
+            raise SettingsError(key, f"{location}={value}", f"weights are whole numbers between {low} and {high}")
+        weights[location] = int(value)
+    return weights
 
 
 def region_availability_zones(settings: Settings, region: RegionSettings, discover: Callable[[], list[str]]) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ import pulumi
 import yaml
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks_module
+from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
@@ -31,6 +32,8 @@ from offline.schema import check_inputs
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
 ACCOUNT = "123456789012"
+AZURE_SUBSCRIPTION = "00000000-0000-4000-8000-00000000a2e0"
+AZURE_TENANT = "00000000-0000-4000-8000-0000000077e1"
 ZONE_LETTERS = "abcdef"
 
 
@@ -48,6 +51,8 @@ class Declared:
     provider_urn: str | None
     region: str | None
     dependencies: list[str] = field(default_factory=list)
+    # Inputs the program marked secret (their values above are unwrapped).
+    secret_inputs: frozenset[str] = frozenset()
 
     def __getitem__(self, key: str) -> Any:
         return self.inputs[key]
@@ -63,6 +68,8 @@ class Declared:
 class Run:
     resources: list[Declared]
     outputs: dict[str, Any]
+    # Names of the stack outputs Pulumi would store encrypted.
+    secret_outputs: frozenset[str] = frozenset()
 
     def of_type(self, token: str, region: str | None = None) -> list[Declared]:
         return [r for r in self.resources if r.type == token and (region is None or r.region == region)]
@@ -114,9 +121,96 @@ def _computed_state(token: str, name: str, inputs: dict[str, Any], region: str |
         state["latest_version"] = 1
     elif token == "aws:lambda/functionUrl:FunctionUrl":
         state["function_url"] = f"https://{resource_id}.lambda-url.{region}.on.aws/"
-    elif token == "azure-native:applicationinsights:Component":
-        state["connection_string"] = f"InstrumentationKey=key-{resource_id};IngestionEndpoint=https://eastus-0.in.applicationinsights.azure.com/"
     return state
+
+
+# Per Azure resource type, the input that names it (what the real provider returns as `name`).
+_AZURE_NAME_INPUTS = {
+    "resources:ResourceGroup": "resourceGroupName",
+    "cognitiveservices:Account": "accountName",
+    "cognitiveservices:Deployment": "deploymentName",
+    "apimanagement:ApiManagementService": "serviceName",
+    "apimanagement:Backend": "backendId",
+    "apimanagement:Api": "apiId",
+    "apimanagement:ApiOperation": "operationId",
+    "apimanagement:Subscription": "sid",
+    "cdn:Profile": "profileName",
+    "cdn:AFDEndpoint": "endpointName",
+    "cdn:AFDOriginGroup": "originGroupName",
+    "cdn:AFDOrigin": "originName",
+    "cdn:Route": "routeName",
+}
+
+# ARM resource types of top-level resources whose ids programs take apart (as Azure spells them).
+_ARM_TYPES = {
+    "apimanagement:ApiManagementService": "Microsoft.ApiManagement/service",
+    "cognitiveservices:Account": "Microsoft.CognitiveServices/accounts",
+    "cdn:Profile": "Microsoft.Cdn/profiles",
+    "operationalinsights:Workspace": "Microsoft.OperationalInsights/workspaces",
+    "applicationinsights:Component": "Microsoft.Insights/components",
+    "monitor:ActionGroup": "Microsoft.Insights/actionGroups",
+}
+
+# Inputs that name a resource's parents, outermost first.
+_AZURE_PARENT_INPUTS = ("accountName", "serviceName", "apiId", "profileName", "endpointName", "originGroupName")
+
+
+def _azure_resource(token: str, name: str, inputs: dict[str, Any], counter: int) -> tuple[str, dict[str, Any]]:
+    """An ARM resource id and the state Azure returns: the inputs plus what the service computes."""
+    kind = token.removeprefix("azure-native:")
+    name_input = _AZURE_NAME_INPUTS.get(kind, "")
+    resource_name = inputs.get(name_input, f"{name}{counter:05d}")
+    group = f"/subscriptions/{AZURE_SUBSCRIPTION}/resourceGroups/{inputs.get('resourceGroupName', resource_name)}"
+    if kind == "resources:ResourceGroup":
+        resource_id = group
+    elif kind == "authorization:RoleAssignment":
+        resource_id = f"{inputs['scope']}/providers/Microsoft.Authorization/roleAssignments/{counter:08d}-0000-4000-8000-000000000000"
+    else:
+        # Child resources (a deployment of an account, an origin of a group) sit under their parents' names.
+        parents = [inputs[key] for key in _AZURE_PARENT_INPUTS if key in inputs and key != name_input]
+        arm_type = _ARM_TYPES.get(kind) if not parents else None
+        resource_id = (
+            f"{group}/providers/{arm_type}/{resource_name}"
+            if arm_type
+            else "/".join([f"{group}/providers/{kind.replace(':', '/')}", *parents, resource_name])
+        )
+    state: dict[str, Any] = {**inputs, "name": resource_name}
+    if kind == "cognitiveservices:Account":
+        state["properties"] = {**inputs.get("properties", {}), "endpoint": f"https://{inputs['properties']['customSubDomainName']}.openai.azure.com/"}
+    elif kind == "apimanagement:ApiManagementService":
+        service = inputs["serviceName"]
+        state["gatewayUrl"] = f"https://{service}.azure-api.net"
+        state["gatewayRegionalUrl"] = f"https://{service}-{inputs['location']}-01.regional.azure-api.net"
+        state["identity"] = {**inputs["identity"], "principalId": f"{counter:08d}-0000-4000-8000-00000000a9e1", "tenantId": AZURE_TENANT}
+        state["additionalLocations"] = [
+            {**location, "gatewayRegionalUrl": f"https://{service}-{location['location']}-01.regional.azure-api.net"}
+            for location in inputs.get("additionalLocations", [])
+        ]
+    elif kind == "applicationinsights:Component":
+        state["connectionString"] = f"InstrumentationKey=key-{counter:05d};IngestionEndpoint=https://{inputs['location']}-0.in.applicationinsights.azure.com/"
+    elif kind == "cdn:AFDEndpoint":
+        state["hostName"] = f"{inputs['endpointName']}-{counter:05d}.z01.azurefd.net"
+    return resource_id, state
+
+
+def _is_secret(value: Any) -> bool:
+    # The wire format marks a secret as {signature key: secret signature, "value": ...}.
+    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
+
+
+def _secret_inputs(value: dict[str, Any]) -> frozenset[str]:
+    """Top-level input names whose value is (or holds) a secret."""
+    return frozenset(key for key, item in value.items() if _is_secret(item) or (isinstance(item, (dict, list)) and _holds_secret(item)))
+
+
+def _holds_secret(value: Any) -> bool:
+    if _is_secret(value):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_secret(v) for v in value)
+    return False
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -134,6 +228,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         resource_id = f"{args.name}-id-{self.counter:05d}"
         if args.typ.startswith("pulumi:providers:"):
             return resource_id, dict(args.inputs)
+        if args.typ.startswith("azure-native:"):
+            return _azure_resource(args.typ, args.name, args.inputs, self.counter)
         state = _computed_state(args.typ, args.name, args.inputs, self.region_of(args.provider), resource_id)
         return resource_id, {**state, **args.inputs}
 
@@ -148,6 +244,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/test", "id": ACCOUNT, "userId": "AIDTEST"}
         if args.token == "aws:index/getRegion:getRegion":
             return {"name": region, "region": region, "id": region, "endpoint": f"ec2.{region}.amazonaws.com"}
+        if args.token == "azure-native:authorization:getClientConfig":
+            return {"clientId": "mock-client", "objectId": "mock-object", "subscriptionId": AZURE_SUBSCRIPTION, "tenantId": AZURE_TENANT}
+        if args.token == "azure-native:apimanagement:listSubscriptionSecrets":
+            return {"primaryKey": f"primary-key-of-{args.args['sid']}", "secondaryKey": f"secondary-key-of-{args.args['sid']}"}
         raise NotImplementedError(f"the offline mocks do not answer {args.token}; add it to offline/runner.py")
 
 
@@ -180,13 +280,15 @@ class RecordingMonitor(pulumi_mocks_module.MockMonitor):
         for request, urn in self.registrations:
             registration = self.resources[urn]
             provider_urn = request.provider.rsplit("::", 1)[0] if request.provider else None
+            raw_inputs = pulumi.runtime.rpc.deserialize_properties(request.object) if request.object else {}
             records.append(
                 Declared(
                     type=request.type,
                     name=request.name,
                     urn=urn,
                     id=registration.id,
-                    inputs=_plain(pulumi.runtime.rpc.deserialize_properties(request.object)) if request.object else {},
+                    inputs=_plain(raw_inputs),
+                    secret_inputs=_secret_inputs(raw_inputs),
                     state=registration.state,
                     parent_urn=request.parent or None,
                     provider_urn=provider_urn,
@@ -207,7 +309,9 @@ class RecordingMonitor(pulumi_mocks_module.MockMonitor):
 
 
 def _plain(value: Any) -> Any:
-    """Drops Pulumi's internal markers so tests compare plain Python values."""
+    """Drops Pulumi's internal markers and unwraps secrets so tests compare plain Python values."""
+    if _is_secret(value):
+        return _plain(value["value"])
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items() if not k.startswith("__")}
     if isinstance(value, list):
@@ -254,8 +358,10 @@ class PulumiMocks:
             _sync_await(_settle_failed_run())
             raise
         root = runtime_settings.get_root_resource()
-        outputs = {name: _sync_await(pulumi.Output.from_input(value).future()) for name, value in getattr(root, "outputs", {}).items()}
-        return Run(resources=monitor.declared(), outputs=outputs)
+        exported = {name: pulumi.Output.from_input(value) for name, value in getattr(root, "outputs", {}).items()}
+        outputs = {name: _sync_await(output.future()) for name, output in exported.items()}
+        secret_outputs = frozenset(name for name, output in exported.items() if _sync_await(output.is_secret()))
+        return Run(resources=monitor.declared(), outputs=outputs, secret_outputs=secret_outputs)
 
     def run_stack(self, stack: str, **overrides: Any) -> Run:
         """Runs __main__.py with Pulumi.<stack>.yaml plus any overridden settings (by key without namespace)."""

@@ -27,8 +27,6 @@ OPENAI_IDS = {
     "eastus2": f"{SUBSCRIPTION}/resourceGroups/rg-models/providers/Microsoft.CognitiveServices/accounts/oai-eastus2",
     "swedencentral": f"{SUBSCRIPTION}/resourceGroups/rg-models/providers/Microsoft.CognitiveServices/accounts/oai-swedencentral",
 }
-# How the Pulumi wire protocol marks a secret value (pulumi/runtime/rpc.py).
-SIGNATURE_KEY, SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
 
 
 def monitoring_settings(**overrides: object) -> MonitoringSettings:
@@ -62,10 +60,6 @@ def run():
     return run_with(ALERTING)
 
 
-def is_secret(value) -> bool:
-    return isinstance(value, dict) and value.get(SIGNATURE_KEY) == SECRET_SIGNATURE
-
-
 def test_gateway_front_door_and_every_openai_account_send_diagnostics_to_the_workspace(run):
     workspace = run.one(WORKSPACE)
     settings = {s["resourceUri"]: s for s in run.of_type(DIAGNOSTIC_SETTING)}
@@ -86,8 +80,8 @@ def test_gateway_sends_traces_and_token_metrics_to_workspace_based_insights(run)
         assert (resource["resourceGroupName"], resource["serviceName"]) == ("rg-gateway", "apim-models")
     assert logger["loggerType"] == "applicationInsights" and logger["resourceId"] == insights.id
     # The connection string lets anyone write telemetry: the whole credentials map is a secret.
-    assert is_secret(logger["credentials"])
-    assert logger["credentials"]["value"] == {"connectionString": insights.state["connection_string"]}
+    assert "credentials" in logger.secret_inputs
+    assert logger["credentials"] == {"connectionString": insights.state["connectionString"]}
     assert diagnostic["diagnosticId"] == "applicationinsights"
     assert diagnostic["loggerId"] == logger.id
     assert diagnostic["metrics"] is True
@@ -97,8 +91,8 @@ def test_gateway_sends_traces_and_token_metrics_to_workspace_based_insights(run)
 def test_action_group_alerts_the_same_recipients_as_the_aws_topics(run):
     group = run.one(ACTION_GROUP)
     # Webhook URLs may carry tokens: the receivers are stored as a secret.
-    assert is_secret(group["webhookReceivers"])
-    emails, webhooks = group["emailReceivers"], group["webhookReceivers"]["value"]
+    assert "webhookReceivers" in group.secret_inputs
+    emails, webhooks = group["emailReceivers"], group["webhookReceivers"]
     recipients = {("email", r["emailAddress"]) for r in emails} | {("https", r["serviceUri"]) for r in webhooks}
     assert recipients == set(ALERTING.subscribers)
     assert len({r["name"] for r in emails + webhooks}) == 3

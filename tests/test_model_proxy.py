@@ -80,10 +80,17 @@ def test_active_active_proxies_list_every_region_at_equal_priority(prod):
     for region in prod.regions:
         config = proxy_config(prod, region)
         assert config.topology == "active-active"
-        assert [u.region for u in config.upstreams][0] == region
-        assert {u.region for u in config.upstreams} == {"us-east-1", "us-west-2", "eu-west-1"}
-        assert {u.priority for u in config.upstreams} == {0}
+        aws_upstreams, [azure] = config.upstreams[:-1], config.upstreams[-1:]
+        assert aws_upstreams[0].region == region
+        assert {u.region for u in aws_upstreams} == {"us-east-1", "us-west-2", "eu-west-1"}
+        assert {u.priority for u in aws_upstreams} == {0}
         assert all(u.url.startswith("https://") for u in config.upstreams)
+        # prod has an Azure tier: Front Door in front of API Management is the last resort, keyed by a secret.
+        assert azure.priority == 1 and azure.url == f"https://{prod.outputs['azure']['frontDoorHostname']}/openai"
+        assert dict(azure.headers_from_env) == {"api-key": "AZURE_GATEWAY_KEY"}
+        function = prod.one(FUNCTION, region=region)
+        assert set(function["environment"]["variables"]) == {"FAILOVER_CONFIG", "AZURE_GATEWAY_KEY"}
+        assert "environment" in function.secret_inputs
 
 
 def test_active_passive_proxies_try_the_primary_first_in_every_region(dev):

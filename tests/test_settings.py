@@ -153,8 +153,82 @@ def test_bad_monitoring_setting_is_rejected_with_its_key(key, overrides, fragmen
     assert fragment in str(error)
 
 
+AZURE_ON = {"azureEnabled": True, "azureApimPublisherEmail": "platform@example.com"}
+
+
+@pytest.mark.parametrize(
+    "key, overrides, fragment",
+    [
+        ("azureApimSku", {"azureApimSku": "Consumption"}, "no backend pools or circuit breakers"),
+        ("azureApimSku", {"azureApimSku": "Gold"}, "'StandardV2'"),
+        ("azureApimCapacity", {"azureApimSku": "Developer", "azureApimCapacity": 2}, "between 1 and 1 scale units for Developer"),
+        ("azureApimCapacity", {"azureApimCapacity": 0}, "between 1 and 10"),
+        ("azureFrontDoorSku", {"azureFrontDoorSku": "Classic_AzureFrontDoor"}, "'Standard_AzureFrontDoor', 'Premium_AzureFrontDoor'"),
+        ("azureOpenAiPublicNetworkAccess", {"azureOpenAiPublicNetworkAccess": "Open"}, "'Enabled', 'Disabled'"),
+        ("azureOpenAiDeployments", {"azureOpenAiDeployments": ["gpt-4o=gpt-4o:2024-11-20:Premium:50"]}, "SKU must be one of"),
+        ("azureOpenAiDeployments", {"azureOpenAiDeployments": ["gpt-4o=gpt-4o:2024-11-20:GlobalStandard:0"]}, "greater than 0"),
+        ("azureOpenAiDeployments", {"azureOpenAiDeployments": ["gpt-4o=gpt-4o:2024-11-20:GlobalStandard:-5"]}, "greater than 0"),
+        ("azureOpenAiDeployments", {"azureOpenAiDeployments": ["gpt-4o=gpt-4o:2024-11-20:GlobalStandard:lots"]}, "greater than 0"),
+        ("azureOpenAiDeployments", {"azureOpenAiDeployments": ["gpt-4o=gpt-4o:GlobalStandard:50"]}, "name=model:version:sku:capacity"),
+        ("azureOpenAiDeployments", {"azureOpenAiDeployments": ["gpt-4o:2024-11-20:GlobalStandard:50"]}, "name=model:version:sku:capacity"),
+        ("azureOpenAiDeployments", {"azureOpenAiDeployments": ["a b=gpt-4o:2024-11-20:GlobalStandard:50"]}, "deployment names"),
+        ("azureOpenAiDeployments", {"azureOpenAiDeployments": ["chat=GPT 4o:2024-11-20:GlobalStandard:50"]}, "model name"),
+        ("azureOpenAiDeployments", {"azureOpenAiDeployments": ["chat=gpt-4o:2024 11:GlobalStandard:50"]}, "model version"),
+        ("azureOpenAiDeployments", {"azureOpenAiDeployments": ["chat=gpt-4o:1:Standard:5", "chat=gpt-4o:2:Standard:5"]}, "more than once"),
+        ("azureOpenAiDeployments", {"azureOpenAiDeployments": []}, "at least one"),
+        ("azureLocations", {"azureLocations": ["swedencentral", "swedencentral"]}, "distinct"),
+        ("azureLocations", {"azureLocations": ["Sweden Central"], "azurePrimaryLocation": "Sweden Central"}, "Azure location name"),
+        ("azureLocations", {"azureLocations": []}, "at least one"),
+        ("azureLocations", {"azureLocations": [f"location{i}" for i in range(31)], "azurePrimaryLocation": "location0"}, "at most 30"),
+        ("azurePrimaryLocation", {"azurePrimaryLocation": "westeurope"}, "must be one of azureLocations"),
+        ("azureOriginResponseTimeout", {"azureOriginResponseTimeout": 15}, "between 16 and 240"),
+        ("azureOriginResponseTimeout", {"azureOriginResponseTimeout": 241}, "between 16 and 240"),
+        ("azureBackendWeights", {"azureBackendWeights": ["eastus2=0"]}, "between 1 and 1000"),
+        ("azureBackendWeights", {"azureBackendWeights": ["eastus2=1001"]}, "between 1 and 1000"),
+        ("azureBackendWeights", {"azureBackendWeights": ["eastus2=heavy"]}, "between 1 and 1000"),
+        ("azureBackendWeights", {"azureBackendWeights": ["westeurope=10"]}, "not in regions"),
+        ("azureBreakerFailureCount", {"azureBreakerFailureCount": 0}, "between 1 and 1000"),
+        ("azureBreakerInterval", {"azureBreakerInterval": 0}, "between 1 and 3600"),
+        ("azureBreakerTripDuration", {"azureBreakerTripDuration": 3601}, "between 1 and 3600"),
+        ("azureTokensPerMinute", {"azureTokensPerMinute": 0}, "between 1 and"),
+        ("azureProbeInterval", {"azureProbeInterval": 256}, "between 1 and 255"),
+        ("azureApimPublisherEmail", {"azureEnabled": True}, "required when azureEnabled"),
+        ("azureApimPublisherEmail", {"azureApimPublisherEmail": "platform"}, "e-mail address"),
+        ("azureApimPublisherName", {"azureApimPublisherName": ""}, "1-100 characters"),
+        ("azureEnabled", {"azureEnabled": "yes"}, "expected true or false"),
+    ],
+)
+def test_bad_azure_setting_is_rejected_with_its_key(key, overrides, fragment):
+    error = rejected(key, **overrides)
+    assert fragment in str(error)
+
+
 def test_alerting_off_keeps_recipients_but_subscribes_no_one():
     quiet = parse(alertEmails=["oncall@example.com"], alertWebhooks=["https://alerts.example.com/hook"])
     loud = parse(alertingEnabled=True, alertEmails=["oncall@example.com"], alertWebhooks=["https://alerts.example.com/hook"])
     assert quiet.monitoring.subscribers == ()
     assert loud.monitoring.subscribers == (("email", "oncall@example.com"), ("https", "https://alerts.example.com/hook"))
+def test_azure_defaults_are_off_and_enabling_needs_only_a_publisher_email():
+    assert parse().azure.enabled is False
+    azure = parse(**AZURE_ON).azure
+    assert azure.enabled and azure.apim_sku == "StandardV2" and azure.locations == ("swedencentral", "eastus2")
+    assert [(d.name, d.model, d.version, d.sku, d.capacity) for d in azure.deployments] == [("gpt-4o", "gpt-4o", "2024-11-20", "GlobalStandard", 50)]
+
+
+@pytest.mark.parametrize(
+    "topology, expected",
+    [
+        ("active-passive", {"swedencentral": (1, 7), "eastus2": (2, 1), "westus3": (2, 1)}),
+        ("active-active", {"swedencentral": (1, 7), "eastus2": (1, 1), "westus3": (1, 1)}),
+    ],
+)
+def test_traffic_shares_follow_the_topology(topology, expected):
+    azure = parse(azureLocations=["swedencentral", "eastus2", "westus3"], azureBackendWeights=["swedencentral=7"]).azure
+    shares = azure.traffic_shares(topology)
+    assert {location: (share.priority, share.weight) for location, share in shares.items()} == expected
+
+
+@pytest.mark.parametrize("sku, locations, multi_region", [("Premium", 2, True), ("Premium", 1, False), ("StandardV2", 2, False)])
+def test_only_premium_runs_gateways_in_several_locations(sku, locations, multi_region):
+    azure = parse(azureApimSku=sku, azureLocations=["swedencentral", "eastus2"][:locations]).azure
+    assert azure.multi_region_gateway is multi_region

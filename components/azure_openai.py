@@ -1,0 +1,83 @@
+"""AzureOpenAI: one Azure OpenAI account per location, each with the same model deployments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import pulumi
+import pulumi_azure_native as azure_native
+
+from components.settings import OpenAiDeployment
+
+TYPE = "ha-model-serving:azure:AzureOpenAI"
+
+
+@dataclass(frozen=True)
+class AzureOpenAIArgs:
+    resource_group_name: pulumi.Input[str]
+    locations: tuple[str, ...]
+    # Globally unique start of each account's name and subdomain; the location completes it.
+    name_prefix: pulumi.Input[str]
+    deployments: tuple[OpenAiDeployment, ...]
+    public_network_access: str
+    tags: Mapping[str, str]
+
+
+class AzureOpenAI(pulumi.ComponentResource):
+    """Keyless Azure OpenAI accounts (Entra ID only) with their deployments, one account per location."""
+
+    def __init__(self, name: str, args: AzureOpenAIArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(TYPE, name, None, opts)
+        self.accounts: dict[str, azure_native.cognitiveservices.Account] = {}
+        self.deployments: dict[str, list[azure_native.cognitiveservices.Deployment]] = {}
+        for location in args.locations:
+            account_name = pulumi.Output.concat(args.name_prefix, "-", location)
+            account = azure_native.cognitiveservices.Account(
+                f"{name}-{location}",
+                account_name=account_name,
+                resource_group_name=args.resource_group_name,
+                location=location,
+                kind="OpenAI",
+                sku=azure_native.cognitiveservices.SkuArgs(name="S0"),
+                properties=azure_native.cognitiveservices.AccountPropertiesArgs(
+                    # Entra ID tokens need the account's own subdomain; with local auth off, no key works.
+                    custom_sub_domain_name=account_name,
+                    disable_local_auth=True,
+                    public_network_access=args.public_network_access,
+                ),
+                tags=dict(args.tags),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.accounts[location] = account
+            self.deployments[location] = self._deployments(f"{name}-{location}", account, args)
+
+        self.endpoints: dict[str, pulumi.Output[str]] = {
+            location: account.properties.apply(lambda properties: properties.endpoint) for location, account in self.accounts.items()
+        }
+        self.register_outputs({"endpoints": self.endpoints})
+
+    def _deployments(
+        self, name: str, account: azure_native.cognitiveservices.Account, args: AzureOpenAIArgs
+    ) -> list[azure_native.cognitiveservices.Deployment]:
+        # Azure rejects concurrent deployment changes on one account: each waits for the previous one.
+        created: list[azure_native.cognitiveservices.Deployment] = []
+        for deployment in args.deployments:
+            created.append(
+                azure_native.cognitiveservices.Deployment(
+                    f"{name}-{deployment.name}",
+                    account_name=account.name,
+                    resource_group_name=args.resource_group_name,
+                    deployment_name=deployment.name,
+                    sku=azure_native.cognitiveservices.SkuArgs(name=deployment.sku, capacity=deployment.capacity),
+                    properties=azure_native.cognitiveservices.DeploymentPropertiesArgs(
+                        model=azure_native.cognitiveservices.DeploymentModelArgs(
+                            format="OpenAI", name=deployment.model, version=deployment.version
+                        ),
+                        # The pinned version serves until Azure retires it; then upgraded rather than switched off.
+                        version_upgrade_option="OnceCurrentVersionExpired",
+                    ),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=created[-1:]),
+                )
+            )
+        return created

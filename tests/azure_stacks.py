@@ -1,0 +1,42 @@
+"""Stack runs the Azure tests share, each made once per test process (whole-stack runs take a second or two)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from offline import PulumiMocks, Run
+
+# One small AWS region keeps the variants fast; the Azure tier does not depend on the AWS side.
+ONE_AWS_REGION = {
+    "regions": ["us-east-1"],
+    "primaryRegion": "us-east-1",
+    "vpcCidrs": ["us-east-1=10.10.0.0/16"],
+    "certificateArns": [],
+    "natStrategy": "single",
+}
+# Premium API Management runs a gateway per location, so Front Door gets one origin per location.
+PREMIUM_FOUR_LOCATIONS = {
+    "azureApimSku": "Premium",
+    "azureLocations": ["swedencentral", "eastus2", "westus3", "francecentral"],
+    "azureBackendWeights": ["swedencentral=60", "eastus2=40"],
+    "azureBreakerFailureCount": 7,
+    "azureBreakerInterval": 60,
+    "azureBreakerTripDuration": 45,
+}
+
+
+@lru_cache(maxsize=None)
+def prod() -> Run:
+    """Pulumi.prod.yaml's Azure tier as it is: active-active, StandardV2 API Management in swedencentral, two Azure locations."""
+    return PulumiMocks().run_stack("prod", **ONE_AWS_REGION)
+
+
+@lru_cache(maxsize=None)
+def dev() -> Run:
+    return PulumiMocks().run_stack("dev", **ONE_AWS_REGION)
+
+
+@lru_cache(maxsize=None)
+def premium(topology: str) -> Run:
+    """prod's Azure tier on Premium API Management in four locations, under the given topology."""
+    return PulumiMocks().run_stack("prod", topology=topology, **ONE_AWS_REGION, **PREMIUM_FOUR_LOCATIONS)
