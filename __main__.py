@@ -1,31 +1,30 @@
 """Redundant AI model serving: read top to bottom, it is the architecture.
 
-settings -> one AWS provider per region -> per region a network and a model fleet -> exports
+settings -> one AWS provider per region -> per region a network and a model fleet, sized by its role
+-> the replicated database -> exports
 """
+
+import re
 
 import pulumi
 import pulumi_aws as aws
 
 from components import settings as settings_module
+from components import topology
+from components.database import DatabaseRegion, ReplicatedDatabase, ReplicatedDatabaseArgs
 from components.fleet import ModelFleet, ModelFleetArgs
 from components.network import Network, NetworkArgs, discover_availability_zones
 
 # 1. Settings: read and validated once, before any resource is declared.
 settings = settings_module.load_settings(pulumi.Config(), pulumi.get_stack())
+default_tags = aws.ProviderDefaultTagsArgs(tags={"project": settings.project, "stack": settings.stack, "environment": settings.environment})
 
 # 2. One explicit provider per region: nothing is ever created in an ambient default region.
 providers = {
-    region.name: aws.Provider(
-        f"aws-{region.name}",
-        region=region.name,
-        default_tags=aws.ProviderDefaultTagsArgs(
-            tags={"project": settings.project, "stack": settings.stack, "environment": settings.environment}
-        ),
-    )
-    for region in settings.regions
+    region.name: aws.Provider(f"aws-{region.name}", region=region.name, default_tags=default_tags) for region in settings.regions
 }
 
-# 3. Per region: network across its availability zones, then the model fleet in it.
+# 3. Per region: network across its availability zones, then the model fleet in it, sized by the region's role.
 networks: dict[str, Network] = {}
 fleets: dict[str, ModelFleet] = {}
 for region in settings.regions:
@@ -52,20 +51,58 @@ for region in settings.regions:
             load_balancer_subnet_ids=list((network.private_subnet_ids if internal else network.public_subnet_ids).values()),
             instance_subnet_ids=list(network.private_subnet_ids.values()),
             settings=settings.fleet,
-            capacity=settings.fleet.capacity,
+            capacity=topology.region_capacity(settings, region.name),
             certificate_arn=region.certificate_arn,
             deletion_protection=settings.deletion_protection,
         ),
         opts=in_region,
     )
 
-# 4. Exports: every regional endpoint, so clients can fail over on their own too.
+# 4. The model registry and configuration store: primary in the primary region, a read replica in every other.
+database = ReplicatedDatabase(
+    "database",
+    ReplicatedDatabaseArgs(
+        identifier_prefix=re.sub(r"[^a-z0-9]+", "-", f"{settings.project}-{settings.stack}".lower()).strip("-"),
+        primary_region=settings.primary_region,
+        regions={
+            name: DatabaseRegion(
+                provider=providers[name],
+                vpc_id=networks[name].vpc_id,
+                isolated_subnet_ids=list(networks[name].isolated_subnet_ids.values()),
+                client_security_group_ids={"fleet": fleets[name].instance_security_group.id},
+            )
+            for name in settings.region_names
+        },
+        settings=settings.multi_region.database,
+        deletion_protection=settings.deletion_protection,
+    ),
+)
+
+# 5. Exports: every regional endpoint, so clients can fail over on their own too, and what the failover runbook reads.
+def capacity_output(capacity: settings_module.Capacity) -> dict[str, int]:
+    return {"min": capacity.min_size, "max": capacity.max_size, "desired": capacity.desired}
+
+
 pulumi.export("topology", settings.topology)
 pulumi.export("primaryRegion", settings.primary_region)
 pulumi.export(
     "regions",
     {
-        name: {"endpoint": fleet.endpoint, "healthUrl": fleet.health_url, "vpcId": networks[name].vpc_id}
+        name: {
+            "endpoint": fleet.endpoint,
+            "healthUrl": fleet.health_url,
+            "vpcId": networks[name].vpc_id,
+            "role": topology.region_role(settings, name),
+            "autoscalingGroupName": fleet.autoscaling_group.name,
+            "targetGroupArn": fleet.target_group.arn,
+            "fullCapacity": capacity_output(settings.fleet.capacity),
+            "database": {
+                "endpoint": database.instances[name].endpoint,
+                "role": database.roles[name],
+                "identifier": database.instances[name].identifier,
+                "arn": database.instances[name].arn,
+            },
+        }
         for name, fleet in fleets.items()
     },
 )

@@ -107,6 +107,14 @@ def _computed_state(token: str, name: str, inputs: dict[str, Any], region: str |
         state["arn_suffix"] = f"targetgroup/{name}/{resource_id}"
     elif token == "aws:ec2/launchTemplate:LaunchTemplate":
         state["latest_version"] = 1
+    elif token == "aws:rds/instance:Instance":
+        identifier = inputs.get("identifier", f"{name}-{resource_id[-7:]}")
+        state["identifier"] = identifier
+        state["arn"] = f"arn:aws:rds:{region}:{ACCOUNT}:db:{identifier}"
+        state["address"] = f"{identifier}.abcdefghijkl.{region}.rds.amazonaws.com"
+        state["endpoint"] = f"{state['address']}:{int(inputs.get('port', 5432))}"
+    elif token == "aws:route53/record:Record":
+        state["fqdn"] = inputs.get("name")
     return state
 
 
