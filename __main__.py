@@ -1,7 +1,7 @@
 """Redundant AI model serving: read top to bottom, it is the architecture.
 
 settings -> one AWS provider per region -> per region a network and a model fleet, sized by its role
--> the replicated database -> exports
+-> the replicated database -> global routing -> exports
 """
 
 import re
@@ -14,6 +14,9 @@ from components import topology
 from components.database import DatabaseRegion, ReplicatedDatabase, ReplicatedDatabaseArgs
 from components.fleet import ModelFleet, ModelFleetArgs
 from components.network import Network, NetworkArgs, discover_availability_zones
+from components.routing import GlobalRouting, GlobalRoutingArgs, RegionalEndpoint
+
+GLOBAL_REGION = "us-east-1"  # where Route 53 is managed and publishes its health check metrics
 
 # 1. Settings: read and validated once, before any resource is declared.
 settings = settings_module.load_settings(pulumi.Config(), pulumi.get_stack())
@@ -78,7 +81,36 @@ database = ReplicatedDatabase(
     ),
 )
 
-# 5. Exports: every regional endpoint, so clients can fail over on their own too, and what the failover runbook reads.
+# 5. Global routing: one DNS name over the regions' load balancers, when the stack has a domain.
+routing_settings = settings.multi_region.routing
+routing = None
+if routing_settings.domain_name and routing_settings.hosted_zone_id:
+    global_provider = providers.get(GLOBAL_REGION) or aws.Provider("aws-global", region=GLOBAL_REGION, default_tags=default_tags)
+    routing = GlobalRouting(
+        "routing",
+        GlobalRoutingArgs(
+            domain_name=routing_settings.domain_name,
+            hosted_zone_id=routing_settings.hosted_zone_id,
+            topology=settings.topology,
+            primary_region=settings.primary_region,
+            secondary_region=next(iter(topology.standby_regions(settings)), None),
+            endpoints={
+                name: RegionalEndpoint(
+                    load_balancer_dns_name=fleet.load_balancer.dns_name,
+                    load_balancer_zone_id=fleet.load_balancer.zone_id,
+                    https=fleet.has_tls,
+                )
+                for name, fleet in fleets.items()
+            },
+            health_check_path=settings.fleet.health_check.path,
+            health_check_interval=routing_settings.health_check_interval,
+            failure_threshold=routing_settings.failure_threshold,
+        ),
+        opts=pulumi.ResourceOptions(provider=global_provider),
+    )
+
+
+# 6. Exports: every regional endpoint, so clients can fail over on their own too, and what the failover runbook reads.
 def capacity_output(capacity: settings_module.Capacity) -> dict[str, int]:
     return {"min": capacity.min_size, "max": capacity.max_size, "desired": capacity.desired}
 
@@ -106,3 +138,7 @@ pulumi.export(
         for name, fleet in fleets.items()
     },
 )
+if routing is not None:
+    pulumi.export("globalDnsName", routing.dns_name)
+    pulumi.export("hostedZoneId", routing_settings.hosted_zone_id)
+    pulumi.export("dnsRecordName", routing.dns_name)

@@ -7,6 +7,7 @@ import pytest
 from components.settings import SettingsError
 
 CUSTOM_TOKEN_PREFIXES = ("aws:", "azure-native:")
+GLOBAL_TOKEN_PREFIXES = ("aws:route53/",)  # Route 53 is global: managed through one us-east-1 provider
 
 
 @pytest.mark.parametrize("stack, regions", [("dev", {"us-east-1", "us-west-2"}), ("prod", {"us-east-1", "us-west-2", "eu-west-1"})])
@@ -19,16 +20,32 @@ def test_stack_runs_end_to_end_and_exports_every_regional_endpoint(pulumi_mocks,
     assert run.regions == regions
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_every_resource_goes_through_the_provider_of_its_own_region(pulumi_mocks, stack):
-    run = pulumi_mocks.run_stack(stack)
+@pytest.mark.parametrize(
+    "stack, overrides",
+    [
+        ("dev", {}),
+        ("prod", {}),
+        # Without us-east-1 among the regions, Route 53 gets a provider of its own.
+        ("dev", {"regions": ["eu-west-1", "us-west-2"], "primaryRegion": "eu-west-1", "vpcCidrs": ["eu-west-1=10.30.0.0/16", "us-west-2=10.20.0.0/16"],
+                 "domainName": "models.example.com", "hostedZoneId": "Z0123456789EXAMPLE"}),
+    ],
+)
+def test_every_resource_goes_through_the_provider_of_its_own_region(pulumi_mocks, stack, overrides):
+    run = pulumi_mocks.run_stack(stack, **overrides)
     providers = {p.urn: p["region"] for p in run.resources if p.type == "pulumi:providers:aws"}
+    global_providers = set()
     for resource in run.resources:
         if not resource.type.startswith("aws:"):
             continue
         assert resource.provider_urn in providers, f"{resource.name} uses the default provider"
+        if resource.type.startswith(GLOBAL_TOKEN_PREFIXES):
+            global_providers.add(resource.provider_urn)
+            continue
         region_in_name = next((r for r in providers.values() if r in resource.name), None)
         assert region_in_name == providers[resource.provider_urn], resource.name
+    assert len(global_providers) <= 1, "every global resource goes through the same provider"
+    assert all(providers[urn] == "us-east-1" for urn in global_providers)
+    assert bool(global_providers) == bool(run.outputs.get("globalDnsName"))
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
