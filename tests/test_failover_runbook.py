@@ -56,11 +56,11 @@ def stage_dev_stack(with_dns: bool = True) -> dict:
     """What `pulumi up` of an active-passive, pilot-light stack leaves behind, and its outputs."""
     east, west = SESSION.client("rds", region_name=PRIMARY), SESSION.client("rds", region_name=STANDBY)
     primary = east.create_db_instance(
-        DBInstanceIdentifier=f"svc-dev-{PRIMARY}", Engine="postgres", DBInstanceClass="db.t4g.micro", AllocatedStorage=20,
+        DBInstanceIdentifier=f"ha-model-serving-dev-{PRIMARY}", Engine="postgres", DBInstanceClass="db.t4g.micro", AllocatedStorage=20,
         MasterUsername="model_admin", MasterUserPassword="staged-in-moto-only", BackupRetentionPeriod=1,
     )["DBInstance"]
     replica = west.create_db_instance_read_replica(
-        DBInstanceIdentifier=f"svc-dev-{STANDBY}", SourceDBInstanceIdentifier=primary["DBInstanceArn"], DBInstanceClass="db.t4g.micro"
+        DBInstanceIdentifier=f"ha-model-serving-dev-{STANDBY}", SourceDBInstanceIdentifier=primary["DBInstanceArn"], DBInstanceClass="db.t4g.micro"
     )["DBInstance"]
 
     ec2 = SESSION.client("ec2", region_name=STANDBY)
@@ -114,7 +114,7 @@ def failover_records(outputs: dict) -> dict[str, dict]:
 
 
 def standby_state(outputs: dict) -> dict:
-    database = SESSION.client("rds", region_name=STANDBY).describe_db_instances(DBInstanceIdentifier=f"svc-dev-{STANDBY}")["DBInstances"][0]
+    database = SESSION.client("rds", region_name=STANDBY).describe_db_instances(DBInstanceIdentifier=f"ha-model-serving-dev-{STANDBY}")["DBInstances"][0]
     group = SESSION.client("autoscaling", region_name=STANDBY).describe_auto_scaling_groups(AutoScalingGroupNames=["fleet-us-west-2-servers"])["AutoScalingGroups"][0]
     targets = SESSION.client("elbv2", region_name=STANDBY).describe_target_health(TargetGroupArn=outputs["regions"][STANDBY]["targetGroupArn"])
     return {
