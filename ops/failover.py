@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 ROUTE53_REGION = "us-east-1"  # Route 53's control plane
@@ -241,8 +242,6 @@ def read_outputs(stack: str, outputs_file: Path | None, run: Callable[..., Any] 
 
 
 def boto3_clients() -> ClientFactory:
-    import boto3
-
     session = boto3.session.Session()
     return lambda service, region: session.client(service, region_name=region)
 
