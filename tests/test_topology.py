@@ -41,11 +41,6 @@ def test_warm_standby_runs_the_configured_reduced_capacity(pulumi_mocks):
     assert capacity(run, "us-west-2") == (1, 3, 2)
 
 
-def test_active_passive_without_a_standby_mode_is_a_warm_standby(pulumi_mocks):
-    run = pulumi_mocks.run_stack("dev", standby="", standbyMinSize=1, standbyMaxSize=1, standbyDesiredCapacity=1)
-    assert capacity(run, "us-west-2") == (1, 1, 1)
-
-
 def test_active_active_gives_every_region_full_capacity():
     run = PulumiMocks().run_stack("prod")
     for region, exported in run.outputs["regions"].items():
@@ -110,6 +105,13 @@ THREE_REGIONS = {"regions": ["us-east-1", "us-west-2", "eu-west-1"], "vpcCidrs":
 )
 def test_bad_multi_region_setting_is_rejected_with_its_key(key, overrides, fragment):
     assert fragment in rejected(key, **overrides)
+
+
+def test_active_passive_without_a_standby_mode_is_a_warm_standby():
+    settings = parse(standby="", standbyMinSize=1, standbyMaxSize=3, standbyDesiredCapacity=2)
+    assert settings.multi_region.standby == "warm-standby"
+    assert region_capacity(settings, "us-west-2") == Capacity(min_size=1, max_size=3, desired=2)
+    assert region_capacity(settings, "us-east-1") == settings.fleet.capacity
 
 
 def test_three_region_active_passive_without_a_domain_keeps_its_standbys_in_region_order():
