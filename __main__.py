@@ -1,42 +1,52 @@
 """Redundant AI model serving: read top to bottom, it is the architecture.
 
-settings -> one AWS provider per region -> per region a network and a model fleet
--> azure (Azure OpenAI per location, API Management pool, Front Door)
--> per region a failover model proxy (its region first, then the others, then Azure)
+settings -> one AWS provider per region -> per region a network and a model fleet, sized by its role
+-> the replicated database -> global routing -> azure (Azure OpenAI per location, API Management pool,
+Front Door) -> per region a failover model proxy (the topology's order, then Azure)
 -> monitoring (alarms, "region degraded", dashboards) -> exports
 """
+
+import re
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_azure_native as azure_native
 
 from components import settings as settings_module
+from components import topology
 from components.azure_monitoring import AzureMonitoring, AzureMonitoringArgs
 from components.azure_names import global_name_prefix
 from components.azure_openai import AzureOpenAI, AzureOpenAIArgs
+from components.database import DatabaseRegion, ReplicatedDatabase, ReplicatedDatabaseArgs
 from components.fleet import ModelFleet, ModelFleetArgs
 from components.front_door import FrontDoor, FrontDoorArgs, GatewayOrigin
 from components.model_gateway import ModelGateway, ModelGatewayArgs
 from components.model_proxy import AZURE_KEY_ENV, ModelProxy, ModelProxyArgs, ordered_upstreams
-from components.monitoring import AutoscalingWatch, FunctionWatch, RegionMonitoring, RegionMonitoringArgs, TargetGroupWatch
+from components.monitoring import (
+    AutoscalingWatch,
+    DatabaseWatch,
+    FunctionWatch,
+    HealthCheckMonitoring,
+    HealthCheckMonitoringArgs,
+    RegionMonitoring,
+    RegionMonitoringArgs,
+    TargetGroupWatch,
+)
 from components.network import Network, NetworkArgs, discover_availability_zones
+from components.routing import GlobalRouting, GlobalRoutingArgs, RegionalEndpoint
+
+GLOBAL_REGION = "us-east-1"  # where Route 53 is managed and publishes its health check metrics
 
 # 1. Settings: read and validated once, before any resource is declared.
 settings = settings_module.load_settings(pulumi.Config(), pulumi.get_stack())
+default_tags = aws.ProviderDefaultTagsArgs(tags={"project": settings.project, "stack": settings.stack, "environment": settings.environment})
 
 # 2. One explicit provider per region: nothing is ever created in an ambient default region.
 providers = {
-    region.name: aws.Provider(
-        f"aws-{region.name}",
-        region=region.name,
-        default_tags=aws.ProviderDefaultTagsArgs(
-            tags={"project": settings.project, "stack": settings.stack, "environment": settings.environment}
-        ),
-    )
-    for region in settings.regions
+    region.name: aws.Provider(f"aws-{region.name}", region=region.name, default_tags=default_tags) for region in settings.regions
 }
 
-# 3. Per region: network across its availability zones, then the model fleet in it.
+# 3. Per region: network across its availability zones, then the model fleet in it, sized by the region's role.
 networks: dict[str, Network] = {}
 fleets: dict[str, ModelFleet] = {}
 for region in settings.regions:
@@ -63,14 +73,69 @@ for region in settings.regions:
             load_balancer_subnet_ids=list((network.private_subnet_ids if internal else network.public_subnet_ids).values()),
             instance_subnet_ids=list(network.private_subnet_ids.values()),
             settings=settings.fleet,
-            capacity=settings.fleet.capacity,
+            capacity=topology.region_capacity(settings, region.name),
             certificate_arn=region.certificate_arn,
             deletion_protection=settings.deletion_protection,
         ),
         opts=in_region,
     )
 
-# 4. Azure: Azure OpenAI in each location, one API Management pool over them, Front Door as the global entry.
+# 4. The model registry and configuration store: primary in the primary region, a read replica in every other.
+#    Only the model servers reach it; the proxy never talks to the database, so it is not admitted.
+database = ReplicatedDatabase(
+    "database",
+    ReplicatedDatabaseArgs(
+        identifier_prefix=re.sub(r"[^a-z0-9]+", "-", f"{settings.project}-{settings.stack}".lower()).strip("-"),
+        primary_region=settings.primary_region,
+        regions={
+            name: DatabaseRegion(
+                provider=providers[name],
+                vpc_id=networks[name].vpc_id,
+                isolated_subnet_ids=list(networks[name].isolated_subnet_ids.values()),
+                client_security_group_ids={"fleet": fleets[name].instance_security_group.id},
+            )
+            for name in settings.region_names
+        },
+        settings=settings.multi_region.database,
+        deletion_protection=settings.deletion_protection,
+    ),
+)
+
+# 5. Global routing: one DNS name over the regions' load balancers, and one name per region, when the stack has a domain.
+routing_settings = settings.multi_region.routing
+routing = None
+if routing_settings.domain_name and routing_settings.hosted_zone_id:
+    global_provider = providers.get(GLOBAL_REGION) or aws.Provider("aws-global", region=GLOBAL_REGION, default_tags=default_tags)
+    routing = GlobalRouting(
+        "routing",
+        GlobalRoutingArgs(
+            domain_name=routing_settings.domain_name,
+            hosted_zone_id=routing_settings.hosted_zone_id,
+            topology=settings.topology,
+            primary_region=settings.primary_region,
+            secondary_region=next(iter(topology.standby_regions(settings)), None),
+            endpoints={
+                name: RegionalEndpoint(
+                    load_balancer_dns_name=fleet.load_balancer.dns_name,
+                    load_balancer_zone_id=fleet.load_balancer.zone_id,
+                    https=fleet.has_tls,
+                )
+                for name, fleet in fleets.items()
+            },
+            health_check_path=settings.fleet.health_check.path,
+            health_check_interval=routing_settings.health_check_interval,
+            failure_threshold=routing_settings.failure_threshold,
+        ),
+        opts=pulumi.ResourceOptions(provider=global_provider),
+    )
+
+# Each region's public endpoint: its own name under the domain (what its certificate covers), else the load balancer.
+endpoints: dict[str, pulumi.Input[str]] = {
+    name: (f"https://{routing.regional_names[name]}" if routing is not None and fleet.has_tls else fleet.endpoint)
+    for name, fleet in fleets.items()
+}
+
+# 6. Azure: Azure OpenAI in each location, one API Management pool over them, Front Door as the global entry.
 azure = settings.azure
 if azure.enabled:
     azure_provider = azure_native.Provider("azure", location=azure.primary_location)
@@ -129,9 +194,8 @@ if azure.enabled:
         opts=on_azure,
     )
 
-# 5. Model proxy per region: the failover router as a Lambda function, trying regions in the topology's order
+# 7. Model proxy per region: the failover router as a Lambda function, trying regions in the topology's order
 #    and, when the stack has an Azure tier, Front Door in front of API Management as the last resort.
-endpoints = {name: fleet.endpoint for name, fleet in fleets.items()}
 plain_http_regions = frozenset(region.name for region in settings.regions if region.certificate_arn is None)
 proxies: dict[str, ModelProxy] = {}
 if settings.proxy.enabled:
@@ -157,9 +221,11 @@ if settings.proxy.enabled:
             opts=pulumi.ResourceOptions(provider=providers[region.name]),
         )
 
-# 6. Monitoring: per region, alarms on what it runs, one "region degraded" alarm and a dashboard.
+# 8. Monitoring: per region, alarms on what it runs, one "region degraded" alarm and a dashboard;
+#    Route 53 health checks from us-east-1, where their metrics live; Azure diagnostics and alerts.
 monitors: dict[str, RegionMonitoring] = {}
 for region_name, fleet in fleets.items():
+    capacity = topology.region_capacity(settings, region_name)
     monitors[region_name] = RegionMonitoring(
         f"monitoring-{region_name}",
         RegionMonitoringArgs(
@@ -167,16 +233,33 @@ for region_name, fleet in fleets.items():
             name_prefix=f"{settings.project}-{settings.stack}-{region_name}",
             settings=settings.monitoring,
             target_groups={
-                "fleet": TargetGroupWatch(fleet.load_balancer.arn_suffix, fleet.target_group.arn_suffix, settings.monitoring.healthy_host_floor)
+                "fleet": TargetGroupWatch(
+                    fleet.load_balancer.arn_suffix,
+                    fleet.target_group.arn_suffix,
+                    # A standby is watched against its own size: pilot light has no servers until promoted.
+                    min(settings.monitoring.healthy_host_floor, capacity.min_size),
+                )
             },
-            autoscaling_groups={"fleet": AutoscalingWatch(fleet.autoscaling_group.name, settings.fleet.capacity.min_size)},
+            autoscaling_groups={"fleet": AutoscalingWatch(fleet.autoscaling_group.name, capacity.min_size)},
+            databases={"database": DatabaseWatch(database.instances[region_name].identifier, database.roles[region_name])},
             functions={"proxy": FunctionWatch(proxies[region_name].function.name)} if region_name in proxies else {},
         ),
         opts=pulumi.ResourceOptions(provider=providers[region_name]),
     )
 
+if routing is not None:
+    HealthCheckMonitoring(
+        "monitoring-dns",
+        HealthCheckMonitoringArgs(
+            name_prefix=f"{settings.project}-{settings.stack}",
+            settings=settings.monitoring,
+            health_checks={region: check.id for region, check in routing.health_checks.items()},
+        ),
+        opts=pulumi.ResourceOptions(provider=global_provider),
+    )
+
 if azure.enabled:
-    azure_monitoring = AzureMonitoring(
+    AzureMonitoring(
         "azure-monitoring",
         AzureMonitoringArgs(
             resource_group_name=azure_group.name,
@@ -189,16 +272,33 @@ if azure.enabled:
         opts=on_azure,
     )
 
-# 7. Exports: every regional endpoint, so clients can fail over on their own too, and the alarm that says when to.
+
+# 9. Exports: every regional endpoint, so clients can fail over on their own too, what the failover runbook
+#    reads, and the alarm that says when to run it.
+def capacity_output(capacity: settings_module.Capacity) -> dict[str, int]:
+    return {"min": capacity.min_size, "max": capacity.max_size, "desired": capacity.desired}
+
+
 pulumi.export("topology", settings.topology)
 pulumi.export("primaryRegion", settings.primary_region)
 pulumi.export(
     "regions",
     {
         name: {
-            "endpoint": fleet.endpoint,
-            "healthUrl": fleet.health_url,
+            "endpoint": endpoints[name],
+            "healthUrl": pulumi.Output.concat(endpoints[name], settings.fleet.health_check.path),
+            "loadBalancerDnsName": fleet.load_balancer.dns_name,
             "vpcId": networks[name].vpc_id,
+            "role": topology.region_role(settings, name),
+            "autoscalingGroupName": fleet.autoscaling_group.name,
+            "targetGroupArn": fleet.target_group.arn,
+            "fullCapacity": capacity_output(settings.fleet.capacity),
+            "database": {
+                "endpoint": database.instances[name].endpoint,
+                "role": database.roles[name],
+                "identifier": database.instances[name].identifier,
+                "arn": database.instances[name].arn,
+            },
             **({"proxyUrl": proxies[name].url} if name in proxies else {}),
             "degradedAlarmArn": monitors[name].degraded_alarm.arn,
             "alertTopicArn": monitors[name].topic.arn,
@@ -206,6 +306,10 @@ pulumi.export(
         for name, fleet in fleets.items()
     },
 )
+if routing is not None:
+    pulumi.export("globalDnsName", routing.dns_name)
+    pulumi.export("hostedZoneId", routing_settings.hosted_zone_id)
+    pulumi.export("dnsRecordName", routing.dns_name)
 if azure.enabled:
     pulumi.export("azure", {"frontDoorHostname": front_door.hostname, "gatewayUrl": gateway.gateway_url})
     # Stored encrypted in the state; read it with `pulumi stack output azureSubscriptionKey --show-secrets`.

@@ -156,6 +156,8 @@ ALARM_SPECS: list[AlarmSpec] = [
         threshold=lambda s, w: w.healthy_floor,
         threshold_doc="`alarmHealthyHostFloor`",
         treat_missing_data="breaching",
+        # A pilot-light standby has no servers by design (floor 0) until the runbook promotes it.
+        applies=lambda watch: watch.healthy_floor > 0,
         meaning="Fewer model servers pass health checks than the region needs to serve; no data means the load balancer itself is gone.",
         action=f"Region degraded. The group replaces failed servers; if it stays in ALARM after a new server had time to load its model, {_RUNBOOK}.",
         degrades_region=True,

@@ -28,6 +28,7 @@ TOPOLOGIES = ("active-active", "active-passive")
 NAT_STRATEGIES = ("none", "single", "one-per-az")
 LOAD_BALANCER_SCHEMES = ("internet-facing", "internal")
 ENVIRONMENTS = ("dev", "staging", "prod")
+STANDBY_MODES = ("warm-standby", "pilot-light")
 
 # What AWS accepts for an ALB target group (elbv2 CreateTargetGroup limits).
 HEALTH_CHECK_INTERVAL = (5, 300)
@@ -60,6 +61,14 @@ AZURE_WEIGHT = (1, 1000)
 DEFAULT_AZURE_WEIGHT = 1
 ORIGIN_RESPONSE_TIMEOUT = (16, 240)
 PROBE_INTERVAL = (1, 255)
+# What RDS accepts: PostgreSQL storage in GiB, backup retention in days, instance port.
+DB_ALLOCATED_STORAGE = (20, 65536)
+DB_BACKUP_RETENTION = (1, 35)  # at least 1: RDS creates read replicas only from a source with automated backups
+PROD_MIN_BACKUP_RETENTION = 7
+DB_PORT = (1150, 65535)
+# What Route 53 accepts for a health check.
+DNS_HEALTH_CHECK_INTERVALS = (10, 30)
+DNS_FAILURE_THRESHOLD = (1, 10)
 RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
 
@@ -167,6 +176,25 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("azureFrontDoorSku", "string", "Standard_AzureFrontDoor", "Front Door tier: Standard_AzureFrontDoor or Premium_AzureFrontDoor."),
     Setting("azureOriginResponseTimeout", "integer", 120, "Seconds Front Door waits for API Management's response (16-240); long generations need more."),
     Setting("azureProbeInterval", "integer", 30, "Seconds between Front Door health probes of each API Management gateway (1-255)."),
+    # Multi-region topology: standby sizing, the replicated database and global routing.
+    Setting("standby", "string", "", "How active-passive standby regions wait: warm-standby (reduced capacity) or pilot-light (no servers, database replica running); empty means warm-standby. Must stay empty under active-active."),
+    Setting("standbyMinSize", "integer", 1, "Minimum model servers in a warm-standby region."),
+    Setting("standbyMaxSize", "integer", 2, "Maximum model servers in a warm-standby region."),
+    Setting("standbyDesiredCapacity", "integer", 1, "Model servers in a warm-standby region at deployment (between standbyMinSize and standbyMaxSize)."),
+    Setting("dbInstanceClass", "string", "db.r6g.large", "RDS instance class of the primary database."),
+    Setting("dbReplicaInstanceClass", "string", "", "RDS instance class of the cross-region read replicas; empty means the same as dbInstanceClass."),
+    Setting("dbReplicaMultiAz", "boolean", True, "Run each read replica Multi-AZ, so a promoted replica is as redundant as the primary."),
+    Setting("dbEngineVersion", "string", "16.4", "PostgreSQL engine version; its major version picks the parameter group family."),
+    Setting("dbAllocatedStorage", "integer", 50, "Initial database storage in GiB (20-65536)."),
+    Setting("dbMaxAllocatedStorage", "integer", 500, "Storage autoscaling ceiling in GiB, above dbAllocatedStorage; 0 disables autoscaling."),
+    Setting("dbBackupRetentionDays", "integer", 7, "Days of automated backups (1-35; at least 7 in prod)."),
+    Setting("dbName", "string", "models", "Name of the database holding the model registry and configuration."),
+    Setting("dbUsername", "string", "model_admin", "Master user name; its password is generated and kept by RDS in Secrets Manager."),
+    Setting("dbPort", "integer", 5432, "Port the database listens on (1150-65535)."),
+    Setting("domainName", "string", "", "Global DNS name of the service, such as models.example.com; empty means no Route 53 records."),
+    Setting("hostedZoneId", "string", "", "Route 53 hosted zone that holds domainName (required with domainName)."),
+    Setting("dnsHealthCheckInterval", "integer", 30, "Seconds between Route 53 health checks of each regional endpoint: 10 or 30."),
+    Setting("dnsFailureThreshold", "integer", 3, "Consecutive failed Route 53 health checks before a region is unhealthy (1-10)."),
 )
 
 _SCHEMA_BY_KEY = {setting.key: setting for setting in SCHEMA}
@@ -317,6 +345,40 @@ class AzureSettings:
 
 
 @dataclass(frozen=True)
+class DatabaseSettings:
+    instance_class: str
+    replica_instance_class: str
+    replica_multi_az: bool
+    engine_version: str
+    allocated_storage: int
+    max_allocated_storage: int  # 0: no storage autoscaling
+    backup_retention_days: int
+    name: str
+    username: str
+    port: int
+
+    @property
+    def parameter_group_family(self) -> str:
+        return f"postgres{self.engine_version.split('.')[0]}"
+
+
+@dataclass(frozen=True)
+class RoutingSettings:
+    domain_name: str | None  # None: no Route 53 resources, clients use the regional endpoints
+    hosted_zone_id: str | None
+    health_check_interval: int
+    failure_threshold: int
+
+
+@dataclass(frozen=True)
+class MultiRegionSettings:
+    standby: str | None  # warm-standby | pilot-light under active-passive, None under active-active
+    standby_capacity: Capacity
+    database: DatabaseSettings
+    routing: RoutingSettings
+
+
+@dataclass(frozen=True)
 class Settings:
     project: str
     stack: str
@@ -332,6 +394,7 @@ class Settings:
     proxy: ProxySettings
     monitoring: MonitoringSettings
     azure: AzureSettings
+    multi_region: MultiRegionSettings
 
     @property
     def region_names(self) -> tuple[str, ...]:
@@ -449,6 +512,17 @@ def parse_settings(get: Callable[[str], str | None], stack: str) -> Settings:
     if az_count < 2:
         raise SettingsError("azCount", az_count, "at least 2 availability zones per region are needed for redundancy")
 
+    multi_region = _parse_multi_region(read, topology, environment, region_names)
+    secured = sorted(region.name for region in regions if region.certificate_arn)
+    if proxy.enabled and secured and not multi_region.routing.domain_name:
+        # The proxy verifies TLS; a load balancer's own DNS name is not what a regional certificate covers.
+        raise SettingsError(
+            "domainName",
+            "",
+            f"regions {secured} serve HTTPS, so the model proxy needs <region>.<domainName> names their certificates cover; "
+            "set domainName and hostedZoneId, or proxyEnabled to false",
+        )
+
     return Settings(
         project=PROJECT,
         stack=stack,
@@ -464,6 +538,7 @@ def parse_settings(get: Callable[[str], str | None], stack: str) -> Settings:
         proxy=proxy,
         monitoring=_parse_monitoring(read, environment, min_size=read.integer("minSize")),
         azure=_parse_azure(read),
+        multi_region=multi_region,
     )
 
 
@@ -660,16 +735,17 @@ def _parse_health_check(read: _Reader) -> HealthCheck:
     )
 
 
-def _parse_capacity(read: _Reader) -> Capacity:
-    min_size, max_size, desired = read.integer("minSize"), read.integer("maxSize"), read.integer("desiredCapacity")
+def _parse_capacity(read: _Reader, keys: tuple[str, str, str] = ("minSize", "maxSize", "desiredCapacity")) -> Capacity:
+    min_key, max_key, desired_key = keys
+    min_size, max_size, desired = read.integer(min_key), read.integer(max_key), read.integer(desired_key)
     if min_size < 0:
-        raise SettingsError("minSize", min_size, "must be 0 or more")
+        raise SettingsError(min_key, min_size, "must be 0 or more")
     if max_size < 1:
-        raise SettingsError("maxSize", max_size, "must be at least 1")
+        raise SettingsError(max_key, max_size, "must be at least 1")
     if min_size > max_size:
-        raise SettingsError("minSize", min_size, f"must not exceed maxSize ({max_size})")
+        raise SettingsError(min_key, min_size, f"must not exceed {max_key} ({max_size})")
     if not min_size <= desired <= max_size:
-        raise SettingsError("desiredCapacity", desired, f"must be between minSize ({min_size}) and maxSize ({max_size})")
+        raise SettingsError(desired_key, desired, f"must be between {min_key} ({min_size}) and {max_key} ({max_size})")
     return Capacity(min_size=min_size, max_size=max_size, desired=desired)
 
 
@@ -865,6 +941,92 @@ def _parse_azure_weights(read: _Reader, locations: tuple[str, ...]) -> dict[str,
             raise SettingsError(key, f"{location}={value}", f"weights are whole numbers between {low} and {high}")
         weights[location] = int(value)
     return weights
+
+
+def _parse_multi_region(read: _Reader, topology: str, environment: str, regions: tuple[str, ...]) -> MultiRegionSettings:
+    standby = read.string("standby")
+    if topology == "active-active":
+        if standby:
+            raise SettingsError("standby", standby, "must be empty under active-active: every region serves at full capacity")
+        standby_mode = None
+    else:
+        standby_mode = choice("standby", standby or "warm-standby", STANDBY_MODES)
+    routing = _parse_routing(read)
+    if topology == "active-passive" and routing.domain_name and len(regions) > 2:
+        # Route 53 failover records come in pairs: one PRIMARY and one SECONDARY per name.
+        raise SettingsError(
+            "regions", list(regions), "active-passive with domainName supports one standby region (Route 53 failover records are a pair)"
+        )
+    return MultiRegionSettings(
+        standby=standby_mode,
+        standby_capacity=_parse_capacity(read, ("standbyMinSize", "standbyMaxSize", "standbyDesiredCapacity")),
+        database=_parse_database(read, environment),
+        routing=routing,
+    )
+
+
+def _parse_database(read: _Reader, environment: str) -> DatabaseSettings:
+    instance_class = _db_instance_class("dbInstanceClass", read.string("dbInstanceClass"))
+    replica_class = read.string("dbReplicaInstanceClass")
+    engine_version = read.string("dbEngineVersion")
+    if not re.fullmatch(r"\d{2}(\.\d+)?", engine_version) or int(engine_version.split(".")[0]) < 12:
+        raise SettingsError("dbEngineVersion", engine_version, "expected a PostgreSQL version 12 or newer such as 16.4")
+    allocated = in_range("dbAllocatedStorage", read.integer("dbAllocatedStorage"), DB_ALLOCATED_STORAGE, " GiB")
+    max_allocated = read.integer("dbMaxAllocatedStorage")
+    if max_allocated != 0 and not allocated < max_allocated <= DB_ALLOCATED_STORAGE[1]:
+        raise SettingsError(
+            "dbMaxAllocatedStorage", max_allocated, f"must be above dbAllocatedStorage ({allocated}) and at most {DB_ALLOCATED_STORAGE[1]} GiB, or 0"
+        )
+    retention = in_range("dbBackupRetentionDays", read.integer("dbBackupRetentionDays"), DB_BACKUP_RETENTION, " days")
+    if environment == "prod" and retention < PROD_MIN_BACKUP_RETENTION:
+        raise SettingsError("dbBackupRetentionDays", retention, f"prod keeps at least {PROD_MIN_BACKUP_RETENTION} days of backups")
+    return DatabaseSettings(
+        instance_class=instance_class,
+        replica_instance_class=_db_instance_class("dbReplicaInstanceClass", replica_class) if replica_class else instance_class,
+        replica_multi_az=read.boolean("dbReplicaMultiAz"),
+        engine_version=engine_version,
+        allocated_storage=allocated,
+        max_allocated_storage=max_allocated,
+        backup_retention_days=retention,
+        name=_identifier("dbName", read.string("dbName")),
+        username=_identifier("dbUsername", read.string("dbUsername")),
+        port=in_range("dbPort", read.integer("dbPort"), DB_PORT),
+    )
+
+
+def _db_instance_class(key: str, value: str) -> str:
+    if not re.fullmatch(r"db\.[a-z0-9]+\.[a-z0-9]+", value):
+        raise SettingsError(key, value, "expected an RDS instance class such as db.r6g.large")
+    return value
+
+
+def _identifier(key: str, value: str) -> str:
+    # PostgreSQL names on RDS: a letter, then letters, digits or underscores; rds* names are reserved.
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,62}", value) or value.lower().startswith("rds"):
+        raise SettingsError(key, value, "expected a letter then up to 62 letters, digits or underscores, not starting with rds")
+    return value
+
+
+def _parse_routing(read: _Reader) -> RoutingSettings:
+    domain = read.string("domainName").rstrip(".").lower()
+    zone = read.string("hostedZoneId")
+    if domain and not re.fullmatch(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", domain):
+        raise SettingsError("domainName", domain, "expected a DNS name such as models.example.com")
+    if domain and not zone:
+        raise SettingsError("hostedZoneId", zone, f"required with domainName ({domain}): the Route 53 hosted zone that holds it")
+    if zone and not domain:
+        raise SettingsError("domainName", domain, f"required with hostedZoneId ({zone}): the name to route")
+    if zone and not re.fullmatch(r"Z[A-Z0-9]{1,31}", zone):
+        raise SettingsError("hostedZoneId", zone, "expected a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ")
+    interval = read.integer("dnsHealthCheckInterval")
+    if interval not in DNS_HEALTH_CHECK_INTERVALS:
+        raise SettingsError("dnsHealthCheckInterval", interval, "Route 53 checks every 10 or 30 seconds")
+    return RoutingSettings(
+        domain_name=domain or None,
+        hosted_zone_id=zone or None,
+        health_check_interval=interval,
+        failure_threshold=in_range("dnsFailureThreshold", read.integer("dnsFailureThreshold"), DNS_FAILURE_THRESHOLD),
+    )
 
 
 def region_availability_zones(settings: Settings, region: RegionSettings, discover: Callable[[], list[str]]) -> tuple[str, ...]:

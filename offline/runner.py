@@ -121,6 +121,14 @@ def _computed_state(token: str, name: str, inputs: dict[str, Any], region: str |
         state["latest_version"] = 1
     elif token == "aws:lambda/functionUrl:FunctionUrl":
         state["function_url"] = f"https://{resource_id}.lambda-url.{region}.on.aws/"
+    elif token == "aws:rds/instance:Instance":
+        identifier = inputs.get("identifier", f"{name}-{resource_id[-7:]}")
+        state["identifier"] = identifier
+        state["arn"] = f"arn:aws:rds:{region}:{ACCOUNT}:db:{identifier}"
+        state["address"] = f"{identifier}.abcdefghijkl.{region}.rds.amazonaws.com"
+        state["endpoint"] = f"{state['address']}:{int(inputs.get('port', 5432))}"
+    elif token == "aws:route53/record:Record":
+        state["fqdn"] = inputs.get("name")
     return state
 
 

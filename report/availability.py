@@ -267,7 +267,8 @@ def data_loss(topology: Topology, table: SlaTable) -> DataLoss:
     if not replicas:
         return DataLoss(replicated=False, rpo_seconds=None, bound="no cross-region database replica is declared")
     if topology.replica_lag_alarms:
-        alarm = max(topology.replica_lag_alarms, key=lambda a: a.threshold_seconds)
+        # The largest threshold bounds the loss; ties resolve by name so the report is the same on every run.
+        alarm = max(topology.replica_lag_alarms, key=lambda a: (a.threshold_seconds, a.name))
         return DataLoss(replicated=True, rpo_seconds=alarm.threshold_seconds, bound=f"bounded by the ReplicaLag alarm {alarm.name}")
     return DataLoss(replicated=True, rpo_seconds=table.assumption("replica_lag_seconds"), bound="typical asynchronous replica lag (documented assumption)")
 

@@ -125,7 +125,10 @@ def test_instances_accept_traffic_only_from_the_load_balancer(prod):
             assert "cidrIpv4" not in rule and "cidrIpv6" not in rule
             assert rule["fromPort"] == rule["toPort"] == 8000
         egress = [r for r in prod.of_type(EGRESS, region) if r["securityGroupId"] == servers.id]
-        assert [(r["fromPort"], r["cidrIpv4"]) for r in egress] == [(443, "0.0.0.0/0")]
+        database = security_group(prod, region, f"database-{region}")
+        assert sorted((r["fromPort"], r.get("cidrIpv4") or r["referencedSecurityGroupId"]) for r in egress) == sorted(
+            [(443, "0.0.0.0/0"), (5432, database.id)]
+        )
 
 
 def test_load_balancer_accepts_only_configured_cidrs_on_80_and_443(pulumi_mocks):

@@ -159,3 +159,11 @@ def test_no_nat_is_fine_without_a_proxy():
     from tests.test_settings import parse
 
     assert parse(natStrategy="none", proxyEnabled=False).nat_strategy == "none"
+
+
+def test_https_regions_without_a_domain_are_refused_while_the_proxy_verifies_tls():
+    certificate = ["us-east-1=arn:aws:acm:us-east-1:123456789012:certificate/abc-123"]
+    assert "<region>.<domainName>" in str(rejected("domainName", certificateArns=certificate))
+    from tests.test_settings import parse
+
+    assert parse(certificateArns=certificate, proxyEnabled=False).proxy.enabled is False

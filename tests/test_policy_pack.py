@@ -51,8 +51,9 @@ def test_both_stacks_pass_every_rule(stacks, stack, config):
 def test_production_config_demands_deletion_protection_the_dev_stack_does_not_have(stacks):
     dev_as_production = [violations(r.type, r.inputs, PRODUCTION) for r in stacks["dev"].resources]
     fired = [v["deletion-protection-in-production"] for v in dev_as_production if "deletion-protection-in-production" in v]
-    assert len(fired) == len(stacks["dev"].of_type(rules.LOAD_BALANCER)) > 0
-    assert all("enable_deletion_protection=True" in message for messages in fired for message in messages)
+    stateful = stacks["dev"].of_type(rules.LOAD_BALANCER) + stacks["dev"].of_type(rules.RDS_INSTANCE)
+    assert len(fired) == len(stateful) > 0
+    assert all("deletion_protection=True" in message for messages in fired for message in messages)
 
 
 def test_the_fleet_and_the_pack_agree_on_the_load_balancer_tag():

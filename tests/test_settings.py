@@ -100,6 +100,8 @@ def test_region_map_accepts_pinned_zones_and_certificates():
     settings = parse(
         availabilityZones=["us-west-2=us-west-2b,us-west-2a"],
         certificateArns=["us-west-2=arn:aws:acm:us-west-2:123456789012:certificate/abc-123"],
+        domainName="models.example.com",
+        hostedZoneId="Z0123456789EXAMPLE",
     )
     west = settings.region("us-west-2")
     assert west.availability_zones == ("us-west-2b", "us-west-2a")

@@ -9,6 +9,8 @@ import pytest
 from components.settings import SettingsError
 
 CUSTOM_TOKEN_PREFIXES = ("aws:", "azure-native:")
+GLOBAL_TOKEN_PREFIXES = ("aws:route53/",)  # Route 53 is global: managed through one us-east-1 provider
+GLOBAL_COMPONENTS = ("ha-model-serving:aws:HealthCheckMonitoring",)  # Route 53 metrics exist only in us-east-1
 
 
 @pytest.mark.parametrize("stack, regions", [("dev", {"us-east-1", "us-west-2"}), ("prod", {"us-east-1", "us-west-2", "eu-west-1"})])
@@ -16,21 +18,41 @@ def test_stack_runs_end_to_end_and_exports_every_regional_endpoint(pulumi_mocks,
     run = pulumi_mocks.run_stack(stack)
     assert set(run.outputs["regions"]) == regions
     for name, region in run.outputs["regions"].items():
-        assert f".{name}.elb.amazonaws.com" in region["endpoint"]
+        assert f".{name}.elb.amazonaws.com" in region["loadBalancerDnsName"]
+        # With a domain, a region is reached by its own name under it, which its certificate covers.
+        expected = f"https://{name}.models.example.com" if stack == "prod" else f"http://{region['loadBalancerDnsName']}"
+        assert region["endpoint"] == expected
         assert region["healthUrl"] == region["endpoint"] + "/health"
     assert run.regions == regions
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_every_resource_goes_through_the_provider_of_its_own_region(pulumi_mocks, stack):
-    run = pulumi_mocks.run_stack(stack)
+@pytest.mark.parametrize(
+    "stack, overrides",
+    [
+        ("dev", {}),
+        ("prod", {}),
+        # Without us-east-1 among the regions, Route 53 gets a provider of its own.
+        ("dev", {"regions": ["eu-west-1", "us-west-2"], "primaryRegion": "eu-west-1", "vpcCidrs": ["eu-west-1=10.30.0.0/16", "us-west-2=10.20.0.0/16"],
+                 "domainName": "models.example.com", "hostedZoneId": "Z0123456789EXAMPLE"}),
+    ],
+)
+def test_every_resource_goes_through_the_provider_of_its_own_region(pulumi_mocks, stack, overrides):
+    run = pulumi_mocks.run_stack(stack, **overrides)
     providers = {p.urn: p["region"] for p in run.resources if p.type == "pulumi:providers:aws"}
+    global_providers = set()
+    global_children = {r.urn for c in run.resources if c.type in GLOBAL_COMPONENTS for r in run.descendants(c)}
     for resource in run.resources:
         if not resource.type.startswith("aws:"):
             continue
         assert resource.provider_urn in providers, f"{resource.name} uses the default provider"
+        if resource.type.startswith(GLOBAL_TOKEN_PREFIXES) or resource.urn in global_children:
+            global_providers.add(resource.provider_urn)
+            continue
         region_in_name = next((r for r in providers.values() if r in resource.name), None)
         assert region_in_name == providers[resource.provider_urn], resource.name
+    assert len(global_providers) <= 1, "every global resource goes through the same provider"
+    assert all(providers[urn] == "us-east-1" for urn in global_providers)
+    assert bool(global_providers) == bool(run.outputs.get("globalDnsName"))
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

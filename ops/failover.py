@@ -1,0 +1,271 @@
+"""Regional failover runbook for an active-passive stack: make a standby region the primary.
+
+    python -m ops.failover --stack dev --to us-west-2 [--dry-run] [--outputs FILE] [--timeout SECONDS]
+
+Resource identifiers come from the stack outputs (`pulumi stack output --json`, or a JSON file).
+Three steps, each skipped when already done, so running it again after a success changes nothing:
+
+  1. promote the region's database read replica to a standalone primary and wait until it is available;
+  2. scale the region's autoscaling group to full capacity and wait for healthy targets;
+  3. switch the Route 53 failover records: the region becomes PRIMARY, the old primary SECONDARY.
+
+Only APIs of the target region and the global Route 53 are called: the old primary region may be down.
+Exit status: 0 done, 1 a step failed or timed out, 2 refused (wrong stack, wrong region, missing outputs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+ROUTE53_REGION = "us-east-1"  # Route 53's control plane
+REGION_KEYS = ("role", "autoscalingGroupName", "targetGroupArn", "fullCapacity", "database")
+CAPACITY_KEYS = ("min", "max", "desired")
+
+ClientFactory = Callable[[str, str], Any]  # (service, region) -> boto3 client
+
+
+class Refused(Exception):
+    """The runbook does not apply to this stack or region; nothing was changed."""
+
+
+class StepFailed(Exception):
+    """A step could not finish (timeout, unexpected AWS state); earlier steps stay done."""
+
+
+@dataclass(frozen=True)
+class Capacity:
+    min: int
+    max: int
+    desired: int
+
+
+@dataclass(frozen=True)
+class FailoverPlan:
+    stack: str
+    target: str
+    old_primary: str
+    database_identifier: str
+    autoscaling_group: str
+    target_group_arn: str
+    full_capacity: Capacity
+    hosted_zone_id: str | None  # None: the stack has no global DNS name; clients switch endpoints themselves
+    record_name: str | None
+    endpoint: str
+
+
+def plan_failover(stack: str, outputs: Mapping[str, Any], target: str) -> FailoverPlan:
+    """Checks the stack outputs and the target region, and names every resource the steps touch."""
+    missing = [key for key in ("topology", "primaryRegion", "regions") if key not in outputs]
+    if missing:
+        raise Refused(f"stack {stack} outputs lack {', '.join(missing)}: is it deployed with this version of the program?")
+    if outputs["topology"] != "active-passive":
+        raise Refused(f"stack {stack} is {outputs['topology']}, not active-passive: every region already serves, there is nothing to fail over")
+    regions = outputs["regions"]
+    if target not in regions:
+        raise Refused(f"{target} is not a region of stack {stack} (regions: {', '.join(regions)})")
+    region = regions[target]
+    missing = [f"regions.{target}.{key}" for key in REGION_KEYS if key not in region]
+    missing += [f"regions.{target}.fullCapacity.{key}" for key in CAPACITY_KEYS if key not in region.get("fullCapacity", {})]
+    if "identifier" not in region.get("database", {}):
+        missing.append(f"regions.{target}.database.identifier")
+    if "globalDnsName" in outputs and "hostedZoneId" not in outputs:
+        missing.append("hostedZoneId")
+    if missing:
+        raise Refused(f"stack {stack} outputs lack {', '.join(missing)}: run pulumi up with this version of the program first")
+    if region["role"] != "standby":
+        raise Refused(f"{target} is not a standby of stack {stack}: its role is {region['role']} (primary: {outputs['primaryRegion']})")
+    capacity = region["fullCapacity"]
+    return FailoverPlan(
+        stack=stack,
+        target=target,
+        old_primary=outputs["primaryRegion"],
+        database_identifier=region["database"]["identifier"],
+        autoscaling_group=region["autoscalingGroupName"],
+        target_group_arn=region["targetGroupArn"],
+        full_capacity=Capacity(*(int(capacity[key]) for key in CAPACITY_KEYS)),
+        hosted_zone_id=outputs.get("hostedZoneId"),
+        record_name=outputs.get("globalDnsName"),
+        endpoint=region.get("endpoint", ""),
+    )
+
+
+def count_healthy_targets(elbv2: Any, target_group_arn: str) -> int:
+    descriptions = elbv2.describe_target_health(TargetGroupArn=target_group_arn)["TargetHealthDescriptions"]
+    return sum(1 for d in descriptions if d["TargetHealth"]["State"] == "healthy")
+
+
+@dataclass
+class Failover:
+    """Runs the plan's steps; with dry_run it only reads, and says what it would do."""
+
+    plan: FailoverPlan
+    clients: ClientFactory
+    dry_run: bool = False
+    timeout: float = 1800.0  # per wait, in seconds
+    poll_interval: float = 15.0
+    healthy_targets: Callable[[Any, str], int] = count_healthy_targets
+    out: Callable[[str], None] = print
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+
+    def run(self) -> None:
+        plan = self.plan
+        self.out(f"Failover of stack {plan.stack}: {plan.target} becomes primary (was {plan.old_primary})" + (" [dry run]" if self.dry_run else ""))
+        steps = [
+            (f"promote database {plan.database_identifier}", self.promote_database),
+            (f"scale {plan.autoscaling_group} to full capacity", self.scale_fleet),
+            (f"switch Route 53 {plan.record_name or '(no global DNS name)'}", self.switch_dns),
+        ]
+        for number, (title, step) in enumerate(steps, start=1):
+            self.out(f"[{number}/{len(steps)}] {title}: {step()}")
+        self.out("Dry run: nothing was changed." if self.dry_run else f"{plan.target} is the primary region of stack {plan.stack}.")
+
+    # 1. Database ---------------------------------------------------------------------------------
+    def _database(self) -> dict:
+        rds = self.clients("rds", self.plan.target)
+        return rds.describe_db_instances(DBInstanceIdentifier=self.plan.database_identifier)["DBInstances"][0]
+
+    def promote_database(self) -> str:
+        instance = self._database()
+        source = instance.get("ReadReplicaSourceDBInstanceIdentifier")
+        if source is None and instance["DBInstanceStatus"] == "available":
+            return "already done: a standalone primary, available"
+        if self.dry_run:
+            if source is None:
+                return f"would wait until it is available (now {instance['DBInstanceStatus']})"
+            return f"would promote it (now a replica of {source}) and wait until it is available"
+        if source is not None:
+            self.clients("rds", self.plan.target).promote_read_replica(DBInstanceIdentifier=self.plan.database_identifier)
+        self._wait("the promoted database to become available", self._database_promoted)
+        return "promoted, available"
+
+    def _database_promoted(self) -> bool:
+        instance = self._database()
+        return "ReadReplicaSourceDBInstanceIdentifier" not in instance and instance["DBInstanceStatus"] == "available"
+
+    # 2. Fleet ------------------------------------------------------------------------------------
+    def scale_fleet(self) -> str:
+        plan, full = self.plan, self.plan.full_capacity
+        autoscaling = self.clients("autoscaling", plan.target)
+        groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[plan.autoscaling_group])["AutoScalingGroups"]
+        if not groups:
+            raise StepFailed(f"autoscaling group {plan.autoscaling_group} does not exist in {plan.target}")
+        group = groups[0]
+        now = Capacity(group["MinSize"], group["MaxSize"], group["DesiredCapacity"])
+        # Never shrink: the group may already run above full capacity.
+        wanted = Capacity(max(now.min, full.min), max(now.max, full.max), max(now.desired, full.desired))
+        needed = max(1, full.min)
+        elbv2 = self.clients("elbv2", plan.target)
+        healthy = self.healthy_targets(elbv2, plan.target_group_arn)
+        change = f"min {now.min}->{wanted.min}, max {now.max}->{wanted.max}, desired {now.desired}->{wanted.desired}"
+        if now == wanted and healthy >= needed:
+            return f"already done: min {now.min}, max {now.max}, desired {now.desired}, {healthy} healthy target(s)"
+        if self.dry_run:
+            action = f"would set {change}" if now != wanted else f"at full capacity (min {now.min}, desired {now.desired})"
+            return f"{action}, then wait for {needed} healthy target(s) (now {healthy})"
+        if now != wanted:
+            autoscaling.update_auto_scaling_group(
+                AutoScalingGroupName=plan.autoscaling_group, MinSize=wanted.min, MaxSize=wanted.max, DesiredCapacity=wanted.desired
+            )
+        self._wait(f"{needed} healthy target(s) in {plan.target_group_arn}", lambda: self.healthy_targets(elbv2, plan.target_group_arn) >= needed)
+        return f"set {change}; {needed}+ healthy target(s)" if now != wanted else f"{needed}+ healthy target(s)"
+
+    # 3. DNS --------------------------------------------------------------------------------------
+    def _failover_records(self, route53: Any) -> dict[str, dict]:
+        """The record name's A records with a failover policy, by set identifier (the region)."""
+        plan = self.plan
+        name = plan.record_name.rstrip(".").lower() + "."
+        records: dict[str, dict] = {}
+        for page in route53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=plan.hosted_zone_id):
+            for record in page["ResourceRecordSets"]:
+                if record["Name"].lower() == name and record["Type"] == "A" and "Failover" in record:
+                    records[record["SetIdentifier"]] = record
+        return records
+
+    def switch_dns(self) -> str:
+        plan = self.plan
+        if plan.hosted_zone_id is None or plan.record_name is None:
+            return f"skipped: the stack has no global DNS name; clients switch to {plan.endpoint or plan.target} themselves"
+        route53 = self.clients("route53", ROUTE53_REGION)
+        records = self._failover_records(route53)
+        if plan.target not in records:
+            raise StepFailed(f"no failover record for {plan.target} in {plan.record_name} (hosted zone {plan.hosted_zone_id})")
+        if records[plan.target]["Failover"] == "PRIMARY":
+            return f"already done: {plan.target} is PRIMARY"
+        demoted = sorted(region for region, record in records.items() if record["Failover"] == "PRIMARY")
+        summary = f"{plan.target} PRIMARY" + "".join(f", {region} SECONDARY" for region in demoted)
+        if self.dry_run:
+            return f"would make {summary}"
+        # One change batch: Route 53 applies it atomically, so the name never has two primaries or none.
+        changes = [{"Action": "UPSERT", "ResourceRecordSet": {**records[plan.target], "Failover": "PRIMARY"}}]
+        changes += [{"Action": "UPSERT", "ResourceRecordSet": {**records[region], "Failover": "SECONDARY"}} for region in demoted]
+        change = route53.change_resource_record_sets(
+            HostedZoneId=plan.hosted_zone_id,
+            ChangeBatch={"Comment": f"failover of {plan.stack} to {plan.target}", "Changes": changes},
+        )["ChangeInfo"]
+        self._wait("Route 53 to apply the change", lambda: route53.get_change(Id=change["Id"])["ChangeInfo"]["Status"] == "INSYNC")
+        return f"made {summary}"
+
+    def _wait(self, what: str, done: Callable[[], bool]) -> None:
+        deadline = self.clock() + self.timeout
+        while not done():
+            if self.clock() >= deadline:
+                raise StepFailed(f"timed out after {self.timeout:.0f} s waiting for {what}; re-run to continue where it stopped")
+            self.sleep(self.poll_interval)
+
+
+def read_outputs(stack: str, outputs_file: Path | None, run: Callable[..., Any] = subprocess.run) -> dict:
+    """Stack outputs from a JSON file, or from the Pulumi CLI."""
+    if outputs_file is not None:
+        try:
+            return json.loads(outputs_file.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise Refused(f"cannot read stack outputs from {outputs_file}: {error}") from None
+    command = ["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack]
+    try:
+        result = run(command, capture_output=True, text=True, check=True)
+    except FileNotFoundError:
+        raise Refused("the pulumi CLI is not installed; pass the outputs with --outputs FILE") from None
+    except subprocess.CalledProcessError as error:
+        raise Refused(f"`{' '.join(command)}` failed: {error.stderr.strip()}") from None
+    return json.loads(result.stdout)
+
+
+def boto3_clients() -> ClientFactory:
+    session = boto3.session.Session()
+    return lambda service, region: session.client(service, region_name=region)
+
+
+def main(argv: list[str] | None = None, clients: ClientFactory | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ops.failover", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stack", required=True, help="Pulumi stack name, such as dev")
+    parser.add_argument("--to", required=True, dest="target", metavar="REGION", help="standby region to promote")
+    parser.add_argument("--dry-run", action="store_true", help="print each step and what it would change; change nothing")
+    parser.add_argument("--outputs", type=Path, help="stack outputs as JSON (default: pulumi stack output --json)")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds each wait may take (default 1800)")
+    parser.add_argument("--poll-interval", type=float, default=15.0, help="seconds between checks while waiting (default 15)")
+    args = parser.parse_args(argv)
+    try:
+        plan = plan_failover(args.stack, read_outputs(args.stack, args.outputs), args.target)
+        Failover(plan, clients or boto3_clients(), dry_run=args.dry_run, timeout=args.timeout, poll_interval=args.poll_interval).run()
+    except Refused as refusal:
+        print(f"refused: {refusal}", file=sys.stderr)
+        return 2
+    except (StepFailed, BotoCoreError, ClientError) as failure:
+        print(f"failed: {failure}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
