@@ -352,6 +352,9 @@ async def _settle_failed_run() -> None:
         await asyncio.gather(*pending, return_exceptions=True)
 
 
+_STACK_RUNS: dict[tuple[str, str], Run] = {}
+
+
 class PulumiMocks:
     def run(self, program: Callable[[], Any], config: dict[str, str] | None = None, stack: str = "test") -> Run:
         _ensure_event_loop()
@@ -371,11 +374,21 @@ class PulumiMocks:
         secret_outputs = frozenset(name for name, output in exported.items() if _sync_await(output.is_secret()))
         return Run(resources=monitor.declared(), outputs=outputs, secret_outputs=secret_outputs)
 
-    def run_stack(self, stack: str, **overrides: Any) -> Run:
-        """Runs __main__.py with Pulumi.<stack>.yaml plus any overridden settings (by key without namespace)."""
-        return self.run(
+    def run_stack(self, stack: str, *, cached: bool = True, **overrides: Any) -> Run:
+        """Runs __main__.py with Pulumi.<stack>.yaml plus any overridden settings (by key without namespace).
+
+        The same stack and settings declare the same resources, so a process runs each combination once
+        (a whole stack takes a second or two); `cached=False` runs it again, for a caller that changed the
+        program's code or the mocks in between. Callers treat the returned Run as read-only.
+        """
+        key = (stack, json.dumps(overrides, sort_keys=True))
+        if cached and key in _STACK_RUNS:
+            return _STACK_RUNS[key]
+        run = self.run(
             lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"),
             config=_stack_config(stack, overrides),
             stack=stack,
         )
+        _STACK_RUNS[key] = run
+        return run
 

@@ -79,3 +79,10 @@ def test_stack_runs_after_asyncio_run_closed_the_event_loop(pulumi_mocks):
     # Runtime tests use asyncio.run(), which leaves no current loop; the mocks must not depend on test order.
     asyncio.run(asyncio.sleep(0))
     assert pulumi_mocks.run_stack("dev").outputs["regions"]
+
+
+def test_a_stack_run_is_reused_unless_asked_fresh(pulumi_mocks):
+    first = pulumi_mocks.run_stack("dev")
+    assert pulumi_mocks.run_stack("dev") is first
+    assert pulumi_mocks.run_stack("dev", cached=False) is not first
+    assert pulumi_mocks.run_stack("dev", minSize=1) is not first
