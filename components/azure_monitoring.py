@@ -131,7 +131,6 @@ class AzureMonitoring(pulumi.ComponentResource):
     def __init__(self, name: str, args: AzureMonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        settings = args.settings
 
         self.workspace = azure.operationalinsights.Workspace(
             f"{name}-logs",

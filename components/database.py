@@ -8,6 +8,7 @@ from typing import Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.firewall import allow_tcp
 from components.settings import DatabaseSettings
 
 TYPE = "ha-model-serving:aws:ReplicatedDatabase"
@@ -96,25 +97,13 @@ class ReplicatedDatabase(pulumi.ComponentResource):
         )
         # The relation "client may reach the database" is owned here, on both ends: ingress on the database, egress on the client.
         for client, client_group_id in where.client_security_group_ids.items():
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-from-{client}",
-                security_group_id=security_group.id,
-                ip_protocol="tcp",
-                from_port=settings.port,
-                to_port=settings.port,
-                referenced_security_group_id=client_group_id,
-                description=f"from {client}",
-                opts=opts,
+            allow_tcp(
+                f"{name}-from-{client}", direction="ingress", security_group_id=security_group.id,
+                port=settings.port, peer_group_id=client_group_id, description=f"from {client}", opts=opts,
             )
-            aws.vpc.SecurityGroupEgressRule(
-                f"{name}-{client}-to-database",
-                security_group_id=client_group_id,
-                ip_protocol="tcp",
-                from_port=settings.port,
-                to_port=settings.port,
-                referenced_security_group_id=security_group.id,
-                description="to the database",
-                opts=opts,
+            allow_tcp(
+                f"{name}-{client}-to-database", direction="egress", security_group_id=client_group_id,
+                port=settings.port, peer_group_id=security_group.id, description="to the database", opts=opts,
             )
         self.security_groups[region] = security_group
 

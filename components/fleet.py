@@ -11,6 +11,7 @@ from typing import Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.firewall import allow_tcp
 from components.settings import Capacity, FleetSettings
 
 TYPE = "ha-model-serving:aws:ModelFleet"
@@ -109,49 +110,24 @@ class ModelFleet(pulumi.ComponentResource):
         listener_ports = [80, 443] if self.has_tls else [80]
         for port in listener_ports:
             for cidr in settings.ingress_cidrs:
-                aws.vpc.SecurityGroupIngressRule(
-                    f"{name}-lb-in-{port}-{cidr.replace('/', '_')}",
-                    security_group_id=load_balancer.id,
-                    ip_protocol="tcp",
-                    from_port=port,
-                    to_port=port,
-                    cidr_ipv4=cidr,
-                    description=f"clients on {port}",
-                    tags=LOAD_BALANCER_ROLE_TAG,
-                    opts=child,
+                allow_tcp(
+                    f"{name}-lb-in-{port}-{cidr.replace('/', '_')}", direction="ingress", security_group_id=load_balancer.id,
+                    port=port, cidr=cidr, description=f"clients on {port}", tags=LOAD_BALANCER_ROLE_TAG, opts=child,
                 )
 
         for port in self._instance_ports(settings):
-            aws.vpc.SecurityGroupEgressRule(
-                f"{name}-lb-out-{port}",
-                security_group_id=load_balancer.id,
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                referenced_security_group_id=instances.id,
-                description="to model servers",
-                opts=child,
+            allow_tcp(
+                f"{name}-lb-out-{port}", direction="egress", security_group_id=load_balancer.id,
+                port=port, peer_group_id=instances.id, description="to model servers", opts=child,
             )
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-servers-in-{port}",
-                security_group_id=instances.id,
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                referenced_security_group_id=load_balancer.id,
-                description="from the load balancer",
-                opts=child,
+            allow_tcp(
+                f"{name}-servers-in-{port}", direction="ingress", security_group_id=instances.id,
+                port=port, peer_group_id=load_balancer.id, description="from the load balancer", opts=child,
             )
         # Servers pull their container image and model weights over HTTPS (through NAT); nothing else leaves.
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-servers-out-https",
-            security_group_id=instances.id,
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
-            cidr_ipv4="0.0.0.0/0",
-            description="image and model downloads",
-            opts=child,
+        allow_tcp(
+            f"{name}-servers-out-https", direction="egress", security_group_id=instances.id,
+            port=443, cidr="0.0.0.0/0", description="image and model downloads", opts=child,
         )
         return load_balancer, instances
 

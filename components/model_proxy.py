@@ -10,6 +10,7 @@ from typing import Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.firewall import allow_tcp
 from components.settings import ProxySettings
 
 TYPE = "ha-model-serving:aws:ModelProxy"
@@ -176,15 +177,9 @@ class ModelProxy(pulumi.ComponentResource):
         # Plain-HTTP endpoints exist only in stacks without certificates (dev); open port 80 only then.
         ports = sorted({443} | ({80} if any(not upstream.tls for upstream in args.upstreams) else set()))
         for port in ports:
-            aws.vpc.SecurityGroupEgressRule(
-                f"{name}-out-{port}",
-                security_group_id=group.id,
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                cidr_ipv4="0.0.0.0/0",
-                description="model endpoints in every region",
-                opts=child,
+            allow_tcp(
+                f"{name}-out-{port}", direction="egress", security_group_id=group.id,
+                port=port, cidr="0.0.0.0/0", description="model endpoints in every region", opts=child,
             )
         return group
 

@@ -34,6 +34,13 @@ class GlobalRoutingArgs:
     failure_threshold: int
 
 
+def _alias(endpoint: RegionalEndpoint) -> aws.route53.RecordAliasArgs:
+    # evaluate_target_health: the name stops answering with a region whose load balancer has no healthy targets.
+    return aws.route53.RecordAliasArgs(
+        name=endpoint.load_balancer_dns_name, zone_id=endpoint.load_balancer_zone_id, evaluate_target_health=True
+    )
+
+
 def regional_name(region: str, domain_name: str) -> str:
     return f"{region}.{domain_name}"
 
@@ -99,13 +106,7 @@ class GlobalRouting(pulumi.ComponentResource):
             zone_id=args.hosted_zone_id,
             name=self.regional_names[region],
             type="A",
-            aliases=[
-                aws.route53.RecordAliasArgs(
-                    name=endpoint.load_balancer_dns_name,
-                    zone_id=endpoint.load_balancer_zone_id,
-                    evaluate_target_health=True,
-                )
-            ],
+            aliases=[_alias(endpoint)],
             opts=pulumi.ResourceOptions(parent=self),
         )
 
@@ -119,13 +120,7 @@ class GlobalRouting(pulumi.ComponentResource):
             # The region name identifies the record; the failover runbook finds records by it.
             set_identifier=region,
             health_check_id=self.health_checks[region].id,
-            aliases=[
-                aws.route53.RecordAliasArgs(
-                    name=endpoint.load_balancer_dns_name,
-                    zone_id=endpoint.load_balancer_zone_id,
-                    evaluate_target_health=True,
-                )
-            ],
+            aliases=[_alias(endpoint)],
             **policy,
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -483,6 +483,12 @@ def in_range(key: str, value: int, bounds: tuple[int, int], unit: str = "") -> i
     return value
 
 
+def require_distinct(key: str, values: tuple[str, ...], noun: str) -> None:
+    duplicates = sorted({value for value in values if values.count(value) > 1})
+    if duplicates:
+        raise SettingsError(key, list(values), f"{noun} must be distinct; repeated: {duplicates}")
+
+
 def load_settings(config: Any, stack: str) -> Settings:
     """Reads and validates every setting from a pulumi.Config."""
     return parse_settings(config.get, stack)
@@ -549,9 +555,7 @@ def _parse_region_names(read: _Reader) -> tuple[str, ...]:
     for name in names:
         if not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", name):
             raise SettingsError("regions", name, "expected an AWS region name such as us-east-1")
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise SettingsError("regions", list(names), f"regions must be distinct; repeated: {duplicates}")
+    require_distinct("regions", names, "regions")
     return names
 
 
@@ -893,9 +897,7 @@ def _parse_azure_locations(read: _Reader) -> tuple[str, ...]:
     for location in locations:
         if not re.fullmatch(r"[a-z]+[a-z0-9]*", location):
             raise SettingsError("azureLocations", location, "expected an Azure location name such as swedencentral or eastus2")
-    duplicates = sorted({location for location in locations if locations.count(location) > 1})
-    if duplicates:
-        raise SettingsError("azureLocations", list(locations), f"locations must be distinct; repeated: {duplicates}")
+    require_distinct("azureLocations", locations, "locations")
     if len(locations) > MAX_POOL_MEMBERS:
         raise SettingsError(
             "azureLocations", f"{len(locations)} locations", f"at most {MAX_POOL_MEMBERS}: each is a member of one API Management backend pool"

@@ -8,7 +8,6 @@ import pytest
 
 from components.database import DatabaseRegion, ReplicatedDatabase, ReplicatedDatabaseArgs
 from components.settings import parse_settings
-from offline import PulumiMocks
 
 DB = "aws:rds/instance:Instance"
 KEY = "aws:kms/key:Key"
@@ -17,16 +16,6 @@ PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"
 SG = "aws:ec2/securityGroup:SecurityGroup"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
-
-
-@pytest.fixture(scope="module")
-def prod():
-    return PulumiMocks().run_stack("prod")
-
-
-@pytest.fixture(scope="module")
-def dev():
-    return PulumiMocks().run_stack("dev")
 
 
 def databases(run):

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import base64
 
-import pytest
-
-from offline import PulumiMocks
-
 LB = "aws:lb/loadBalancer:LoadBalancer"
 TG = "aws:lb/targetGroup:TargetGroup"
 ASG = "aws:autoscaling/group:Group"
@@ -16,16 +12,6 @@ SG = "aws:ec2/securityGroup:SecurityGroup"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 LISTENER = "aws:lb/listener:Listener"
-
-
-@pytest.fixture(scope="module")
-def prod():
-    return PulumiMocks().run_stack("prod")
-
-
-@pytest.fixture(scope="module")
-def dev():
-    return PulumiMocks().run_stack("dev")
 
 
 def security_group(run, region: str, suffix: str):

@@ -9,21 +9,10 @@ import pytest
 from components.model_proxy import ordered_upstreams, runtime_archive
 from components.settings import PROJECT
 from failover.config import parse_config
-from offline import PulumiMocks
 from tests.test_settings import rejected
 
 FUNCTION = "aws:lambda/function:Function"
 URL = "aws:lambda/functionUrl:FunctionUrl"
-
-
-@pytest.fixture(scope="module")
-def prod():
-    return PulumiMocks().run_stack("prod")
-
-
-@pytest.fixture(scope="module")
-def dev():
-    return PulumiMocks().run_stack("dev")
 
 
 def proxy_config(run, region: str):

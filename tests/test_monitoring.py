@@ -284,16 +284,6 @@ def test_a_spec_key_used_twice_is_refused(monkeypatch):
         PulumiMocks().run(monitored_program)
 
 
-@pytest.fixture(scope="module")
-def dev():
-    return PulumiMocks().run_stack("dev")
-
-
-@pytest.fixture(scope="module")
-def prod():
-    return PulumiMocks().run_stack("prod")
-
-
 def test_stacks_watch_each_regions_fleet_and_export_its_degraded_alarm(dev, prod):
     for run in (dev, prod):
         for region, exported in run.outputs["regions"].items():
