@@ -343,3 +343,35 @@ def test_every_alarm_description_says_what_it_means_and_what_to_do_within_cloudw
 def test_a_database_is_either_the_primary_or_a_replica():
     with pytest.raises(ValueError, match="'primary' or 'replica'"):
         DatabaseWatch("db-us-east-1", "standby")
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_everything_each_stack_runs_is_watched_and_alerts_its_own_regions_topic(request, stack):
+    run = request.getfixturevalue(stack)
+    providers = {p.urn: p["region"] for p in run.resources if p.type == "pulumi:providers:aws"}
+    topics = {t.state["arn"]: providers[t.provider_urn] for t in run.of_type(TOPIC)}
+    alarms = run.of_type(ALARM)
+    watched = [(providers[a.provider_urn], dimensions(a)) for a in alarms]
+
+    def watched_in(region: str, **dimension: str) -> bool:
+        return any(r == region and dimension.items() <= found.items() for r, found in watched)
+
+    for tg in run.of_type("aws:lb/targetGroup:TargetGroup"):
+        assert watched_in(tg.region, TargetGroup=tg.state["arn_suffix"]), tg.name
+    for group in run.of_type("aws:autoscaling/group:Group"):
+        assert watched_in(group.region, AutoScalingGroupName=group.state["name"]) == (group["minSize"] > 0), group.name
+    for function in run.of_type("aws:lambda/function:Function"):
+        assert watched_in(function.region, FunctionName=function.state["name"]), function.name
+    for db in run.of_type("aws:rds/instance:Instance"):
+        assert watched_in(db.region, DBInstanceIdentifier=db.state["identifier"]), db.name
+        lag = [a for a in alarms if a.get("metricName") == "ReplicaLag" and dimensions(a) == {"DBInstanceIdentifier": db.state["identifier"]}]
+        assert len(lag) == (1 if "replicateSourceDb" in db else 0), db.name
+    # Route 53 health check metrics exist only in us-east-1: their alarms and topic are there.
+    for check in run.of_type("aws:route53/healthCheck:HealthCheck"):
+        assert watched_in("us-east-1", HealthCheckId=check.id), check.name
+    assert bool(run.of_type("aws:route53/healthCheck:HealthCheck")) == (stack == "prod")
+
+    for alarm in alarms:
+        region = providers[alarm.provider_urn]
+        assert alarm["alarmActions"] and alarm["okActions"], alarm.name
+        assert {topics[arn] for arn in alarm["alarmActions"] + alarm["okActions"]} == {region}, alarm.name
