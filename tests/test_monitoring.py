@@ -376,7 +376,7 @@ def test_everything_each_stack_runs_is_watched_and_alerts_its_own_regions_topic(
         assert alarm["alarmActions"] and alarm["okActions"], alarm.name
         assert {topics[arn] for arn in alarm["alarmActions"] + alarm["okActions"]} == {region}, alarm.name
     # Each region's "region degraded" alarm combines only that region's alarms.
-    alarm_regions = {a["alarmName"]: providers[a.provider_urn] for a in alarms}
+    alarm_regions = {a.state["name"]: providers[a.provider_urn] for a in alarms}
     for composite in run.of_type(COMPOSITE):
         names = re.findall(r'ALARM\("([^"]+)"\)', composite["alarmRule"])
         assert names and {alarm_regions[n] for n in names} == {providers[composite.provider_urn]}, composite.name
