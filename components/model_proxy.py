@@ -153,7 +153,8 @@ class ModelProxy(pulumi.ComponentResource):
             role=self.role.arn,
             memory_size=settings.memory_size,
             timeout=settings.timeout,
-            reserved_concurrent_executions=settings.reserved_concurrency,
+            # Unset, not 0, when nothing is reserved: Lambda reads a reservation of 0 as "never run".
+            reserved_concurrent_executions=settings.reserved_concurrency or None,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
             vpc_config=aws.lambda_.FunctionVpcConfigArgs(subnet_ids=list(args.subnet_ids), security_group_ids=[self.security_group.id]),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=self.log_group.name),

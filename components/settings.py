@@ -132,7 +132,7 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("proxyEnabled", "boolean", True, "Deploy the failover model proxy (Lambda, function URL with IAM auth) in every region."),
     Setting("proxyMemorySize", "integer", 512, "Proxy memory in MB (128-10240)."),
     Setting("proxyTimeout", "integer", 120, "Seconds one proxied request may take in total, every attempt included (3-900)."),
-    Setting("proxyReservedConcurrency", "integer", 50, "Concurrent executions reserved for the proxy in each region (1-1000)."),
+    Setting("proxyReservedConcurrency", "integer", 50, "Concurrent executions reserved for the proxy in each region (1-1000), or 0 to share the account's unreserved pool (new accounts, whose limit is too small to reserve from)."),
     Setting("proxyLogRetentionDays", "integer", 30, "Retention of the proxy's log group, in days CloudWatch accepts."),
     Setting("proxyConnectTimeout", "integer", 2, "Seconds to connect to an upstream before failing over (1-30)."),
     Setting("proxyFirstByteTimeout", "integer", 30, "Seconds an upstream has to start answering before the proxy fails over."),
@@ -252,7 +252,7 @@ class ProxySettings:
     enabled: bool
     memory_size: int
     timeout: int
-    reserved_concurrency: int
+    reserved_concurrency: int  # 0: no reservation
     log_retention_days: int
     connect_timeout: int
     first_byte_timeout: int
@@ -769,7 +769,7 @@ def _parse_proxy(read: _Reader) -> ProxySettings:
         enabled=read.boolean("proxyEnabled"),
         memory_size=in_range("proxyMemorySize", read.integer("proxyMemorySize"), (128, 10240), " MB"),
         timeout=timeout,
-        reserved_concurrency=in_range("proxyReservedConcurrency", read.integer("proxyReservedConcurrency"), (1, 1000)),
+        reserved_concurrency=in_range("proxyReservedConcurrency", read.integer("proxyReservedConcurrency"), (0, 1000)),
         log_retention_days=retention,
         connect_timeout=connect,
         first_byte_timeout=first_byte,

@@ -124,6 +124,11 @@ def test_the_handler_imports_without_third_party_packages():
         sys.modules.update(blocked)
 
 
+def test_no_reservation_leaves_concurrency_unset_rather_than_zero(dev):
+    # A reservation of 0 would stop the function from running at all.
+    assert all("reservedConcurrentExecutions" not in f for f in dev.of_type(FUNCTION))
+
+
 def test_proxy_can_be_turned_off(pulumi_mocks):
     run = pulumi_mocks.run_stack("dev", proxyEnabled=False)
     assert run.of_type(FUNCTION) == []
