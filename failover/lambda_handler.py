@@ -67,7 +67,7 @@ class LambdaProxy:
         body = event.get("body") or ""
         raw_body = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
         query = event.get("rawQueryString")
-        request = UpstreamRequest(path + (f"?{query}" if query else ""), forwarded_headers(event.get("headers") or {}), raw_body, wants_stream(raw_body))
+        request = UpstreamRequest(path + (f"?{query}" if query else ""), _caller_headers(event), raw_body, wants_stream(raw_body))
         with self.router.begin(RequestMeta(self._caller_region)) as plan:
             attempt = exchange = None
             for attempt in plan:
@@ -106,6 +106,14 @@ def _response(status: int, headers: Mapping[str, str], body: bytes) -> dict[str,
 
 
 _proxy: LambdaProxy | None = None
+
+
+def _caller_headers(event: Mapping[str, Any]) -> dict[str, str]:
+    """What the caller sent for the upstreams; never the SigV4 signature that authenticated it to the function URL."""
+    headers = forwarded_headers(event.get("headers") or {})
+    if headers.get("authorization", "").startswith("AWS4-"):
+        del headers["authorization"]
+    return headers
 
 
 def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:

@@ -75,6 +75,15 @@ def test_azure_key_is_read_from_the_named_environment_variable():
         assert azure.seen[0].headers["api-key"] == "from-env" and "api-key" not in fleet.seen[0].headers
 
 
+def test_the_function_url_signature_stays_with_the_function_url():
+    with regions_in_thread("fleet") as (_, (fleet,)):
+        signed = {"authorization": "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261122/us-east-1/lambda/aws4_request, Signature=abc", "x-amz-date": "20261122T000000Z"}
+        assert proxy_for([fleet]).handle(event(chat(), headers=signed))["statusCode"] == 200
+        assert "authorization" not in fleet.seen[0].headers and "x-amz-date" not in fleet.seen[0].headers
+        assert proxy_for([fleet]).handle(event(chat(), headers={"authorization": "Bearer model-token"}))["statusCode"] == 200
+        assert fleet.seen[1].headers["authorization"] == "Bearer model-token"
+
+
 def test_429_moves_on_and_holds_the_throttled_region():
     with regions_in_thread("a", "b") as (_, (a, b)):
         a.mode, a.retry_after = "http-429", "1"
