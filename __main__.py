@@ -20,6 +20,7 @@ from components.azure_openai import AzureOpenAI, AzureOpenAIArgs
 from components.database import DatabaseRegion, ReplicatedDatabase, ReplicatedDatabaseArgs
 from components.fleet import ModelFleet, ModelFleetArgs
 from components.front_door import FrontDoor, FrontDoorArgs, GatewayOrigin
+from components.gateway_lock import GatewayLock, GatewayLockArgs
 from components.model_gateway import ModelGateway, ModelGatewayArgs
 from components.model_proxy import AZURE_KEY_ENV, ModelProxy, ModelProxyArgs, ordered_upstreams
 from components.monitoring import (
@@ -191,6 +192,12 @@ if azure.enabled:
             probe_interval_seconds=azure.probe_interval_seconds,
             tags=azure_tags,
         ),
+        opts=on_azure,
+    )
+    # Front Door is the only way in: the gateway refuses requests that did not come through it.
+    GatewayLock(
+        "gateway-lock",
+        GatewayLockArgs(resource_group_name=azure_group.name, service_name=gateway.service.name, front_door_id=front_door.profile.front_door_id),
         opts=on_azure,
     )
 

@@ -196,6 +196,8 @@ def _azure_resource(token: str, name: str, inputs: dict[str, Any], counter: int)
         ]
     elif kind == "applicationinsights:Component":
         state["connectionString"] = f"InstrumentationKey=key-{counter:05d};IngestionEndpoint=https://{inputs['location']}-0.in.applicationinsights.azure.com/"
+    elif kind == "cdn:Profile":
+        state["frontDoorId"] = f"{counter:08d}-0000-4000-8000-00000000fd1d"
     elif kind == "cdn:AFDEndpoint":
         state["hostName"] = f"{inputs['endpointName']}-{counter:05d}.z01.azurefd.net"
     return resource_id, state

@@ -82,3 +82,16 @@ def test_stack_exports_the_front_door_hostname():
     endpoint = prod.one("azure-native:cdn:AFDEndpoint")
     assert prod.outputs["azure"]["frontDoorHostname"] == endpoint.state["hostName"]
     assert prod.outputs["azure"]["frontDoorHostname"].endswith(".azurefd.net")
+
+
+def test_the_gateway_answers_only_requests_that_came_through_this_front_door():
+    import xml.etree.ElementTree as ElementTree
+
+    run = prod_run()
+    profile = run.one("azure-native:cdn:Profile")
+    service = run.one("azure-native:apimanagement:ApiManagementService")
+    [policy] = run.of_type("azure-native:apimanagement:Policy")
+    assert (policy["serviceName"], policy["policyId"], policy["format"]) == (service["serviceName"], "policy", "rawxml")
+    check = ElementTree.fromstring(policy["value"]).find("inbound/check-header")
+    assert check.get("name") == "X-Azure-FDID" and check.get("failed-check-httpcode") == "403"
+    assert [value.text for value in check.findall("value")] == [profile.state["frontDoorId"]]
