@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import os
 import re
+import select
 import signal
 import statistics
 import subprocess
@@ -42,6 +43,9 @@ def launch(*args: str) -> tuple[subprocess.Popen[str], str]:
     """Start `python -m failover ...` and return it with the URL from its banner."""
     process = subprocess.Popen([sys.executable, "-m", "failover", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert process.stdout is not None
+    if not select.select([process.stdout], [], [], 20)[0]:
+        process.kill()
+        raise RuntimeError(f"failover {args[0]} printed no banner within 20 s")
     banner = process.stdout.readline()
     match = re.search(r"http://127\.0\.0\.1:\d+", banner)
     if not match:
@@ -61,17 +65,17 @@ def processes() -> Iterator[list[subprocess.Popen[str]]]:
             process.wait(timeout=10)
 
 
-def gateway_config(upstream_urls: list[str], topology: str) -> str:
+def gateway_config(directory: str, upstream_urls: list[str], topology: str) -> str:
     doc = {
         "topology": topology,
         "upstreams": [{"name": f"region-{i}", "url": url, "priority": i, "region": f"region-{i}"} for i, url in enumerate(upstream_urls)],
         "timeouts": {"connect": 1, "first_byte": 5, "total": 10, "stream_idle": 5},
         "breaker": {"failure_threshold": 2, "base_ejection": 5, "max_ejection": 30, "jitter": 0.2},
     }
-    handle = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
-    with handle:
+    path = os.path.join(directory, f"{topology}.yaml")
+    with open(path, "w") as handle:
         yaml.safe_dump(doc, handle)
-    return handle.name
+    return path
 
 
 async def latencies(client: httpx.AsyncClient, url: str, stream: bool) -> list[float]:
@@ -166,17 +170,17 @@ async def failover_under_load(gateway_url: str, victim: subprocess.Popen[str]) -
 
 
 def main() -> None:
-    with processes() as started:
+    with tempfile.TemporaryDirectory() as configs, processes() as started:
         upstream, upstream_url = launch("fake-upstream", "--port", "0", "--name", "fast")
         started.append(upstream)
-        gateway, gateway_url = launch("serve", "--config", gateway_config([upstream_url], "active-passive"), "--port", "0")
+        gateway, gateway_url = launch("serve", "--config", gateway_config(configs, [upstream_url], "active-passive"), "--port", "0")
         started.append(gateway)
         rows = asyncio.run(asyncio.wait_for(overhead(upstream_url, gateway_url), 300))
 
-    with processes() as started:
+    with tempfile.TemporaryDirectory() as configs, processes() as started:
         regions = [launch("fake-upstream", "--port", "0", "--name", f"region-{i}") for i in range(3)]
         started.extend(process for process, _ in regions)
-        gateway, gateway_url = launch("serve", "--config", gateway_config([url for _, url in regions], "active-active"), "--port", "0")
+        gateway, gateway_url = launch("serve", "--config", gateway_config(configs, [url for _, url in regions], "active-active"), "--port", "0")
         started.append(gateway)
         failover = asyncio.run(asyncio.wait_for(failover_under_load(gateway_url, regions[1][0]), 120))
 

@@ -20,9 +20,9 @@ from starlette.routing import Route
 
 from .config import Config
 from .outcomes import StreamBroken
-from .router import ATTEMPTS_HEADER, UPSTREAM_HEADER, Attempt, Plan, Reply, RequestMeta, Router
-from .sse import error_event
-from .surface import CHAT_COMPLETIONS, UpstreamRequest, forwarded_headers, relayable_headers, wants_stream
+from .router import ATTEMPTS_HEADER, NO_UPSTREAM_HEADERS, UPSTREAM_HEADER, Attempt, Plan, Reply, RequestMeta, Router
+from .sse import broken_stream_event
+from .surface import CHAT_COMPLETIONS, UpstreamRequest, forwarded_headers, not_found, relayable_headers, wants_stream
 from .transport_httpx import Exchange, HttpxTransport, make_client
 
 log = logging.getLogger("failover.gateway")
@@ -39,11 +39,11 @@ def create_app(config: Config, router: Router | None = None, caller_region: str 
             yield
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"status": "alive"}, headers=_no_upstream())
+        return JSONResponse({"status": "alive"}, headers=NO_UPSTREAM_HEADERS)
 
     async def ready(request: Request) -> Response:
         if router.is_ready():
-            return JSONResponse({"status": "ready"}, headers=_no_upstream())
+            return JSONResponse({"status": "ready"}, headers=NO_UPSTREAM_HEADERS)
         return _plain(router.unavailable_reply())
 
     async def chat_completions(request: Request) -> Response:
@@ -98,23 +98,18 @@ async def _relay_stream(plan: Plan, attempt: Attempt, exchange: Exchange) -> Asy
         plan.record(attempt, exchange.end)
         if isinstance(exchange.end, StreamBroken):
             log.warning("stream from %s broke after delivery: %s", attempt.upstream.name, exchange.end.detail)
-            yield error_event(f"The upstream stream broke before completing ({exchange.end.detail}).", "upstream_stream_broken")
+            yield broken_stream_event(exchange.end.detail)
 
 
 async def _http_exception(request: Request, error: Exception) -> Response:
     # Unknown routes and methods get an OpenAI-style error with the usual headers too.
     assert isinstance(error, HTTPException)
-    body = {"error": {"message": f"No route for {request.method} {request.url.path}.", "type": "invalid_request_error", "code": "not_found"}}
-    return JSONResponse(body, status_code=error.status_code, headers=_no_upstream())
+    return JSONResponse(not_found(request.method, request.url.path), status_code=error.status_code, headers=NO_UPSTREAM_HEADERS)
 
 
 def _plain(reply: Reply) -> Response:
     assert reply.body is not None
     return Response(reply.body, status_code=reply.status, headers=reply.headers)
-
-
-def _no_upstream() -> dict[str, str]:
-    return {UPSTREAM_HEADER: "none", ATTEMPTS_HEADER: "0"}
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -20,9 +20,9 @@ from typing import Any, Mapping
 
 from .config import Config, ConfigError, parse_config
 from .outcomes import StreamBroken
-from .router import ATTEMPTS_HEADER, UPSTREAM_HEADER, RequestMeta, Router
-from .sse import error_event
-from .surface import CHAT_COMPLETIONS, UpstreamRequest, forwarded_headers, relayable_headers, wants_stream
+from .router import ATTEMPTS_HEADER, NO_UPSTREAM_HEADERS, UPSTREAM_HEADER, RequestMeta, Router
+from .sse import broken_stream_event
+from .surface import CHAT_COMPLETIONS, UpstreamRequest, forwarded_headers, not_found, relayable_headers, wants_stream
 from .transport_stdlib import StdlibTransport
 
 CONFIG_ENV = "FAILOVER_CONFIG"
@@ -61,7 +61,7 @@ class LambdaProxy:
             return _response(reply.status, reply.headers, reply.body or b"")
         if method == "POST" and path == CHAT_COMPLETIONS:
             return self._chat_completions(event, path)
-        return _json(404, {"error": {"message": f"No route for {method} {path}.", "type": "invalid_request_error", "code": "not_found"}})
+        return _json(404, not_found(method, path))
 
     def _chat_completions(self, event: Mapping[str, Any], path: str) -> dict[str, Any]:
         body = event.get("body") or ""
@@ -83,7 +83,7 @@ class LambdaProxy:
                 if isinstance(exchange.end, StreamBroken):
                     # Buffered, but still never a truncated stream that looks complete.
                     log.warning("stream from %s broke after its first event: %s", attempt.upstream.name, exchange.end.detail)
-                    body_out += error_event(f"The upstream stream broke before completing ({exchange.end.detail}).", "upstream_stream_broken")
+                    body_out += broken_stream_event(exchange.end.detail)
         _log(reply.status, reply.headers)
         return _response(reply.status, relayable_headers(exchange.headers) | reply.headers, body_out)
 
@@ -93,7 +93,7 @@ def _log(status: int, headers: Mapping[str, str]) -> None:
 
 
 def _json(status: int, document: Any) -> dict[str, Any]:
-    return _response(status, {"content-type": "application/json", UPSTREAM_HEADER: "none", ATTEMPTS_HEADER: "0"}, json.dumps(document).encode())
+    return _response(status, {"content-type": "application/json", **NO_UPSTREAM_HEADERS}, json.dumps(document).encode())
 
 
 def _response(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:

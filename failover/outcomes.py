@@ -17,7 +17,7 @@ class Success:
 class StreamStarted:
     """A 2xx stream's first event arrived: the caller is committed to this upstream.
 
-    Its health verdict waits for the end: `Success` or `StreamBroken(delivered=True)`.
+    Its health verdict waits for the end: `Success` or `StreamBroken`.
     """
 
     status: int = 200
@@ -48,15 +48,20 @@ class FirstByteTimeout:
 class StreamBroken:
     """The body broke: cut, stalled, malformed, or ended without `[DONE]`.
 
-    `delivered` tells whether bytes had already reached the caller, in which
-    case the request cannot be failed over any more.
+    Whether it can still fail over (nothing reached the caller yet) is the router's call.
     """
 
     detail: str
-    delivered: bool = False
 
 
 Outcome = Union[Success, StreamStarted, HttpError, ConnectError, FirstByteTimeout, StreamBroken]
+
+
+def no_event_in_time(delivered: bool, at_deadline: bool) -> Outcome:
+    """A stream that went silent: before its first event the upstream never answered; after it, the stream broke."""
+    if not delivered:
+        return FirstByteTimeout()
+    return StreamBroken(f"{'deadline' if at_deadline else 'stalled'}: no event in time")
 
 
 def describe(outcome: Outcome) -> str:

@@ -29,6 +29,8 @@ from .surface import relayable_headers
 
 UPSTREAM_HEADER = "x-failover-upstream"
 ATTEMPTS_HEADER = "x-failover-attempts"
+# On answers no upstream took part in (health, readiness, failsafe, unknown routes).
+NO_UPSTREAM_HEADERS = {UPSTREAM_HEADER: "none", ATTEMPTS_HEADER: "0"}
 FALLBACK_HEADER = "x-failover-fallback"
 
 
@@ -108,18 +110,20 @@ class Router:
         """503 naming every upstream and why it is out; Retry-After is the soonest recovery."""
         now = self._clock()
         upstreams = []
+        recoveries = []
         for upstream in self.config.upstreams:
             health = self._health[upstream.name]
             reason = health.unavailable(now)
+            recoveries.append(health.recovers_at(now))
             upstreams.append(
                 {
                     "name": upstream.name,
                     "region": upstream.region,
                     "reason": reason.value if reason else "available",
-                    "retry_after_seconds": round(health.recovers_at(now) - now, 3),
+                    "retry_after_seconds": round(recoveries[-1] - now, 3),
                 }
             )
-        soonest = min(self._health[u.name].recovers_at(now) for u in self.config.upstreams) - now
+        soonest = min(recoveries) - now
         body = {
             "error": {
                 "message": "No upstream is available; retry after the time given in Retry-After.",
@@ -131,8 +135,7 @@ class Router:
         headers = {
             "content-type": "application/json",
             "retry-after": str(max(1, math.ceil(soonest))),
-            UPSTREAM_HEADER: "none",
-            ATTEMPTS_HEADER: "0",
+            **NO_UPSTREAM_HEADERS,
         }
         return Reply(503, headers, json.dumps(body).encode())
 
@@ -217,16 +220,15 @@ class Plan:
         router = self._router
         now = router._clock()
         health = router._health[attempt.upstream.name]
+        self._pending = None
         if self._delivered is not None and self._delivered[0] is attempt:
             # The end of a stream already committed to the caller: too late to
             # fail over, but the breaker (and a half-open probe) hears of it.
-            self._pending = None
             if isinstance(outcome, StreamBroken):
                 health.record_failure(now)
             else:
                 health.record_success(now)
             return
-        self._pending = None
         self._log.append(_Tried(attempt.upstream.name, describe(outcome)))
         verdict = classify(outcome)
         if verdict is Verdict.DELIVER:

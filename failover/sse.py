@@ -19,7 +19,8 @@ class SseReader:
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """Add bytes; return the events completed by them, each ending in a blank line."""
-        self._buffer += chunk.replace(b"\r\n", b"\n")
+        # Normalised after joining, so a CRLF split across two chunks is still one line ending.
+        self._buffer = (self._buffer + chunk).replace(b"\r\n", b"\n")
         events = []
         while not self.done and b"\n\n" in self._buffer:
             event, self._buffer = self._buffer.split(b"\n\n", 1)
@@ -45,3 +46,8 @@ def error_event(message: str, code: str) -> bytes:
     """The explicit end of a broken stream, so it never passes for a complete answer."""
     payload = {"error": {"message": message, "type": "stream_error", "code": code}}
     return b"event: error\ndata: " + json.dumps(payload).encode() + b"\n\n"
+
+
+def broken_stream_event(detail: str) -> bytes:
+    """How every adapter ends a stream that broke after its first event reached the caller."""
+    return error_event(f"The upstream stream broke before completing ({detail}).", "upstream_stream_broken")

@@ -51,3 +51,8 @@ def upstream_headers(upstream: Upstream, request: UpstreamRequest, environ: Mapp
 
 def relayable_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP}
+
+
+def not_found(method: str, path: str) -> dict:
+    """The OpenAI-style error body for a route this surface does not have."""
+    return {"error": {"message": f"No route for {method} {path}.", "type": "invalid_request_error", "code": "not_found"}}

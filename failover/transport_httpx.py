@@ -14,7 +14,7 @@ from typing import AsyncIterator, Mapping
 import httpx
 
 from .config import Timeouts
-from .outcomes import ConnectError, FirstByteTimeout, HttpError, Outcome, StreamBroken, StreamStarted, Success
+from .outcomes import ConnectError, FirstByteTimeout, HttpError, Outcome, StreamBroken, StreamStarted, Success, no_event_in_time
 from .router import Attempt
 from .sse import MalformedEvent, SseReader
 from .surface import UpstreamRequest, upstream_headers
@@ -135,17 +135,14 @@ class _EventStream:
                 async with asyncio.timeout_at(limit):
                     chunk = await anext(self._chunks)
             except TimeoutError:
-                if not delivered:
-                    return FirstByteTimeout()
-                reason = "deadline" if limit >= self._deadline else "stalled"
-                return StreamBroken(f"{reason}: no event in time", delivered)
+                return no_event_in_time(delivered, at_deadline=limit >= self._deadline)
             except StopAsyncIteration:
-                return StreamBroken("ended without [DONE]", delivered)
+                return StreamBroken("ended without [DONE]")
             except httpx.TransportError as error:
-                return StreamBroken(f"connection cut ({type(error).__name__})", delivered)
+                return StreamBroken(f"connection cut ({type(error).__name__})")
             try:
                 events = self._reader.feed(chunk)
             except MalformedEvent as error:
-                return StreamBroken(str(error), delivered)
+                return StreamBroken(str(error))
             if events:
                 return events

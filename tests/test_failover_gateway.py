@@ -1,6 +1,7 @@
 """`python -m failover serve` end to end: a real process, real sockets, fake regions."""
 
 import re
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ import yaml
 
 from tests.failover_fakes import chat, config_doc, regions_in_thread
 
+BANNER_TIMEOUT = 20
+
 
 def start_gateway(config_path):
     process = subprocess.Popen(
@@ -19,9 +22,15 @@ def start_gateway(config_path):
         stderr=subprocess.PIPE,
         text=True,
     )
+    # Bounded: a gateway that hangs before its banner fails the test instead of blocking it.
+    if not select.select([process.stdout], [], [], BANNER_TIMEOUT)[0]:
+        process.kill()
+        pytest.fail(f"the gateway printed no banner within {BANNER_TIMEOUT} s")
     banner = process.stdout.readline()
     match = re.search(r"http://127\.0\.0\.1:(\d+)", banner)
-    assert match, f"no address in {banner!r}; stderr: {process.stderr.read() if process.poll() is not None else ''}"
+    if not match:
+        process.kill()
+        pytest.fail(f"no address in {banner!r}; stderr: {process.communicate(timeout=10)[1]}")
     return process, f"http://127.0.0.1:{match.group(1)}"
 
 

@@ -350,7 +350,7 @@ def test_stream_broken_after_delivery_counts_toward_the_breaker_but_keeps_the_re
         with router.begin() as plan:
             attempt = next(plan)
             plan.record(attempt, StreamStarted())
-            plan.record(attempt, StreamBroken("cut", delivered=True))
+            plan.record(attempt, StreamBroken("cut"))
             assert plan.result().status == 200 and plan.result().body is None
             assert list(plan) == []
     assert router.health("a").state(clock()) is State.OPEN

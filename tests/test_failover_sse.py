@@ -38,3 +38,9 @@ def test_error_event_is_an_sse_error_with_a_json_body():
     assert event.startswith(b"event: error\ndata: ") and event.endswith(b"\n\n")
     payload = json.loads(event.split(b"data: ", 1)[1])
     assert payload == {"error": {"message": "cut", "type": "stream_error", "code": "upstream_stream_broken"}}
+
+
+def test_a_crlf_split_across_two_chunks_still_ends_the_event():
+    reader = SseReader()
+    assert reader.feed(b'data: {"a": 1}\r\n\r') == []
+    assert reader.feed(b'\ndata: {"b": 2}\r\n\r\n') == [b'data: {"a": 1}\n\n', b'data: {"b": 2}\n\n']
