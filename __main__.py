@@ -316,7 +316,6 @@ pulumi.export(
 if routing is not None:
     pulumi.export("globalDnsName", routing.dns_name)
     pulumi.export("hostedZoneId", routing_settings.hosted_zone_id)
-    pulumi.export("dnsRecordName", routing.dns_name)
 if azure.enabled:
     pulumi.export("azure", {"frontDoorHostname": front_door.hostname, "gatewayUrl": gateway.gateway_url})
     # Stored encrypted in the state; read it with `pulumi stack output azureSubscriptionKey --show-secrets`.

@@ -203,24 +203,9 @@ def _azure_resource(token: str, name: str, inputs: dict[str, Any], counter: int)
     return resource_id, state
 
 
-def _is_secret(value: Any) -> bool:
-    # The wire format marks a secret as {signature key: secret signature, "value": ...}.
-    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
-
-
 def _secret_inputs(value: dict[str, Any]) -> frozenset[str]:
-    """Top-level input names whose value is (or holds) a secret."""
-    return frozenset(key for key, item in value.items() if _is_secret(item) or (isinstance(item, (dict, list)) and _holds_secret(item)))
-
-
-def _holds_secret(value: Any) -> bool:
-    if _is_secret(value):
-        return True
-    if isinstance(value, dict):
-        return any(_holds_secret(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_holds_secret(v) for v in value)
-    return False
+    """Top-level input names whose value is (or holds) a secret: deserializing marks a container holding one as secret."""
+    return frozenset(key for key, item in value.items() if rpc.is_rpc_secret(item))
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -252,8 +237,6 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws", "reverseDnsPrefix": "com.amazonaws"}
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/test", "id": ACCOUNT, "userId": "AIDTEST"}
-        if args.token == "aws:index/getRegion:getRegion":
-            return {"name": region, "region": region, "id": region, "endpoint": f"ec2.{region}.amazonaws.com"}
         if args.token == "azure-native:authorization:getClientConfig":
             return {"clientId": "mock-client", "objectId": "mock-object", "subscriptionId": AZURE_SUBSCRIPTION, "tenantId": AZURE_TENANT}
         if args.token == "azure-native:apimanagement:listSubscriptionSecrets":
@@ -320,7 +303,7 @@ class RecordingMonitor(pulumi_mocks_module.MockMonitor):
 
 def _plain(value: Any) -> Any:
     """Drops Pulumi's internal markers and unwraps secrets so tests compare plain Python values."""
-    if _is_secret(value):
+    if rpc.is_rpc_secret(value):
         return _plain(value["value"])
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items() if not k.startswith("__")}

@@ -176,7 +176,7 @@ def _check_value(value: Any, shape: Shape, path: str, problems: list[str]) -> No
         return
     # Signed wire values: a secret wraps a value to check; assets, archives and resource references have no keys.
     if isinstance(value, dict) and rpc._special_sig_key in value:
-        if value[rpc._special_sig_key] == rpc._special_secret_sig:
+        if rpc.is_rpc_secret(value):
             _check_value(value.get("value"), shape, path, problems)
         return
     if isinstance(value, list) and shape.items is not None:
@@ -198,13 +198,14 @@ def _check_one_of(value: Mapping[str, Any], candidates: tuple[type, ...], path: 
     """
     reports = []
     constants = [item for item in value.values() if isinstance(item, str) and item]
+    wire_named = _as_wire_names(value)
     for candidate in candidates:
         found: list[str] = []
         _check_object(value, candidate, f"{path}.", found)
         if not found:
             return
         intended: list[str] = []
-        _check_object(_as_wire_names(value), candidate, f"{path}.", intended)
+        _check_object(wire_named, candidate, f"{path}.", intended)
         hint = sum(constant in candidate.__name__ for constant in constants)
         reports.append((len(intended), len(found), -hint, found))
     problems.extend(min(reports, key=lambda report: report[:3])[3])

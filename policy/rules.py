@@ -59,9 +59,14 @@ class Rule:
         return self.check(resource_type, props, self.config(config))
 
 
-def _is_replica(props: Props) -> bool:
+def _is_replica_instance(resource_type: str, props: Props) -> bool:
     # A read replica inherits encryption, Multi-AZ choice and backups from the engine's replication, not from itself.
-    return bool(props.get("replicateSourceDb"))
+    return resource_type == RDS_INSTANCE and bool(props.get("replicateSourceDb"))
+
+
+def _open_cidrs(rule: Props) -> set:
+    """The everywhere-blocks among an inline or SecurityGroupRule's IPv4 and IPv6 CIDRs."""
+    return ANYWHERE & {*(rule.get("cidrBlocks") or []), *(rule.get("ipv6CidrBlocks") or [])}
 
 
 def database_not_public(resource_type: str, props: Props, config: Config) -> list[str]:
@@ -71,7 +76,7 @@ def database_not_public(resource_type: str, props: Props, config: Config) -> lis
 
 
 def database_storage_encrypted(resource_type: str, props: Props, config: Config) -> list[str]:
-    if resource_type == RDS_INSTANCE and _is_replica(props):
+    if _is_replica_instance(resource_type, props):
         return []
     if props.get("storageEncrypted") is not True:
         return ["database storage is not encrypted: set storage_encrypted=True (and kms_key_id for a customer-managed key)"]
@@ -79,13 +84,13 @@ def database_storage_encrypted(resource_type: str, props: Props, config: Config)
 
 
 def database_multi_az(resource_type: str, props: Props, config: Config) -> list[str]:
-    if _is_replica(props) or props.get("multiAz") is True:
+    if _is_replica_instance(resource_type, props) or props.get("multiAz") is True:
         return []
     return ["primary database runs in one availability zone: set multi_az=True so a zone failure fails over to a standby"]
 
 
 def database_backups_retained(resource_type: str, props: Props, config: Config) -> list[str]:
-    if resource_type == RDS_INSTANCE and _is_replica(props):
+    if _is_replica_instance(resource_type, props):
         return []
     days, minimum = props.get("backupRetentionPeriod", 0), config["minBackupRetentionDays"]
     if days < minimum:
@@ -110,7 +115,7 @@ def no_open_ingress(resource_type: str, props: Props, config: Config) -> list[st
     if resource_type == SECURITY_GROUP:
         found = []
         for rule in props.get("ingress") or []:
-            cidrs = ANYWHERE & {*(rule.get("cidrBlocks") or []), *(rule.get("ipv6CidrBlocks") or [])}
+            cidrs = _open_cidrs(rule)
             if cidrs and not _open_ingress_allowed(rule.get("protocol"), rule.get("fromPort"), rule.get("toPort"), props.get("tags")):
                 found.append(_open_ingress_message(cidrs, rule.get("fromPort"), rule.get("toPort")))
         return found
@@ -121,7 +126,7 @@ def no_open_ingress(resource_type: str, props: Props, config: Config) -> list[st
         return []
     # aws.ec2.SecurityGroupRule has no tags, so it can never be the load balancer's declared listener rule.
     if props.get("type") == "ingress":
-        cidrs = ANYWHERE & {*(props.get("cidrBlocks") or []), *(props.get("ipv6CidrBlocks") or [])}
+        cidrs = _open_cidrs(props)
         if cidrs:
             return [
                 _open_ingress_message(cidrs, props.get("fromPort"), props.get("toPort"))

@@ -213,9 +213,7 @@ def _region_path(topology: Topology, region: Region, table: SlaTable) -> RegionP
             )
         )
     for database in region.databases:
-        kind = "replica" if database.is_replica else "primary"
-        az = "Multi-AZ" if database.multi_az else "Single-AZ"
-        parts.append(Part(f"RDS {kind} {database.instance_class} {az}", table.sla("rds_multi_az" if database.multi_az else "rds_single_az")))
+        parts.append(Part(database.label, table.sla("rds_multi_az" if database.multi_az else "rds_single_az")))
     return RegionPath(region=region.name, role=topology.role(region.name), parts=tuple(parts))
 
 

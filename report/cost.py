@@ -18,7 +18,6 @@ from report.model import Database, Fleet, Function, HealthCheck, Region, Topolog
 PRICE_FILE = Path(__file__).resolve().parent / "data" / "prices.yaml"
 GLOBAL = "global"  # Route 53 and Front Door are not in any region
 FAST_INTERVAL_SECONDS = 10
-OPTIONAL_HEALTH_CHECK_KINDS = ("HTTPS", "HTTP_STR_MATCH", "HTTPS_STR_MATCH")
 
 
 class PriceError(KeyError):
@@ -164,9 +163,7 @@ def _database_item(region: str, database: Database, prices: PriceTable, scale: f
         database.multi_az,
         prices.hours,
     )
-    kind = "replica" if database.is_replica else "primary"
-    az = "Multi-AZ" if database.multi_az else "Single-AZ"
-    return LineItem(region, f"RDS {kind} {database.instance_class}", f"{az}, {database.storage_gib} GB", scale * monthly)
+    return LineItem(region, f"RDS {database.role} {database.instance_class}", f"{database.zones_label}, {database.storage_gib} GB", scale * monthly)
 
 
 def _function_item(region: str, function: Function, prices: PriceTable, scale: float) -> LineItem:

@@ -99,10 +99,7 @@ def _cell_lines(region: Region, tier: str, zone: str) -> list[str]:
 
 
 def _database_lines(region: Region) -> list[str]:
-    return [
-        f"RDS {'replica' if db.is_replica else 'primary'} {db.instance_class} {'Multi-AZ' if db.multi_az else 'Single-AZ'}"
-        for db in region.databases
-    ]
+    return [db.label for db in region.databases]
 
 
 def _region_width(region: Region) -> int:
@@ -232,8 +229,7 @@ def mermaid(topology: Topology) -> str:
             spread = ", ".join(f"{count} in {zone}" for zone, count in fleet.per_zone().items())
             lines.append(f'    {_id(rid, "asg", fleet.name)}["{fleet.desired} x {fleet.instance_type}: {spread} (min {fleet.min_size}, max {fleet.max_size})"]')
         for db in region.databases:
-            kind = "replica" if db.is_replica else "primary"
-            lines.append(f'    {_id(rid, "db", db.name)}[("RDS {kind} {db.instance_class} {"Multi-AZ" if db.multi_az else "Single-AZ"}")]')
+            lines.append(f'    {_id(rid, "db", db.name)}[("{db.label}")]')
         for fn in region.functions:
             lines.append(f'    {_id(rid, "fn", fn.name)}["Lambda {fn.name} {fn.memory_mb} MB"]')
         lines.append("  end")

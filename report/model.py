@@ -79,6 +79,19 @@ class Database:
     def is_replica(self) -> bool:
         return self.replicate_source is not None
 
+    @property
+    def role(self) -> str:
+        return "replica" if self.is_replica else "primary"
+
+    @property
+    def zones_label(self) -> str:
+        return "Multi-AZ" if self.multi_az else "Single-AZ"
+
+    @property
+    def label(self) -> str:
+        """How every part of the report names it: availability path, cost table and diagrams."""
+        return f"RDS {self.role} {self.instance_class} {self.zones_label}"
+
 
 @dataclass(frozen=True)
 class Function:
@@ -247,6 +260,7 @@ def _int(value: Any, default: int = 0) -> int:
 
 
 def _region(name: str, resources: list[Declared]) -> Region:
+    primary_storage = _primary_storage(resources)
     subnets = _of(resources, SUBNET, name)
     zone_of_subnet = {subnet.id: subnet["availabilityZone"] for subnet in subnets}
     zones = tuple(sorted({subnet["availabilityZone"] for subnet in subnets}))
@@ -266,7 +280,7 @@ def _region(name: str, resources: list[Declared]) -> Region:
             for lb in sorted(_of(resources, LOAD_BALANCER, name), key=lambda r: r.name)
         ),
         fleets=tuple(_fleet(group, resources, zone_of_subnet) for group in sorted(_of(resources, AUTOSCALING_GROUP, name), key=lambda r: r.name)),
-        databases=tuple(_database(db, _primary_storage(resources)) for db in sorted(_of(resources, DB_INSTANCE, name), key=lambda r: r.name)),
+        databases=tuple(_database(db, primary_storage) for db in sorted(_of(resources, DB_INSTANCE, name), key=lambda r: r.name)),
         functions=tuple(
             Function(
                 name=fn.name,

@@ -124,14 +124,14 @@ def _recovery_lines(estimate: Estimate, table: SlaTable) -> list[str]:
 
 
 def cost_page(topology: Topology, items: list[LineItem], prices: PriceTable) -> str:
-    assumptions = prices.data["assumptions"]
+    assumption = prices.assumption
     lines = [
         f"# Monthly cost: {topology.stack}",
         "",
         f"On-demand list prices from `report/data/prices.yaml` (dated {prices.date}; us-east-1 prices scaled per region),",
-        f"{prices.hours:g} hours a month, instances at desired capacity. Stated usage: {assumptions['alb_lcu']:g} LCU per load balancer,",
-        f"{assumptions['nat_gb_per_month']:g} GB per NAT gateway, {assumptions['lambda_requests_per_month'] / 1e6:g} M requests per Lambda function",
-        f"at {assumptions['lambda_average_duration_ms']:g} ms. Data transfer, DNS queries and per-token model charges are not included.",
+        f"{prices.hours:g} hours a month, instances at desired capacity. Stated usage: {assumption('alb_lcu'):g} LCU per load balancer,",
+        f"{assumption('nat_gb_per_month'):g} GB per NAT gateway, {assumption('lambda_requests_per_month') / 1e6:g} M requests per Lambda function",
+        f"at {assumption('lambda_average_duration_ms'):g} ms. Data transfer, DNS queries and per-token model charges are not included.",
         "",
         "| Region | Item | Quantity | Monthly |",
         "| --- | --- | --- | --- |",

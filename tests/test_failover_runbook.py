@@ -104,7 +104,7 @@ def stage_dev_stack(with_dns: bool = True) -> dict:
                 "AliasTarget": {"HostedZoneId": "Z1H1FL5HABSF5", "DNSName": f"fleet-{region}-lb.{region}.elb.amazonaws.com", "EvaluateTargetHealth": True},
             }})
         route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": changes})
-        outputs.update(globalDnsName=DOMAIN, hostedZoneId=zone_id, dnsRecordName=DOMAIN)
+        outputs.update(globalDnsName=DOMAIN, hostedZoneId=zone_id)
     return outputs
 
 

@@ -17,7 +17,6 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from components.fleet import LOAD_BALANCER_ROLE_TAG
-from offline import PulumiMocks
 from policy import rules
 from policy.rules import RULES
 
@@ -34,9 +33,8 @@ def violations(resource_type: str, props: dict[str, Any], config: dict[str, dict
 
 
 @pytest.fixture(scope="module")
-def stacks():
-    mocks = PulumiMocks()
-    return {"dev": mocks.run_stack("dev"), "prod": mocks.run_stack("prod")}
+def stacks(dev, prod):
+    return {"dev": dev, "prod": prod}
 
 
 @pytest.mark.parametrize("stack, config", [("dev", {}), ("prod", PRODUCTION)], ids=["dev", "prod-as-production"])
