@@ -6,8 +6,6 @@ Front Door) -> per region a failover model proxy (the topology's order, then Azu
 -> monitoring (alarms, "region degraded", dashboards) -> exports
 """
 
-import re
-
 import pulumi
 import pulumi_aws as aws
 import pulumi_azure_native as azure_native
@@ -15,14 +13,15 @@ import pulumi_azure_native as azure_native
 from components import settings as settings_module
 from components import topology
 from components.azure_monitoring import AzureMonitoring, AzureMonitoringArgs
-from components.azure_names import global_name_prefix
+from components.azure_names import global_name_prefix, stack_slug
 from components.azure_openai import AzureOpenAI, AzureOpenAIArgs
 from components.database import DatabaseRegion, ReplicatedDatabase, ReplicatedDatabaseArgs
 from components.fleet import ModelFleet, ModelFleetArgs
 from components.front_door import FrontDoor, FrontDoorArgs, GatewayOrigin
 from components.gateway_lock import GatewayLock, GatewayLockArgs
-from components.model_gateway import ModelGateway, ModelGatewayArgs
+from components.model_gateway import API_PATH, ModelGateway, ModelGatewayArgs
 from components.model_proxy import AZURE_KEY_ENV, ModelProxy, ModelProxyArgs, ordered_upstreams
+from components.monitoring import HEALTH_CHECK_METRICS_REGION as GLOBAL_REGION  # Route 53 is managed from there too
 from components.monitoring import (
     AutoscalingWatch,
     DatabaseWatch,
@@ -36,11 +35,11 @@ from components.monitoring import (
 from components.network import Network, NetworkArgs, discover_availability_zones
 from components.routing import GlobalRouting, GlobalRoutingArgs, RegionalEndpoint
 
-GLOBAL_REGION = "us-east-1"  # where Route 53 is managed and publishes its health check metrics
 
 # 1. Settings: read and validated once, before any resource is declared.
 settings = settings_module.load_settings(pulumi.Config(), pulumi.get_stack())
-default_tags = aws.ProviderDefaultTagsArgs(tags={"project": settings.project, "stack": settings.stack, "environment": settings.environment})
+stack_tags = {"project": settings.project, "stack": settings.stack, "environment": settings.environment}
+default_tags = aws.ProviderDefaultTagsArgs(tags=stack_tags)
 
 # 2. One explicit provider per region: nothing is ever created in an ambient default region.
 providers = {
@@ -86,7 +85,7 @@ for region in settings.regions:
 database = ReplicatedDatabase(
     "database",
     ReplicatedDatabaseArgs(
-        identifier_prefix=re.sub(r"[^a-z0-9]+", "-", f"{settings.project}-{settings.stack}".lower()).strip("-"),
+        identifier_prefix=stack_slug(settings.project, settings.stack),
         primary_region=settings.primary_region,
         regions={
             name: DatabaseRegion(
@@ -105,7 +104,7 @@ database = ReplicatedDatabase(
 # 5. Global routing: one DNS name over the regions' load balancers, and one name per region, when the stack has a domain.
 routing_settings = settings.multi_region.routing
 routing = None
-if routing_settings.domain_name and routing_settings.hosted_zone_id:
+if routing_settings.domain_name:  # settings guarantee a hosted zone with it
     global_provider = providers.get(GLOBAL_REGION) or aws.Provider("aws-global", region=GLOBAL_REGION, default_tags=default_tags)
     routing = GlobalRouting(
         "routing",
@@ -141,7 +140,7 @@ azure = settings.azure
 if azure.enabled:
     azure_provider = azure_native.Provider("azure", location=azure.primary_location)
     on_azure = pulumi.ResourceOptions(provider=azure_provider)
-    azure_tags = {"project": settings.project, "stack": settings.stack, "environment": settings.environment}
+    azure_tags = stack_tags
     # One resource group per stack: the tier lives and dies with the stack.
     azure_group = azure_native.resources.ResourceGroup(
         f"azure-{azure.primary_location}",
@@ -203,7 +202,8 @@ if azure.enabled:
 
 # 7. Model proxy per region: the failover router as a Lambda function, trying regions in the topology's order
 #    and, when the stack has an Azure tier, Front Door in front of API Management as the last resort.
-plain_http_regions = frozenset(region.name for region in settings.regions if region.certificate_arn is None)
+plain_http_regions = frozenset(name for name, fleet in fleets.items() if not fleet.has_tls)
+azure_gateway_url = pulumi.Output.concat("https://", front_door.hostname, "/", API_PATH) if azure.enabled else None
 proxies: dict[str, ModelProxy] = {}
 if settings.proxy.enabled:
     for region in settings.regions:
@@ -218,7 +218,7 @@ if settings.proxy.enabled:
                     settings.primary_region,
                     endpoints,
                     plain_http_regions,
-                    azure_gateway_url=pulumi.Output.concat("https://", front_door.hostname, "/openai") if azure.enabled else None,
+                    azure_gateway_url=azure_gateway_url,
                 ),
                 settings=settings.proxy,
                 vpc_id=networks[region.name].vpc_id,
@@ -232,7 +232,7 @@ if settings.proxy.enabled:
 #    Route 53 health checks from us-east-1, where their metrics live; Azure diagnostics and alerts.
 monitors: dict[str, RegionMonitoring] = {}
 for region_name, fleet in fleets.items():
-    capacity = topology.region_capacity(settings, region_name)
+    capacity = fleet.capacity
     monitors[region_name] = RegionMonitoring(
         f"monitoring-{region_name}",
         RegionMonitoringArgs(

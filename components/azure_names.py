@@ -9,8 +9,13 @@ import re
 MAX_PREFIX = 40
 
 
+def stack_slug(project: str, stack: str) -> str:
+    """`<project>-<stack>` in lower-case letters, digits and single hyphens: fits every cloud's naming rules."""
+    return re.sub(r"[^a-z0-9]+", "-", f"{project}-{stack}".lower()).strip("-")
+
+
 def global_name_prefix(project: str, stack: str, subscription_id: str) -> str:
     """`<project>-<stack>-<6 hex>`: stable per subscription and stack, distinct across subscriptions."""
     digest = hashlib.sha256(f"{subscription_id}/{stack}".encode()).hexdigest()[:6]
-    base = re.sub(r"[^a-z0-9]+", "-", f"{project}-{stack}".lower()).strip("-")
+    base = stack_slug(project, stack)
     return f"{base[: MAX_PREFIX - 7].rstrip('-')}-{digest}"

@@ -59,6 +59,7 @@ class ModelFleet(pulumi.ComponentResource):
         super().__init__(TYPE, name, None, opts)
         settings = args.settings
         self.has_tls = args.certificate_arn is not None
+        self.capacity = args.capacity
 
         self.load_balancer_security_group, self.instance_security_group = self._security_groups(name, args)
         self.target_group = self._target_group(name, args)
@@ -94,8 +95,7 @@ class ModelFleet(pulumi.ComponentResource):
 
         scheme = "https" if self.has_tls else "http"
         self.endpoint = pulumi.Output.concat(scheme, "://", self.load_balancer.dns_name)
-        self.health_url = pulumi.Output.concat(self.endpoint, settings.health_check.path)
-        self.register_outputs({"endpoint": self.endpoint, "health_url": self.health_url})
+        self.register_outputs({"endpoint": self.endpoint})
 
     def _security_groups(self, name: str, args: ModelFleetArgs) -> tuple[aws.ec2.SecurityGroup, aws.ec2.SecurityGroup]:
         child = pulumi.ResourceOptions(parent=self)

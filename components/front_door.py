@@ -59,6 +59,8 @@ class FrontDoor(pulumi.ComponentResource):
             f"{name}-endpoint",
             **in_profile,
             endpoint_name=f"{name}-endpoint",
+            # The azurefd.net label is shared across the tenant by default, so dev's and prod's would collide.
+            auto_generated_domain_name_label_scope="ResourceGroupReuse",
             location="global",
             enabled_state="Enabled",
             tags=dict(args.tags),

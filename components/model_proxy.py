@@ -55,7 +55,6 @@ def ordered_upstreams(
     endpoints: Mapping[str, pulumi.Input[str]],
     plain_http_regions: frozenset[str] = frozenset(),
     azure_gateway_url: pulumi.Input[str] | None = None,
-    azure_key_env: str = AZURE_KEY_ENV,
 ) -> tuple[ProxyUpstream, ...]:
     """Upstreams of the proxy in `own_region`, in the order the topology wants them tried.
 
@@ -72,7 +71,7 @@ def ordered_upstreams(
     if azure_gateway_url is not None:
         last = max(upstream.priority for upstream in upstreams) + 1
         upstreams.append(
-            ProxyUpstream(name="azure", url=azure_gateway_url, region="azure", priority=last, headers_from_env={"api-key": azure_key_env})
+            ProxyUpstream(name="azure", url=azure_gateway_url, region="azure", priority=last, headers_from_env={"api-key": AZURE_KEY_ENV})
         )
     return tuple(upstreams)
 

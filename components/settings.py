@@ -403,10 +403,6 @@ class Settings:
     def region(self, name: str) -> RegionSettings:
         return next(region for region in self.regions if region.name == name)
 
-    @property
-    def is_production(self) -> bool:
-        return self.environment == "prod"
-
 
 _EXPECTED = {"integer": "expected a whole number", "boolean": "expected true or false", "array": "expected a list of strings"}
 
@@ -529,6 +525,7 @@ def parse_settings(get: Callable[[str], str | None], stack: str) -> Settings:
             "set domainName and hostedZoneId, or proxyEnabled to false",
         )
 
+    fleet = _parse_fleet(read)
     return Settings(
         project=PROJECT,
         stack=stack,
@@ -539,10 +536,10 @@ def parse_settings(get: Callable[[str], str | None], stack: str) -> Settings:
         az_count=az_count,
         subnet_layout=layout,
         nat_strategy=nat_strategy,
-        fleet=_parse_fleet(read),
+        fleet=fleet,
         deletion_protection=read.boolean("deletionProtection"),
         proxy=proxy,
-        monitoring=_parse_monitoring(read, environment, min_size=read.integer("minSize")),
+        monitoring=_parse_monitoring(read, environment, min_size=fleet.capacity.min_size),
         azure=_parse_azure(read),
         multi_region=multi_region,
     )
@@ -861,7 +858,7 @@ def _parse_azure(read: _Reader) -> AzureSettings:
     choice("azureApimSku", apim_sku, tuple(APIM_CAPACITY))
     publisher_email = read.string("azureApimPublisherEmail")
     if publisher_email or enabled:
-        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}", publisher_email):
+        if not EMAIL.fullmatch(publisher_email):
             raise SettingsError("azureApimPublisherEmail", publisher_email, "expected an e-mail address such as platform@example.com (required when azureEnabled)")
     publisher_name = read.string("azureApimPublisherName")
     if not publisher_name or len(publisher_name) > 100:
