@@ -64,6 +64,8 @@ def test_public_network_access_comes_from_settings(pulumi_mocks):
 
 def test_each_account_has_exactly_the_configured_deployments(pulumi_mocks):
     run = pulumi_mocks.run(openai_program(("swedencentral", "eastus2", "westus3")))
+    assert sorted(a["location"] for a in run.of_type(ACCOUNT)) == ["eastus2", "swedencentral", "westus3"]
+    assert len(run.of_type(DEPLOYMENT)) == 3 * len(DEPLOYMENTS)
     for account in run.of_type(ACCOUNT):
         deployments = [d for d in run.of_type(DEPLOYMENT) if d["accountName"] == account["accountName"]]
         declared = {

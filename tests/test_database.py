@@ -60,6 +60,7 @@ def test_primary_is_multi_az_encrypted_backed_up_and_protected_in_prod(prod):
 
 
 def test_dev_database_can_be_deleted_without_a_final_snapshot(dev):
+    assert len(dev.of_type(DB)) == 2
     for db in dev.of_type(DB):
         assert db["deletionProtection"] is False
         assert db["skipFinalSnapshot"] is True

@@ -22,7 +22,8 @@ def test_load_balancer_spans_every_zone_of_its_region(prod):
     for region in prod.regions:
         lb = prod.one(LB, region=region)
         zones = {prod.by_id(subnet_id)["availabilityZone"] for subnet_id in lb["subnets"]}
-        assert len(zones) >= 2 and len(zones) == len(lb["subnets"])
+        public = {s.id for s in prod.of_type("aws:ec2/subnet:Subnet", region) if s["tags"]["tier"] == "public"}
+        assert set(lb["subnets"]) == public and len(zones) == len(lb["subnets"]) == 3
         assert all(prod.by_id(s)["tags"]["tier"] == "public" for s in lb["subnets"])
         assert lb["dropInvalidHeaderFields"] is True
         assert lb["internal"] is False
@@ -126,7 +127,8 @@ def test_load_balancer_accepts_only_configured_cidrs_on_80_and_443(pulumi_mocks)
             (port, cidr) for port in (80, 443) for cidr in ("203.0.113.0/24", "198.51.100.0/24")
         }
         egress = [r for r in run.of_type(EGRESS, region) if r["securityGroupId"] == lb.id]
-        assert all(r["referencedSecurityGroupId"] == security_group(run, region, "-servers").id for r in egress)
+        servers = security_group(run, region, "-servers")
+        assert [(r["fromPort"], r["toPort"], r.get("referencedSecurityGroupId"), r.get("cidrIpv4")) for r in egress] == [(8000, 8000, servers.id, None)]
 
 
 def test_only_the_load_balancer_group_and_its_client_rules_carry_the_load_balancer_role(prod):

@@ -96,6 +96,7 @@ def test_each_account_is_one_backend_with_a_breaker_on_429_and_5xx_that_accepts_
 
 def test_breaker_follows_its_settings():
     run = premium("active-active")
+    assert set(single_backends(run)) == {f"openai-{location}" for location in PREMIUM_LOCATIONS}
     for backend in single_backends(run).values():
         (rule,) = backend["circuitBreaker"]["rules"]
         assert (rule["failureCondition"]["count"], rule["failureCondition"]["interval"], rule["tripDuration"]) == (7, "PT60S", "PT45S")

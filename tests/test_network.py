@@ -109,18 +109,28 @@ def test_one_nat_per_az_and_each_private_table_uses_its_own_zone(pulumi_mocks):
         nat_subnet = run.by_id(nat["subnetId"])
         assert nat_subnet["availabilityZone"] == zone
         assert nat_subnet["tags"]["tier"] == "public"
+    # Follow each private subnet through the table it is associated with, not the table's name.
+    table_of = {a["subnetId"]: a["routeTableId"] for a in run.of_type("aws:ec2/routeTableAssociation:RouteTableAssociation")}
+    nat_of = {r["routeTableId"]: r["natGatewayId"] for r in run.of_type(ROUTE) if r.get("natGatewayId")}
+    private = [s for s in run.of_type(SUBNET) if s["tags"]["tier"] == "private"]
+    assert len(private) == 3
+    for subnet in private:
+        nat = run.by_id(nat_of[table_of[subnet.id]])
+        assert run.by_id(nat["subnetId"])["availabilityZone"] == subnet["availabilityZone"], subnet.name
 
 
 def test_single_nat_serves_every_private_table(pulumi_mocks):
     run = pulumi_mocks.run(network_program(("us-east-1a", "us-east-1b", "us-east-1c"), nat="single"))
     [nat] = run.of_type(NAT)
-    assert set(private_default_routes(run).values()) == {nat.id}
+    assert private_default_routes(run) == {f"net-private-us-east-1{letter}": nat.id for letter in "abc"}
 
 
 def test_no_nat_means_no_default_route_for_private_subnets(pulumi_mocks):
     run = pulumi_mocks.run(network_program(("us-east-1a", "us-east-1b"), nat="none"))
     assert run.of_type(NAT) == []
     assert private_default_routes(run) == {}
+    private_tables = {t.id for t in run.of_type("aws:ec2/routeTable:RouteTable") if "-private-" in t.name}
+    assert len(private_tables) == 2 and not [r for r in run.of_type(ROUTE) if r["routeTableId"] in private_tables]
 
 
 def test_isolated_subnets_have_no_route_out(pulumi_mocks):

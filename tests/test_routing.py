@@ -70,6 +70,7 @@ def test_active_passive_has_a_primary_and_a_secondary_failover_record(dev_with_d
 
 
 def test_health_checks_carry_the_configured_interval_and_threshold_and_use_http_without_a_certificate(dev_with_domain):
+    assert len(dev_with_domain.of_type(HEALTH_CHECK)) == 2
     for check in dev_with_domain.of_type(HEALTH_CHECK):
         assert (check["type"], check["port"], check["resourcePath"]) == ("HTTP", 80, "/health")
         assert check["requestInterval"] == 10 and check["failureThreshold"] == 5
