@@ -1,8 +1,6 @@
-"""Stack runs the Azure tests share, each made once per test process (whole-stack runs take a second or two)."""
+"""Stack runs the Azure tests share; PulumiMocks.run_stack makes each once per test process."""
 
 from __future__ import annotations
-
-from functools import lru_cache
 
 from offline import PulumiMocks, Run
 
@@ -25,18 +23,16 @@ PREMIUM_FOUR_LOCATIONS = {
 }
 
 
-@lru_cache(maxsize=None)
 def prod() -> Run:
-    """Pulumi.prod.yaml's Azure tier as it is: active-active, StandardV2 API Management in swedencentral, two Azure locations."""
-    return PulumiMocks().run_stack("prod", **ONE_AWS_REGION)
+    """Pulumi.prod.yaml as it is (the same run as the `prod` fixture): active-active, StandardV2 API Management, two Azure locations."""
+    return PulumiMocks().run_stack("prod")
 
 
-@lru_cache(maxsize=None)
 def dev() -> Run:
-    return PulumiMocks().run_stack("dev", **ONE_AWS_REGION)
+    """Pulumi.dev.yaml as it is: no Azure tier."""
+    return PulumiMocks().run_stack("dev")
 
 
-@lru_cache(maxsize=None)
 def premium(topology: str) -> Run:
     """prod's Azure tier on Premium API Management in four locations, under the given topology."""
     return PulumiMocks().run_stack("prod", topology=topology, **ONE_AWS_REGION, **PREMIUM_FOUR_LOCATIONS)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from components import azure_monitoring
 from components.azure_monitoring import AzureMonitoring, AzureMonitoringArgs, alert_window, resource_id_part
-from components.settings import MonitoringSettings, parse_settings
+from components.settings import MonitoringSettings
+from tests.settings_helpers import parse
 from offline import PulumiMocks
 
 WORKSPACE = "azure-native:operationalinsights:Workspace"
@@ -30,8 +30,7 @@ OPENAI_IDS = {
 
 
 def monitoring_settings(**overrides: object) -> MonitoringSettings:
-    raw = {key: value if isinstance(value, str) else json.dumps(value) for key, value in overrides.items()}
-    return parse_settings(raw.get, stack="test").monitoring
+    return parse(**overrides).monitoring
 
 
 ALERTING = monitoring_settings(

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_azure_native as azure_native
-import pytest
 
 from azure_stacks import dev as dev_run
-from azure_stacks import prod as prod_run
 from components.azure_names import global_name_prefix
 from components.azure_openai import AzureOpenAI, AzureOpenAIArgs
 from components.settings import OpenAiDeployment
@@ -38,11 +36,6 @@ def openai_program(locations: tuple[str, ...], public_network_access: str = "Ena
         )
 
     return program
-
-
-@pytest.fixture
-def prod():
-    return prod_run()
 
 
 def test_every_account_is_openai_with_local_auth_disabled_and_its_own_subdomain(prod):

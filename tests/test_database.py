@@ -7,7 +7,7 @@ import pulumi_aws as aws
 import pytest
 
 from components.database import DatabaseRegion, ReplicatedDatabase, ReplicatedDatabaseArgs
-from components.settings import parse_settings
+from tests.settings_helpers import parse
 
 DB = "aws:rds/instance:Instance"
 KEY = "aws:kms/key:Key"
@@ -124,7 +124,7 @@ def test_stack_exports_each_regions_database_endpoint_and_role(prod):
 
 def test_every_client_security_group_gets_the_database_port_and_nothing_else(pulumi_mocks):
     """Client groups are an input: another part of the stack (a model proxy) is added by name."""
-    settings = parse_settings(lambda key: None, stack="test").multi_region.database
+    settings = parse().multi_region.database
 
     def program():
         regions = {}

@@ -13,7 +13,7 @@ import pytest
 from components.model_gateway import OPENAI_USER_ROLE, ModelGateway, ModelGatewayArgs, gateway_policy
 from azure_stacks import premium
 from azure_stacks import prod as prod_run
-from components.settings import parse_settings
+from tests.settings_helpers import parse
 from offline.runner import AZURE_SUBSCRIPTION
 
 SERVICE = "azure-native:apimanagement:ApiManagementService"
@@ -23,11 +23,6 @@ ACCOUNT = "azure-native:cognitiveservices:Account"
 POLICY = "azure-native:apimanagement:ApiPolicy"
 PROD_LOCATIONS = {"swedencentral", "eastus2"}
 PREMIUM_LOCATIONS = {"swedencentral", "eastus2", "westus3", "francecentral"}
-
-
-@pytest.fixture
-def prod():
-    return prod_run()
 
 
 def single_backends(run):
@@ -189,7 +184,7 @@ def test_component_key_is_secret_before_it_is_exported(pulumi_mocks):
     found = {}
 
     def program():
-        settings = parse_settings(lambda key: {"azureLocations": '["swedencentral"]'}.get(key), "test").azure
+        settings = parse(azureLocations=["swedencentral"]).azure
         gateway = ModelGateway(
             "gateway",
             ModelGatewayArgs(

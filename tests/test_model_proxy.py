@@ -12,7 +12,7 @@ import pytest
 from components.model_proxy import ordered_upstreams, runtime_archive
 from components.settings import PROJECT
 from failover.config import parse_config
-from tests.test_settings import rejected
+from tests.settings_helpers import parse, rejected
 
 FUNCTION = "aws:lambda/function:Function"
 URL = "aws:lambda/functionUrl:FunctionUrl"
@@ -148,14 +148,10 @@ def test_bad_proxy_setting_is_rejected_with_its_key(key, overrides, fragment):
 
 
 def test_no_nat_is_fine_without_a_proxy():
-    from tests.test_settings import parse
-
     assert parse(natStrategy="none", proxyEnabled=False).nat_strategy == "none"
 
 
 def test_https_regions_without_a_domain_are_refused_while_the_proxy_verifies_tls():
     certificate = ["us-east-1=arn:aws:acm:us-east-1:123456789012:certificate/abc-123"]
     assert "<region>.<domainName>" in str(rejected("domainName", certificateArns=certificate))
-    from tests.test_settings import parse
-
     assert parse(certificateArns=certificate, proxyEnabled=False).proxy.enabled is False

@@ -23,7 +23,7 @@ from components.monitoring import (
     RegionMonitoringArgs,
     TargetGroupWatch,
 )
-from components.settings import parse_settings
+from tests.settings_helpers import parse
 from offline import PulumiMocks
 from offline.runner import ACCOUNT
 
@@ -37,14 +37,11 @@ KEY = "aws:kms/key:Key"
 REGION_COMPONENT = "ha-model-serving:aws:RegionMonitoring"
 HEALTH_COMPONENT = "ha-model-serving:aws:HealthCheckMonitoring"
 
-SETTINGS = parse_settings(
-    {
-        "alertingEnabled": "true",
-        "alertEmails": json.dumps(["oncall@example.com"]),
-        "alertWebhooks": json.dumps(["https://alerts.example.com/hook?token=abc"]),
-        "alarmHealthyHostFloor": "2",
-    }.get,
-    stack="test",
+SETTINGS = parse(
+    alertingEnabled=True,
+    alertEmails=["oncall@example.com"],
+    alertWebhooks=["https://alerts.example.com/hook?token=abc"],
+    alarmHealthyHostFloor=2,
 ).monitoring
 
 # The primary database lives in us-east-1; every other region holds read replicas, eu-west-1 two of them.

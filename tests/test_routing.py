@@ -13,11 +13,6 @@ DOMAIN = {"domainName": "models.dev.example.com", "hostedZoneId": "Z0123456789DE
 
 
 @pytest.fixture(scope="module")
-def prod():
-    return PulumiMocks().run_stack("prod")
-
-
-@pytest.fixture(scope="module")
 def dev_with_domain():
     return PulumiMocks().run_stack("dev", dnsHealthCheckInterval=10, dnsFailureThreshold=5, **DOMAIN)
 

@@ -2,30 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import pytest
 
-from components.settings import PROJECT, SettingsError, parse_settings, region_availability_zones
-
-
-def raw_config(**overrides: Any):
-    """A config getter as pulumi.Config.get behaves: strings, arrays as JSON, None when unset."""
-    values = {key: value if isinstance(value, str) else json.dumps(value) for key, value in overrides.items()}
-    return values.get
-
-
-def parse(**overrides: Any):
-    return parse_settings(raw_config(**overrides), stack="test")
-
-
-def rejected(key: str, **overrides: Any) -> SettingsError:
-    with pytest.raises(SettingsError) as caught:
-        parse(**overrides)
-    message = str(caught.value)
-    assert f"{PROJECT}:{key}" in message, message
-    return caught.value
+from components.settings import PROJECT, SettingsError, region_availability_zones
+from tests.settings_helpers import parse, rejected
 
 
 def test_defaults_are_valid():

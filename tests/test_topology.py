@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import pytest
 
-from components.settings import PROJECT, Capacity, SettingsError, parse_settings
+from components.settings import Capacity
+from tests.settings_helpers import parse, rejected
 from components.topology import region_capacity, region_role, standby_regions
 from offline import PulumiMocks
 
@@ -18,11 +16,6 @@ DB = "aws:rds/instance:Instance"
 def capacity(run, region: str) -> tuple[int, int, int]:
     group = run.one(ASG, region=region)
     return group["minSize"], group["maxSize"], group["desiredCapacity"]
-
-
-@pytest.fixture(scope="module")
-def dev():
-    return PulumiMocks().run_stack("dev")
 
 
 def test_pilot_light_standby_has_no_servers_but_a_running_replica(dev):
@@ -59,18 +52,6 @@ def test_standby_exports_what_a_failover_needs(dev):
     assert standby["database"]["role"] == "replica"
 
 
-def parse(**overrides: Any):
-    """Settings from raw values as pulumi.Config.get hands them over: strings, arrays as JSON."""
-    return parse_settings({k: v if isinstance(v, str) else json.dumps(v) for k, v in overrides.items()}.get, stack="test")
-
-
-def rejected(key: str, **overrides: Any) -> str:
-    with pytest.raises(SettingsError) as caught:
-        parse(**overrides)
-    assert f"{PROJECT}:{key}" in str(caught.value), str(caught.value)
-    return str(caught.value)
-
-
 PROD = {"environment": "prod", "alertingEnabled": True, "alertEmails": ["oncall@example.com"]}
 DOMAIN = {"domainName": "models.example.com", "hostedZoneId": "Z0123456789EXAMPLE"}
 THREE_REGIONS = {"regions": ["us-east-1", "us-west-2", "eu-west-1"], "vpcCidrs": ["us-east-1=10.10.0.0/16", "us-west-2=10.20.0.0/16", "eu-west-1=10.30.0.0/16"]}
@@ -104,7 +85,7 @@ THREE_REGIONS = {"regions": ["us-east-1", "us-west-2", "eu-west-1"], "vpcCidrs":
     ],
 )
 def test_bad_multi_region_setting_is_rejected_with_its_key(key, overrides, fragment):
-    assert fragment in rejected(key, **overrides)
+    assert fragment in str(rejected(key, **overrides))
 
 
 def test_active_passive_without_a_standby_mode_is_a_warm_standby():
