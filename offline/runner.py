@@ -322,11 +322,28 @@ def _stack_config(stack: str, overrides: dict[str, Any]) -> dict[str, str]:
 def _ensure_event_loop() -> None:
     """Pulumi's synchronous waits need a current loop; asyncio.run() elsewhere in the process leaves none."""
     try:
-        if not asyncio.get_event_loop().is_closed():
-            return
+        loop = asyncio.get_event_loop()
+        if loop.is_closed():
+            loop = None
     except RuntimeError:
-        pass
-    asyncio.set_event_loop(asyncio.new_event_loop())
+        loop = None
+    if loop is None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+    loop.set_exception_handler(_quiet_outputs_of_failed_runs)
+
+
+# Marks an error a failed run raised to its caller.
+_RAISED_BY_RUN = "_offline_raised_by_run"
+
+
+def _quiet_outputs_of_failed_runs(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Every output of a failed run holds the error the run raised; nobody reads them, so asyncio would log each one
+    ("Future exception was never retrieved") when it is collected, long after the caller got that error.
+    Anything else goes to asyncio's default handler."""
+    if getattr(context.get("exception"), _RAISED_BY_RUN, False):
+        return
+    loop.default_exception_handler(context)
 async def _settle_failed_run() -> None:
     """Lets a failed run's registrations and outputs still in flight finish failing, so they cannot fail the next run."""
     rpcs, outputs = runtime_settings.SETTINGS.rpc_manager.rpcs, runtime_settings.SETTINGS.outputs
@@ -350,8 +367,9 @@ class PulumiMocks:
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
         try:
             _sync_await(run_pulumi_func(program))
-        except BaseException:
+        except BaseException as error:
             _sync_await(_settle_failed_run())
+            setattr(error, _RAISED_BY_RUN, True)
             raise
         root = runtime_settings.get_root_resource()
         exported = {name: pulumi.Output.from_input(value) for name, value in getattr(root, "outputs", {}).items()}

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import logging
+
 import pulumi_aws as aws
 import pulumi_azure_native as azure_native
 import pytest
@@ -111,6 +115,26 @@ def test_a_failed_run_does_not_leak_into_the_next(pulumi_mocks):
     with pytest.raises(SchemaError):
         pulumi_mocks.run(broken)
     assert pulumi_mocks.run(lambda: aws.lb.TargetGroup("models-tg", port=8000, protocol="HTTP", vpc_id="vpc-1")).resources
+
+
+def test_a_failed_run_leaves_no_unread_errors_to_be_logged_later(pulumi_mocks, caplog):
+    # Each output of the failed run holds its error; collected unread (after the next run, or at exit) each
+    # would print "Future exception was never retrieved" under a run that passed.
+    def broken():
+        aws.lb.TargetGroup("models-tg", port=8000, protocol="HTTP", vpc_id="vpc-1", health_check={"pathh": "/"})
+
+    with pytest.raises(SchemaError):
+        pulumi_mocks.run(broken)
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        pulumi_mocks.run(lambda: None)
+        gc.collect()
+        assert caplog.messages == []
+        # Only the run's own error is quiet: any other unread error is still logged.
+        stray = asyncio.get_event_loop().create_future()
+        stray.set_exception(RuntimeError("not the run's"))
+        del stray
+        gc.collect()
+    assert len(caplog.messages) == 1 and "not the run's" in caplog.messages[0]
 
 
 @pytest.mark.parametrize(
