@@ -82,12 +82,19 @@ class Config:
     # Failures (5xx, connection, timeout, broken stream) retried on another upstream.
     max_retries: int = 1
     fallback: Fallback | None = None
+    # Largest request body accepted, in bytes; a larger one is refused with 413 before it is read whole.
+    max_request_bytes: int = 6 * 1024 * 1024
+
+
+# The default matches the most a Lambda function URL passes to the function (6 MB invocation payload);
+# the cap keeps one request from holding an unbounded share of the gateway's memory.
+_REQUEST_BYTES_RANGE = (1024, 64 * 1024 * 1024)
 
 
 def parse_config(raw: Any) -> Config:
     """Build a validated `Config` from the decoded YAML/JSON document."""
     doc = _mapping(raw, "config")
-    _only_keys(doc, "", {"topology", "upstreams", "timeouts", "breaker", "rate_limit", "max_retries", "fallback"})
+    _only_keys(doc, "", {"topology", "upstreams", "timeouts", "breaker", "rate_limit", "max_retries", "fallback", "max_request_bytes"})
     topology = doc.get("topology")
     if topology not in TOPOLOGIES:
         raise ConfigError("topology", topology, " or ".join(TOPOLOGIES))
@@ -97,7 +104,8 @@ def parse_config(raw: Any) -> Config:
     rate_limit = _parse_rate_limit(doc.get("rate_limit", {}))
     max_retries = _integer(doc.get("max_retries", 1), "max_retries", 0, 10)
     fallback = None if doc.get("fallback") is None else _parse_fallback(doc["fallback"])
-    return Config(topology, upstreams, timeouts, breaker, rate_limit, max_retries, fallback)
+    max_request_bytes = _integer(doc.get("max_request_bytes", Config.max_request_bytes), "max_request_bytes", *_REQUEST_BYTES_RANGE)
+    return Config(topology, upstreams, timeouts, breaker, rate_limit, max_retries, fallback, max_request_bytes)
 
 
 def _parse_upstreams(raw: Any) -> tuple[Upstream, ...]:

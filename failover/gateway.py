@@ -1,41 +1,53 @@
 """Local gateway: the router behind an OpenAI-compatible HTTP server.
 
-Starlette provides routing and streaming responses and uvicorn the HTTP
-server; both are well kept, so this module stays a thin adapter.
+Starlette provides routing and streaming responses and uvicorn the HTTP server; both are well
+kept, so this module stays a thin adapter: it bounds the request body, drives the router's plan
+while the caller is still there, relays the answer, and ends open streams with an error event
+when the server shuts down.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import socket
-from typing import AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable, Coroutine, TypeVar
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .config import Config
-from .outcomes import StreamBroken
+from .endpoints import CHAT_COMPLETIONS, Endpoint
+from .events import broken_stream_event, error_event
+from .logfmt import logfmt
+from .outcomes import DeadlineReached, Interrupted, StreamBroken
 from .router import ATTEMPTS_HEADER, NO_UPSTREAM_HEADERS, UPSTREAM_HEADER, Attempt, Plan, Reply, RequestMeta, Router
-from .sse import broken_stream_event
-from .surface import CHAT_COMPLETIONS, UpstreamRequest, forwarded_headers, not_found, relayable_headers, wants_stream
-from .transport_httpx import Exchange, HttpxTransport, make_client
+from .surface import UpstreamRequest, forwarded_headers, not_found, relayable_headers, wants_stream
+from .transport_httpx import Exchange, HttpxTransport, UpstreamStream, make_client
 
 log = logging.getLogger("failover.gateway")
+T = TypeVar("T")
+
+ENDPOINTS = (CHAT_COMPLETIONS,)
+SHUTDOWN_REASON = "the proxy is shutting down"
 
 
 def create_app(config: Config, router: Router | None = None, caller_region: str | None = None) -> Starlette:
     """The gateway app; pass `router` to inspect its health state (tests do)."""
     router = router or Router(config)
+    open_streams: set[UpstreamStream] = set()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with make_client(config.timeouts) as client:
             app.state.transport = HttpxTransport(client, config.timeouts)
+            app.state.loop = asyncio.get_running_loop()
             yield
 
     async def health(request: Request) -> Response:
@@ -46,59 +58,141 @@ def create_app(config: Config, router: Router | None = None, caller_region: str 
             return JSONResponse({"status": "ready"}, headers=NO_UPSTREAM_HEADERS)
         return _plain(router.unavailable_reply())
 
-    async def chat_completions(request: Request) -> Response:
-        body = await request.body()
-        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        upstream_request = UpstreamRequest(path, forwarded_headers(request.headers), body, wants_stream(body))
-        plan = router.begin(RequestMeta(caller_region))
-        attempt, exchange = await _drive(plan, request.app.state.transport, upstream_request)
-        reply = plan.result()
-        log.info("%s %s -> %s via %s after %s attempt(s)", request.method, request.url.path, reply.status, reply.headers[UPSTREAM_HEADER], reply.headers[ATTEMPTS_HEADER])
-        if reply.body is not None or attempt is None or exchange is None:
+    def proxy(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+        async def handle(request: Request) -> Response:
+            try:
+                body = await _bounded_body(request, config.max_request_bytes)
+            except ClientDisconnect:
+                return Response(status_code=499)  # nobody is there to read it
+            if body is None:
+                return _too_large(config.max_request_bytes)
+            path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            upstream_request = UpstreamRequest(path, forwarded_headers(request.headers), body, wants_stream(body))
+            plan = router.begin(RequestMeta(caller_region))
+            try:
+                driven = await _while_caller_waits(request, _drive(plan, request.app.state.transport, upstream_request, endpoint))
+            except BaseException:
+                plan.close()
+                raise
+            if driven is None:
+                plan.close()  # the caller left: no verdict on the upstream, no further attempt
+                log.info(logfmt(event="caller_left", method=request.method, path=request.url.path))
+                return Response(status_code=499)
+            attempt, exchange = driven
+            reply = plan.result()
+            log.info(logfmt(event="request", method=request.method, path=request.url.path, status=reply.status, upstream=reply.headers[UPSTREAM_HEADER], attempts=reply.headers[ATTEMPTS_HEADER]))
+            if reply.body is not None or attempt is None or exchange is None:
+                plan.close()
+                return _plain(reply)
+            headers = relayable_headers(exchange.headers) | reply.headers
+            if exchange.stream is not None:
+                relay = _Relay(plan, attempt, exchange, exchange.stream, open_streams)
+                return StreamingResponse(relay.events(), status_code=reply.status, headers=headers, background=BackgroundTask(relay.close))
             plan.close()
-            return _plain(reply)
-        headers = relayable_headers(exchange.headers) | reply.headers
-        if exchange.first_events:
-            return StreamingResponse(_relay_stream(plan, attempt, exchange), status_code=reply.status, headers=headers)
-        plan.close()
-        return Response(exchange.body, status_code=reply.status, headers=headers)
+            return Response(exchange.body, status_code=reply.status, headers=headers)
 
-    return Starlette(
+        return handle
+
+    app = Starlette(
         routes=[
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
-            Route(CHAT_COMPLETIONS, chat_completions, methods=["POST"]),
+            *(Route(endpoint.path, proxy(endpoint), methods=["POST"]) for endpoint in ENDPOINTS),
         ],
         exception_handlers={HTTPException: _http_exception},
         lifespan=lifespan,
     )
+    app.state.open_streams = open_streams
+    return app
 
 
-async def _drive(plan: Plan, transport: HttpxTransport, request: UpstreamRequest) -> tuple[Attempt | None, Exchange | None]:
+async def _bounded_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it is known to exceed `limit` bytes (never read whole)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+def _too_large(limit: int) -> Response:
+    message = f"The request body is larger than the {limit} bytes this proxy accepts (setting max_request_bytes)."
+    error = {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": "request_too_large"}}
+    # The rest of the body is never read, so the connection cannot carry another request.
+    return JSONResponse(error, status_code=413, headers={**NO_UPSTREAM_HEADERS, "connection": "close"})
+
+
+async def _drive(plan: Plan, transport: HttpxTransport, request: UpstreamRequest, endpoint: Endpoint) -> tuple[Attempt | None, Exchange | None]:
     """The router's retry loop: the plan picks each attempt, the transport reports back."""
     attempt = exchange = None
-    try:
-        for attempt in plan:
-            exchange = await transport.send(attempt, request)
-            plan.record(attempt, exchange.outcome)
-    except BaseException:
-        plan.close()
-        raise
+    for attempt in plan:
+        exchange = await transport.send(attempt, request, endpoint)
+        plan.record(attempt, exchange.outcome)
     return attempt, exchange
 
 
-async def _relay_stream(plan: Plan, attempt: Attempt, exchange: Exchange) -> AsyncIterator[bytes]:
-    """Pass events through as they arrive; a stream that breaks ends with an error event."""
-    with plan:
-        for event in exchange.first_events:
-            yield event
-        async for event in exchange.rest():
-            yield event
-        assert exchange.end is not None
-        plan.record(attempt, exchange.end)
-        if isinstance(exchange.end, StreamBroken):
-            log.warning("stream from %s broke after delivery: %s", attempt.upstream.name, exchange.end.detail)
-            yield broken_stream_event(exchange.end.detail)
+async def _while_caller_waits(request: Request, work: Coroutine[Any, Any, T]) -> T | None:
+    """Run `work` unless the caller disconnects first; then cancel it (closing its upstream request) and return None."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        raise
+    finally:
+        watcher.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return None
+
+
+async def _disconnected(request: Request) -> None:
+    # The body is read, so the next ASGI message is the disconnect (uvicorn holds it until then).
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+class _Relay:
+    """A committed stream on its way to the caller; ends with an error event unless it completed."""
+
+    def __init__(self, plan: Plan, attempt: Attempt, exchange: Exchange, stream: UpstreamStream, open_streams: set[UpstreamStream]) -> None:
+        self._plan = plan
+        self._attempt = attempt
+        self._exchange = exchange
+        self._stream = stream
+        self._open_streams = open_streams
+        open_streams.add(stream)
+
+    async def events(self) -> AsyncIterator[bytes]:
+        try:
+            for event in self._exchange.held:
+                yield event
+            async for event in self._stream.rest():
+                yield event
+            end = self._stream.end
+            self._plan.record(self._attempt, end)
+            if isinstance(end, StreamBroken):
+                yield broken_stream_event(end.detail)
+            elif isinstance(end, DeadlineReached):
+                yield error_event("The request deadline passed before the stream completed.", "deadline_exceeded")
+            elif isinstance(end, Interrupted):
+                yield error_event(f"The stream was stopped: {end.reason}.", "proxy_shutting_down")
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Idempotent: runs when the stream ends, and again after the response (the caller may have left before it started)."""
+        self._open_streams.discard(self._stream)
+        self._plan.close()
+        await self._stream.aclose()
 
 
 async def _http_exception(request: Request, error: Exception) -> Response:
@@ -113,17 +207,47 @@ def _plain(reply: Reply) -> Response:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """Bind the listening socket up front so callers (and tests) learn the real port."""
+    """Bind the listening socket up front so callers (and tests) learn the real port.
+
+    Raises OSError (e.g. address in use) or OverflowError (port out of range) from the socket layer.
+    """
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Accepted connections inherit this; without it a response written as
-    # head then body waits ~40 ms for a delayed ACK on keep-alive connections.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
-    sock.listen(1024)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted connections inherit this; without it a response written as
+        # head then body waits ~40 ms for a delayed ACK on keep-alive connections.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+    except BaseException:
+        sock.close()
+        raise
     sock.setblocking(False)
     return sock
 
 
+class _Server(uvicorn.Server):
+    """uvicorn, plus: on Ctrl-C or SIGTERM every open stream ends at once with the error event,
+    instead of being cut when the graceful-shutdown timeout cancels it."""
+
+    def __init__(self, config: uvicorn.Config, app: Starlette) -> None:
+        super().__init__(config)
+        self._app = app
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        super().handle_exit(sig, frame)
+        loop = getattr(self._app.state, "loop", None)
+        if loop is not None:
+            # A signal handler may run in the middle of the loop's own work: hand over safely.
+            loop.call_soon_threadsafe(self._interrupt_streams)
+
+    def _interrupt_streams(self) -> None:
+        for stream in list(self._app.state.open_streams):
+            stream.interrupt(SHUTDOWN_REASON)
+
+
 def server(app: Starlette) -> uvicorn.Server:
-    return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=1))
+    """uvicorn for `app`: its own `date` header once, no `server` header (the upstream's are not relayed)."""
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=1, server_header=False)
+    return _Server(config, app)
+

@@ -9,9 +9,13 @@ the breaker is half-open and lends exactly one probe request at a time.
 from __future__ import annotations
 
 import enum
+import logging
 from typing import Callable
 
 from .config import Breaker
+from .logfmt import logfmt
+
+log = logging.getLogger("failover.breaker")
 
 Clock = Callable[[], float]
 Random = Callable[[], float]
@@ -30,7 +34,14 @@ class Unavailable(enum.Enum):
 
 
 class UpstreamHealth:
-    def __init__(self, breaker: Breaker, random: Random, probe_timeout: float) -> None:
+    """One upstream's breaker and rate-limit hold; times are the router's monotonic clock, in seconds.
+
+    Each transition (open, half-open when the probe goes out, closed) is logged as a structured line
+    on the `failover.breaker` logger.
+    """
+
+    def __init__(self, name: str, breaker: Breaker, random: Random, probe_timeout: float) -> None:
+        self.name = name
         self._breaker = breaker
         self._random = random
         # A probe whose result never came back (caller vanished) is given up
@@ -75,6 +86,7 @@ class UpstreamHealth:
             return False
         if self.state(now) is State.HALF_OPEN:
             self._probe_started = now
+            log.info(logfmt(event="breaker_half_open", upstream=self.name, probe="sent"))
         return True
 
     def release(self, now: float) -> None:
@@ -89,22 +101,24 @@ class UpstreamHealth:
             self._open_until = None
             self._probe_started = None
             self._closed_since = now
+            log.info(logfmt(event="breaker_closed", upstream=self.name))
         self._consecutive_failures = 0
 
     def record_failure(self, now: float) -> None:
         state = self.state(now)
         if state is State.OPEN:
             return
-        if state is State.HALF_OPEN:
-            self._eject(now)
-            return
         self._consecutive_failures += 1
+        if state is State.HALF_OPEN:
+            self._eject(now)  # the probe failed
+            return
         if self._consecutive_failures >= self._breaker.failure_threshold:
             self._eject(now)
 
     def record_throttle(self, now: float, seconds: float) -> None:
         self._throttled_until = max(self._throttled_until, now + seconds)
         self.release(now)
+        log.info(logfmt(event="upstream_held", upstream=self.name, seconds=seconds))
 
     def _eject(self, now: float) -> None:
         # Ejections are forgiven after staying healthy for a whole max ejection.
@@ -112,9 +126,11 @@ class UpstreamHealth:
             self._ejections = 0
         self._ejections += 1
         capped = min(self._breaker.base_ejection * self._ejections, self._breaker.max_ejection)
-        self._open_until = now + capped * (1.0 - self._breaker.jitter * self._random())
+        ejection = capped * (1.0 - self._breaker.jitter * self._random())
+        self._open_until = now + ejection
         self._probe_started = None
-        self._consecutive_failures = 0
+        failures, self._consecutive_failures = self._consecutive_failures, 0
+        log.warning(logfmt(event="breaker_open", upstream=self.name, ejection_seconds=ejection, ejections=self._ejections, after_failures=failures))
 
     def _probe_busy(self, now: float) -> bool:
         return self._probe_started is not None and now - self._probe_started < self._probe_timeout

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 from .config import Config, ConfigError, parse_config
 from .outcomes import StreamBroken
 from .router import ATTEMPTS_HEADER, NO_UPSTREAM_HEADERS, UPSTREAM_HEADER, RequestMeta, Router
-from .sse import broken_stream_event
+from .events import broken_stream_event
 from .surface import CHAT_COMPLETIONS, UpstreamRequest, forwarded_headers, not_found, relayable_headers, wants_stream
 from .transport_stdlib import StdlibTransport
 

@@ -1,4 +1,9 @@
-"""What one attempt against an upstream ended with, as reported by a transport."""
+"""What one attempt against an upstream ended with, as reported by a transport.
+
+Who is at fault decides what happens next (`router.classify`): the upstream's faults fail over and
+count toward its breaker; the caller's own mistakes go back unchanged; an attempt ended by the
+router itself (its deadline) or by the gateway (shutting down) moves no breaker.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +13,16 @@ from typing import Mapping, Union
 
 @dataclass(frozen=True)
 class Success:
-    """The upstream answered 2xx with a complete body (or a stream ended with `[DONE]`)."""
+    """2xx with a usable answer: a complete body, or a stream that reached its end marker."""
 
     status: int = 200
 
 
 @dataclass(frozen=True)
 class StreamStarted:
-    """A 2xx stream's first event arrived: the caller is committed to this upstream.
+    """A 2xx stream's first content event arrived: the caller is committed to this upstream.
 
-    Its health verdict waits for the end: `Success` or `StreamBroken`.
+    Its health verdict waits for the end: `Success`, `StreamBroken`, or an ending that is nobody's fault.
     """
 
     status: int = 200
@@ -41,12 +46,12 @@ class ConnectError:
 
 @dataclass(frozen=True)
 class FirstByteTimeout:
-    """Connected, but nothing came back within the first-byte timeout."""
+    """Connected, but no answer (headers and, for a stream, its first content event) within `timeouts.first_byte`."""
 
 
 @dataclass(frozen=True)
 class StreamBroken:
-    """The body broke: cut, stalled, malformed, or ended without `[DONE]`.
+    """The body broke: cut, stalled past `timeouts.stream_idle`, malformed, an error event, or ended without its end marker.
 
     Whether it can still fail over (nothing reached the caller yet) is the router's call.
     """
@@ -54,26 +59,47 @@ class StreamBroken:
     detail: str
 
 
-Outcome = Union[Success, StreamStarted, HttpError, ConnectError, FirstByteTimeout, StreamBroken]
+@dataclass(frozen=True)
+class BadAnswer:
+    """A 2xx whose whole body is no answer: an error object, no choices, not JSON, or not a stream when one was asked."""
+
+    detail: str
 
 
-def no_event_in_time(delivered: bool, at_deadline: bool) -> Outcome:
-    """A stream that went silent: before its first event the upstream never answered; after it, the stream broke."""
-    if not delivered:
-        return FirstByteTimeout()
-    return StreamBroken(f"{'deadline' if at_deadline else 'stalled'}: no event in time")
+@dataclass(frozen=True)
+class DeadlineReached:
+    """The request's own deadline (`timeouts.total`) ended the attempt before the upstream's allowances ran out.
+
+    The router's limit, not the upstream's failure: no breaker moves.
+    """
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """The gateway ended the attempt (it is shutting down): nobody's failure, no breaker moves."""
+
+    reason: str
+
+
+Outcome = Union[Success, StreamStarted, HttpError, ConnectError, FirstByteTimeout, StreamBroken, BadAnswer, DeadlineReached, Interrupted]
 
 
 def describe(outcome: Outcome) -> str:
-    """Short, body-free label for logs and error bodies."""
+    """Short, body-free label for logs and error bodies, e.g. `http_503`, `stream_broken: connection cut (ReadError)`."""
     if isinstance(outcome, HttpError):
         return f"http_{outcome.status}"
     if isinstance(outcome, StreamBroken):
         return f"stream_broken: {outcome.detail}"
+    if isinstance(outcome, BadAnswer):
+        return f"bad_answer: {outcome.detail}"
     if isinstance(outcome, ConnectError):
         return "connect_error"
     if isinstance(outcome, FirstByteTimeout):
         return "first_byte_timeout"
+    if isinstance(outcome, DeadlineReached):
+        return "deadline_reached"
+    if isinstance(outcome, Interrupted):
+        return f"interrupted: {outcome.reason}"
     if isinstance(outcome, StreamStarted):
         return "stream_started"
     return "success"

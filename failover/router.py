@@ -1,4 +1,4 @@
-"""The router core: attempt order, retry classification, deadline and failsafe. No I/O.
+"""The router core: attempt order, who is at fault, deadline, failsafe, and the answer when nothing worked. No I/O.
 
 Adapters drive one request like this::
 
@@ -8,13 +8,15 @@ Adapters drive one request like this::
             plan.record(attempt, outcome)
         reply = plan.result()
 
-This is the only retry loop: transports never retry on their own.
+This is the only retry loop: transports never retry on their own, and the answers it gives when
+it has tried what it could tell clients not to add retries of their own (`x-should-retry: false`).
 """
 
 from __future__ import annotations
 
 import enum
 import json
+import logging
 import math
 import random as random_module
 import time
@@ -23,36 +25,60 @@ from typing import Iterator
 
 from .config import Config, Upstream
 from .health import Clock, Random, State, UpstreamHealth
-from .outcomes import FirstByteTimeout, HttpError, Outcome, StreamBroken, StreamStarted, Success, describe
+from .logfmt import logfmt
+from .outcomes import DeadlineReached, HttpError, Interrupted, Outcome, StreamBroken, StreamStarted, Success, describe
 from .retry_after import parse_retry_after
-from .surface import relayable_headers
+from .surface import SHOULD_RETRY_HEADER, missing_model, relayable_headers
 
 UPSTREAM_HEADER = "x-failover-upstream"
 ATTEMPTS_HEADER = "x-failover-attempts"
 # On answers no upstream took part in (health, readiness, failsafe, unknown routes).
 NO_UPSTREAM_HEADERS = {UPSTREAM_HEADER: "none", ATTEMPTS_HEADER: "0"}
 FALLBACK_HEADER = "x-failover-fallback"
+# The router has tried what it could: a client retry would only multiply attempts.
+DO_NOT_RETRY = {SHOULD_RETRY_HEADER: "false"}
 
+log = logging.getLogger("failover.router")
 
 
 class Verdict(enum.Enum):
     DELIVER = "deliver"  # success, or the caller's own mistake: hand it back as is
-    THROTTLED = "throttled"  # 429: fail over at once, hold the upstream until Retry-After
-    FAILED = "failed"  # 5xx, connection, timeout, broken stream: counts toward the breaker
+    THROTTLED = "throttled"  # 429, or 503 with Retry-After: fail over at once, hold the upstream
+    FAILED = "failed"  # the upstream's fault: fail over, counts toward its breaker
+    MISSING = "missing"  # 404 for a model this upstream lacks: fail over; counts only if another serves it
+    ENDED = "ended"  # the router's deadline or the gateway ended it: nobody's fault, no further attempt
 
 
-def classify(outcome: Outcome) -> Verdict:
+def classify(outcome: Outcome, upstream: Upstream) -> Verdict:
+    """Who is at fault for `outcome` of an attempt on `upstream`, and so what happens next."""
     if isinstance(outcome, (Success, StreamStarted)):
         return Verdict.DELIVER
+    if isinstance(outcome, (DeadlineReached, Interrupted)):
+        return Verdict.ENDED
     if isinstance(outcome, HttpError):
-        if outcome.status == 429:
-            return Verdict.THROTTLED
-        if outcome.status >= 500:
-            return Verdict.FAILED
-        # 400 (context length, content filter), 404, 413, 422...: the request
-        # itself is wrong, so every other upstream would refuse it too.
-        return Verdict.DELIVER
+        return _classify_status(outcome, upstream)
     return Verdict.FAILED
+
+
+def _classify_status(error: HttpError, upstream: Upstream) -> Verdict:
+    status = error.status
+    if status == 429:
+        return Verdict.THROTTLED
+    if status == 503 and parse_retry_after(error.headers, 0.0) is not None:
+        # RFC 9110 15.6.4: a 503 may say how long the overload lasts; it is a throttle like 429.
+        return Verdict.THROTTLED
+    if status >= 500 or status in (408, 409):
+        # 408 request timeout and 409 lock timeout are the server's state, not the request's
+        # (openai-python retries both, `_should_retry`).
+        return Verdict.FAILED
+    if status in (401, 403) and upstream.headers_from_env:
+        # The credential is the one the router injects for this upstream: its key is wrong, not the caller's.
+        return Verdict.FAILED
+    if status == 404 and missing_model(error.body):
+        return Verdict.MISSING
+    # 400 (context length, content filter, malformed JSON), 413, 422, 401/403 on the caller's own
+    # key...: the request itself is wrong, so every other upstream would refuse it too.
+    return Verdict.DELIVER
 
 
 @dataclass(frozen=True)
@@ -87,11 +113,17 @@ class _Tried:
 
 
 class Router:
+    """Per-upstream health and attempt order for every request of one process.
+
+    `clock` is monotonic seconds (ejections, holds, deadlines); `wall_clock` is Unix time, for
+    `Retry-After` dates; `random` returns [0, 1) for ejection jitter.
+    """
+
     def __init__(self, config: Config, clock: Clock = time.monotonic, random: Random = random_module.random, wall_clock: Clock = time.time) -> None:
         self.config = config
         self._clock = clock
         self._wall_clock = wall_clock
-        self._health = {u.name: UpstreamHealth(config.breaker, random, probe_timeout=config.timeouts.total) for u in config.upstreams}
+        self._health = {u.name: UpstreamHealth(u.name, config.breaker, random, probe_timeout=config.timeouts.total) for u in config.upstreams}
         self._current_weight = {u.name: 0 for u in config.upstreams}
         self._index = {u.name: i for i, u in enumerate(config.upstreams)}
 
@@ -107,7 +139,14 @@ class Router:
         return any(self._health[u.name].unavailable(now) is None for u in self.config.upstreams)
 
     def unavailable_reply(self) -> Reply:
-        """503 naming every upstream and why it is out; Retry-After is the soonest recovery."""
+        """503 naming every upstream and why it is out; `Retry-After` is the soonest recovery.
+
+        `retry-after` is whole seconds, rounded up, at least 1; `retry-after-ms` is exact (OpenAI's
+        SDKs prefer it). Clients may retry after that time: nothing was tried for this request.
+        """
+        return self._no_upstream_reply({})
+
+    def _no_upstream_reply(self, extra: dict[str, object], headers: dict[str, str] | None = None) -> Reply:
         now = self._clock()
         upstreams = []
         recoveries = []
@@ -126,18 +165,18 @@ class Router:
         soonest = min(recoveries) - now
         body = {
             "error": {
-                "message": "No upstream is available; retry after the time given in Retry-After.",
+                "message": "No upstream could serve the request; retry after the time given in Retry-After.",
                 "type": "service_unavailable",
                 "code": "no_upstream_available",
                 "upstreams": upstreams,
+                **extra,
             }
         }
-        headers = {
-            "content-type": "application/json",
-            "retry-after": str(max(1, math.ceil(soonest))),
-            **NO_UPSTREAM_HEADERS,
-        }
-        return Reply(503, headers, json.dumps(body).encode())
+        reply_headers = {"content-type": "application/json", "retry-after": str(max(1, math.ceil(soonest)))}
+        if soonest > 0:
+            reply_headers["retry-after-ms"] = str(math.ceil(soonest * 1000))
+        reply_headers.update(headers or NO_UPSTREAM_HEADERS)
+        return Reply(503, reply_headers, json.dumps(body).encode())
 
     def _order(self, meta: RequestMeta, now: float) -> list[Upstream]:
         usable = [u for u in self.config.upstreams if self._health[u.name].unavailable(now) is None]
@@ -183,25 +222,28 @@ class Router:
 
 
 class Plan:
-    """One request's attempts. Iterate for the next attempt; record each outcome."""
+    """One request's attempts. Iterate for the next attempt; record each outcome; then `result()`."""
 
     def __init__(self, router: Router, queue: list[Upstream], started: float) -> None:
         self._router = router
         self._queue = queue
         self._started = started
         self._log: list[_Tried] = []
+        self._verdicts: list[Verdict] = []
         self._failures = 0
         self._delivered: tuple[Attempt, Outcome] | None = None
         self._last_failure: tuple[Attempt, Outcome] | None = None
+        self._missing: list[Attempt] = []  # 404 model-missing, judged when the plan learns if another serves it
         self._pending: Attempt | None = None  # handed out, verdict not yet recorded
         self._deadline_hit = False
+        self._ended = False
 
     def __iter__(self) -> Iterator[Attempt]:
         return self
 
     def __next__(self) -> Attempt:
         router = self._router
-        if self._delivered is not None or self._failures > router.config.max_retries:
+        if self._delivered is not None or self._ended or self._failures > router.config.max_retries:
             raise StopIteration
         while self._queue:
             now = router._clock()
@@ -217,44 +259,74 @@ class Plan:
         raise StopIteration
 
     def record(self, attempt: Attempt, outcome: Outcome) -> None:
+        """Take the outcome of `attempt` (or, for a committed stream, how it ended) and decide what it means."""
         router = self._router
         now = router._clock()
         health = router._health[attempt.upstream.name]
         self._pending = None
         if self._delivered is not None and self._delivered[0] is attempt:
-            # The end of a stream already committed to the caller: too late to
-            # fail over, but the breaker (and a half-open probe) hears of it.
-            if isinstance(outcome, StreamBroken):
-                health.record_failure(now)
-            else:
-                health.record_success(now)
+            self._record_stream_end(attempt, outcome, health, now)
             return
         self._log.append(_Tried(attempt.upstream.name, describe(outcome)))
-        verdict = classify(outcome)
+        verdict = classify(outcome, attempt.upstream)
+        self._verdicts.append(verdict)
         if verdict is Verdict.DELIVER:
             self._delivered = (attempt, outcome)
             if isinstance(outcome, StreamStarted):
                 self._pending = attempt  # verdict comes when the stream ends
             else:
+                # A caller's mistake answered sanely counts as a response, as in Envoy's
+                # consecutive-5xx outlier detection: only the upstream's faults add up.
                 health.record_success(now)
-        elif verdict is Verdict.THROTTLED:
+            if isinstance(outcome, (Success, StreamStarted)):
+                for missing in self._missing:  # another upstream serves the model they lack
+                    router._health[missing.upstream.name].record_failure(now)
+            return
+        self._last_failure = (attempt, outcome)
+        log.warning(
+            logfmt(
+                event="attempt_failed",
+                upstream=attempt.upstream.name,
+                attempt=attempt.number,
+                outcome=describe(outcome),
+                verdict=verdict.value,
+            )
+        )
+        if verdict is Verdict.THROTTLED:
             assert isinstance(outcome, HttpError)
             health.record_throttle(now, router._hold_seconds(outcome))
-            self._last_failure = (attempt, outcome)
-        else:
+        elif verdict is Verdict.FAILED:
             health.record_failure(now)
             self._failures += 1
-            self._last_failure = (attempt, outcome)
+        elif verdict is Verdict.MISSING:
+            health.release(now)
+            self._missing.append(attempt)
+            self._failures += 1
+        else:
+            health.release(now)
+            self._ended = True
+
+    def _record_stream_end(self, attempt: Attempt, outcome: Outcome, health: UpstreamHealth, now: float) -> None:
+        # The end of a stream already committed to the caller: too late to fail over, but the
+        # breaker (and a half-open probe) hears of it, unless the router or the gateway ended it.
+        if isinstance(outcome, StreamBroken):
+            health.record_failure(now)
+            log.warning(logfmt(event="stream_broken", upstream=attempt.upstream.name, attempt=attempt.number, outcome=describe(outcome)))
+        elif isinstance(outcome, Success):
+            health.record_success(now)
+        else:
+            health.release(now)
+            log.info(logfmt(event="stream_ended", upstream=attempt.upstream.name, attempt=attempt.number, outcome=describe(outcome)))
 
     def result(self) -> Reply:
+        """The answer: the delivered one, or the failsafe, fallback, or exhausted answer (see the module docs)."""
         router = self._router
-        attempts = len(self._log)
         if self._delivered is not None:
             attempt, outcome = self._delivered
             if isinstance(outcome, HttpError):
                 return self._relay(attempt, outcome)
             return Reply(outcome.status, self._trace(attempt.upstream.name), None)
-        if attempts == 0:
+        if not self._log:
             if self._deadline_hit:
                 return self._synthetic(504, "deadline_exceeded", "The request deadline passed before an upstream could be tried.", "none")
             fallback = router.config.fallback
@@ -264,11 +336,16 @@ class Plan:
             return Reply(fallback.status, headers, fallback.body.encode())
         assert self._last_failure is not None
         attempt, outcome = self._last_failure
-        if isinstance(outcome, HttpError):
+        if all(verdict is Verdict.MISSING for verdict in self._verdicts):
+            # No upstream tried has the model: the caller asked for one that is not served here.
+            assert isinstance(outcome, HttpError)
             return self._relay(attempt, outcome)
-        if isinstance(outcome, FirstByteTimeout) or self._deadline_hit:
-            return self._synthetic(504, "upstream_timeout", "No upstream answered in time.", attempt.upstream.name)
-        return self._synthetic(502, "upstream_unavailable", "No upstream could serve the request.", attempt.upstream.name)
+        if (self._ended or self._deadline_hit) and router.is_ready():
+            return self._synthetic(504, "upstream_timeout", "The request deadline passed before an upstream answered.", attempt.upstream.name, DO_NOT_RETRY)
+        # Every attempt failed: one answer whatever the timing, the same as when none could be
+        # tried (503, Retry-After = soonest recovery), with this request's attempts, and no client
+        # retry on top of the router's own.
+        return router._no_upstream_reply({"attempts": self._attempts()}, {**self._trace(attempt.upstream.name), **DO_NOT_RETRY})
 
     def __enter__(self) -> Plan:
         return self
@@ -286,21 +363,17 @@ class Plan:
     def _trace(self, upstream: str) -> dict[str, str]:
         return {UPSTREAM_HEADER: upstream, ATTEMPTS_HEADER: str(len(self._log))}
 
+    def _attempts(self) -> list[dict[str, str]]:
+        return [{"upstream": entry.upstream, "outcome": entry.outcome} for entry in self._log]
+
     def _relay(self, attempt: Attempt, error: HttpError) -> Reply:
         headers = relayable_headers(error.headers)
         headers.update(self._trace(attempt.upstream.name))
         return Reply(error.status, headers, error.body)
 
-    def _synthetic(self, status: int, code: str, message: str, upstream: str) -> Reply:
-        body = {
-            "error": {
-                "message": message,
-                "type": "upstream_error",
-                "code": code,
-                "attempts": [{"upstream": entry.upstream, "outcome": entry.outcome} for entry in self._log],
-            }
-        }
+    def _synthetic(self, status: int, code: str, message: str, upstream: str, extra_headers: dict[str, str] | None = None) -> Reply:
+        body = {"error": {"message": message, "type": "upstream_error", "code": code, "attempts": self._attempts()}}
         headers = {"content-type": "application/json"}
         headers.update(self._trace(upstream))
+        headers.update(extra_headers or {})
         return Reply(status, headers, json.dumps(body).encode())
-

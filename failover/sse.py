@@ -1,53 +1,43 @@
-"""Server-sent events, checked event by event as they pass through.
+"""Decoding an upstream's server-sent events by the WHATWG rules, on httpx-sse.
 
-Only whole events go to the caller, so a malformed one is never half-sent.
+httpx-sse's `EventSource.aiter_sse` follows "Parsing an event stream" and "Interpreting an event
+stream" (WHATWG HTML 9.2.5-9.2.6): lines end in CRLF, LF or a bare CR (also when split across
+chunks); a line starting with ":" is a comment; fields other than event/data/id/retry are ignored;
+the `data:` lines of one event are joined with "\\n"; an event is dispatched at a blank line; an
+unfinished event at the end of the stream is discarded. Where it departs from the standard this
+module corrects it:
+
+- the stream is decoded as UTF-8 with one leading byte order mark ignored, whatever charset the
+  content type names (httpx would use the charset and keep the BOM, losing the first field);
+- the standard keeps the last event ID across events, and httpx-sse reports it on every later
+  event: `Event.id` is set only on the event whose `id` changed it;
+- `retry` counts only when it is ASCII digits; httpx-sse's `int()` also takes "-5" or " 5": only
+  values >= 0 are kept (a "+5" or " 5" still passes; callers of an LLM API do not reconnect by it);
+- the standard dispatches nothing for a block without `data` (httpx-sse dispatches one when it
+  carried `event`, `id` or `retry`): such an event, like one with empty data, has empty `data` and
+  is a keep-alive to the endpoint rules, never relayed.
 """
 
 from __future__ import annotations
 
-import json
+from typing import AsyncIterator
+
+import httpx
+from httpx_sse import EventSource
+
+from .events import Event
 
 
-class MalformedEvent(ValueError):
-    """A `data:` line that is neither JSON nor `[DONE]`."""
+def is_event_stream(headers: httpx.Headers) -> bool:
+    return headers.get("content-type", "").partition(";")[0].strip().lower() == "text/event-stream"
 
 
-class SseReader:
-    def __init__(self) -> None:
-        self._buffer = b""
-        self.done = False  # saw `data: [DONE]`, the only proof a stream is complete
-
-    def feed(self, chunk: bytes) -> list[bytes]:
-        """Add bytes; return the events completed by them, each ending in a blank line."""
-        # Normalised after joining, so a CRLF split across two chunks is still one line ending.
-        self._buffer = (self._buffer + chunk).replace(b"\r\n", b"\n")
-        events = []
-        while not self.done and b"\n\n" in self._buffer:
-            event, self._buffer = self._buffer.split(b"\n\n", 1)
-            self._check(event)
-            events.append(event + b"\n\n")
-        return events
-
-    def _check(self, event: bytes) -> None:
-        for line in event.split(b"\n"):
-            if not line.startswith(b"data:"):
-                continue
-            value = line[5:].strip()
-            if value == b"[DONE]":
-                self.done = True
-                continue
-            try:
-                json.loads(value)
-            except ValueError:
-                raise MalformedEvent("a data line is neither JSON nor [DONE]") from None
-
-
-def error_event(message: str, code: str) -> bytes:
-    """The explicit end of a broken stream, so it never passes for a complete answer."""
-    payload = {"error": {"message": message, "type": "stream_error", "code": code}}
-    return b"event: error\ndata: " + json.dumps(payload).encode() + b"\n\n"
-
-
-def broken_stream_event(detail: str) -> bytes:
-    """How every adapter ends a stream that broke after its first event reached the caller."""
-    return error_event(f"The upstream stream broke before completing ({detail}).", "upstream_stream_broken")
+async def events(response: httpx.Response) -> AsyncIterator[Event]:
+    """Each event `response` dispatches, as it arrives. Raises httpx.TransportError if the connection breaks."""
+    response.encoding = "utf-8-sig"  # the standard's decoding: UTF-8, one leading BOM dropped
+    last_id = ""
+    async for sse in EventSource(response).aiter_sse():
+        changed = sse.id if sse.id != last_id else None
+        last_id = sse.id
+        retry = sse.retry if sse.retry is not None and sse.retry >= 0 else None
+        yield Event(sse.event, sse.data, changed, retry)

@@ -11,11 +11,18 @@ from .config import Upstream
 CHAT_COMPLETIONS = "/v1/chat/completions"
 # Caller headers passed upstream; credentials go through untouched, nothing else leaks.
 _FORWARDED = ("authorization", "api-key", "content-type", "accept", "openai-organization", "openai-project")
-# Never relayed between hops: they describe one connection, or an encoding the
-# client already undid.
-_HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "content-length", "content-encoding"}
+# Never relayed: hop-by-hop headers describe one connection, or an encoding the client already
+# undid; `date` and `server` belong to whoever answers the caller (the gateway's HTTP server), and
+# relaying the upstream's too sends two of each, which clients reject (aiohttp refuses a duplicate
+# Server, vllm-project/production-stack#998) and proxies log (open-webui/open-webui#29824).
+_NOT_RELAYED = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "content-length", "content-encoding", "date", "server"}
 )
+# OpenAI's SDKs obey it before any status rule (openai-python `_base_client.py`, `_should_retry`).
+SHOULD_RETRY_HEADER = "x-should-retry"
+# Error codes of a 404 meaning "this upstream does not serve that model" rather than "no such route":
+# OpenAI's `model_not_found` and Azure OpenAI's `DeploymentNotFound`.
+_MISSING_MODEL_CODES = frozenset({"model_not_found", "DeploymentNotFound"})
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,17 @@ def upstream_headers(upstream: Upstream, request: UpstreamRequest, environ: Mapp
 
 
 def relayable_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k.lower(): v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP}
+    """The upstream's response headers the caller may see (lower-case names)."""
+    return {k.lower(): v for k, v in headers.items() if k.lower() not in _NOT_RELAYED}
+
+
+def missing_model(body: bytes) -> bool:
+    """Whether a 404 body says the upstream lacks the model or deployment (not that the route is unknown)."""
+    try:
+        error = json.loads(body).get("error")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(error, dict) and error.get("code") in _MISSING_MODEL_CODES
 
 
 def not_found(method: str, path: str) -> dict:

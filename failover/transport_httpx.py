@@ -1,22 +1,35 @@
 """Async HTTP transport on httpx: sends one attempt and reports its outcome.
 
-It never retries (the router owns the only retry loop) and never decides what
-happens next; it only moves bytes within the time the attempt was given.
+It never retries (the router owns the only retry loop) and never decides what happens next; it
+moves bytes within the time the attempt was given and applies the endpoint's answer rules:
+
+- a complete 2xx body must be an answer (`Endpoint.body_problem`), else `BadAnswer`;
+- a stream commits on its first content event (`Kind.CONTENT`). Until then events are held,
+  keep-alives are dropped, and the first-byte timer keeps running: an error event, the end of the
+  stream, a break or silence before content are failures the router can still fail over from;
+- after the commit, each event must follow within `timeouts.stream_idle` of the last one that was
+  not a keep-alive, until the endpoint's end marker.
+
+A timer that is the request's own deadline rather than the upstream's allowance reports
+`DeadlineReached`, which moves no breaker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Mapping
 
+import anyio
 import httpx
 
 from .config import Timeouts
-from .outcomes import ConnectError, FirstByteTimeout, HttpError, Outcome, StreamBroken, StreamStarted, Success, no_event_in_time
+from .endpoints import Endpoint, Kind, error_summary
+from .outcomes import BadAnswer, ConnectError, DeadlineReached, FirstByteTimeout, HttpError, Interrupted, Outcome, StreamBroken, StreamStarted, Success
 from .router import Attempt
-from .sse import MalformedEvent, SseReader
+from .sse import events, is_event_stream
 from .surface import UpstreamRequest, upstream_headers
 
 _MAX_CONNECTIONS = 100  # per gateway process, across all upstreams
@@ -35,55 +48,40 @@ def make_client(timeouts: Timeouts) -> httpx.AsyncClient:
 
 @dataclass
 class Exchange:
-    """One attempt's result. For a started stream, iterate `rest()` then read `end`."""
+    """One attempt's result. For a committed stream: relay `held`, then `stream.rest()`, then read `stream.end`."""
 
     outcome: Outcome
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
-    first_events: list[bytes] = field(default_factory=list)
-    end: Outcome | None = None
-    source: _EventStream | None = None  # the open stream behind `rest()`
-
-    async def rest(self) -> AsyncIterator[bytes]:
-        """The stream's remaining events; afterwards `end` is `Success` or `StreamBroken`."""
-        assert self.source is not None
-        try:
-            while True:
-                events = await self.source.next_events(delivered=True)
-                if not isinstance(events, list):
-                    self.end = events
-                    return
-                for event in events:
-                    yield event
-        finally:
-            await self.aclose()
-
-    async def aclose(self) -> None:
-        if self.source is not None:
-            await self.source.response.aclose()
+    held: list[bytes] = field(default_factory=list)  # encoded events up to and including the first content
+    stream: UpstreamStream | None = None
 
 
 class HttpxTransport:
+    """Sends attempts with one shared `httpx.AsyncClient`; `environ` supplies `headers_from_env` values."""
+
     def __init__(self, client: httpx.AsyncClient, timeouts: Timeouts, environ: Mapping[str, str] = os.environ) -> None:
         self._client = client
         self._timeouts = timeouts
         self._environ = environ
 
-    async def send(self, attempt: Attempt, request: UpstreamRequest) -> Exchange:
+    async def send(self, attempt: Attempt, request: UpstreamRequest, endpoint: Endpoint) -> Exchange:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + attempt.budget
+        started = loop.time()
+        deadline = started + attempt.budget
+        first_byte_by = started + attempt.first_byte_timeout
+        cut_by_deadline = attempt.first_byte_timeout < self._timeouts.first_byte
         upstream_request = self._client.build_request(
             "POST",
             attempt.upstream.url + request.path,
             headers=upstream_headers(attempt.upstream, request, self._environ),
             content=request.body,
         )
-        first_byte_by = loop.time() + attempt.first_byte_timeout
         try:
             async with asyncio.timeout_at(first_byte_by):
                 response = await self._client.send(upstream_request, stream=True)
         except TimeoutError:
-            return Exchange(FirstByteTimeout())
+            return Exchange(DeadlineReached() if cut_by_deadline else FirstByteTimeout())
         except httpx.TransportError as error:
             # Refused, reset or closed before a status line: nothing was sent
             # back, so the router may fail over transparently.
@@ -92,21 +90,26 @@ class HttpxTransport:
         if response.status_code >= 300:
             body = await _read_body(response, deadline)
             return Exchange(HttpError(response.status_code, headers, body or b""))
-        if not request.stream:
+        if not request.stream or not is_event_stream(response.headers):
             body = await _read_body(response, deadline)
             if body is None:
-                return Exchange(StreamBroken("body cut or late"))
+                return Exchange(DeadlineReached() if loop.time() >= deadline else StreamBroken("body cut"))
+            if request.stream:
+                return Exchange(BadAnswer(f"answered {headers.get('content-type', 'no content type')} to a stream request"))
+            problem = endpoint.body_problem(body)
+            if problem is not None:
+                return Exchange(BadAnswer(problem))
             return Exchange(Success(response.status_code), headers, body)
-        stream = _EventStream(response, deadline, self._timeouts.stream_idle)
-        first = await stream.next_events(delivered=False, timeout_at=first_byte_by)
-        if isinstance(first, list):
-            return Exchange(StreamStarted(response.status_code), headers, first_events=first, source=stream)
-        # Timed out, broke or ended before the caller saw anything: the router may still fail over.
-        await response.aclose()
-        return Exchange(first)
+        stream = UpstreamStream(response, endpoint, deadline, self._timeouts.stream_idle)
+        outcome = await stream.commit(first_byte_by, cut_by_deadline)
+        if not isinstance(outcome, StreamStarted):
+            await stream.aclose()
+            return Exchange(outcome)
+        return Exchange(outcome, headers, held=stream.held, stream=stream)
 
 
 async def _read_body(response: httpx.Response, deadline: float) -> bytes | None:
+    """The whole body, or None when it was cut or still arriving at the deadline."""
     try:
         async with asyncio.timeout_at(deadline):
             return await response.aread()
@@ -116,33 +119,102 @@ async def _read_body(response: httpx.Response, deadline: float) -> bytes | None:
         await response.aclose()
 
 
-class _EventStream:
-    def __init__(self, response: httpx.Response, deadline: float, idle: float) -> None:
+class UpstreamStream:
+    """One upstream's event stream, read under the endpoint's rules; `interrupt()` ends it from outside."""
+
+    def __init__(self, response: httpx.Response, endpoint: Endpoint, deadline: float, idle: float) -> None:
         self.response = response
-        self._chunks = response.aiter_bytes()
-        self._reader = SseReader()
+        self._events = events(response)
+        self._kind = endpoint.event_kind
         self._deadline = deadline
         self._idle = idle
+        self._timer: asyncio.Timeout | None = None
+        self._interrupted: str | None = None
+        self.held: list[bytes] = []
+        self.end: Outcome | None = None
 
-    async def next_events(self, delivered: bool, timeout_at: float | None = None) -> list[bytes] | Outcome:
-        """Whole events as they arrive, or the outcome that ended the stream."""
+    async def commit(self, by: float, cut_by_deadline: bool) -> Outcome:
+        """Read until the first content event (`StreamStarted`, events so far in `held`) or the failure before it."""
+        try:
+            async with self._timing(by):
+                async for event in self._events:
+                    kind = self._kind(event)
+                    if kind is Kind.CONTENT:
+                        self.held.append(event.encode())
+                        return StreamStarted(self.response.status_code)
+                    if kind is Kind.OTHER:
+                        self.held.append(event.encode())
+                    elif kind is Kind.ERROR:
+                        return StreamBroken(f"error event before any content ({error_summary(event.data)})")
+                    elif kind is Kind.END:
+                        return StreamBroken("ended before any content")
+                    elif kind is Kind.MALFORMED:
+                        return StreamBroken("malformed event before any content")
+            return StreamBroken("ended before any content")
+        except TimeoutError:
+            if self._interrupted is not None:
+                return Interrupted(self._interrupted)
+            return DeadlineReached() if cut_by_deadline else FirstByteTimeout()
+        except httpx.TransportError as error:
+            return StreamBroken(f"connection cut before any content ({type(error).__name__})")
+
+    async def rest(self) -> AsyncIterator[bytes]:
+        """The events after the commit, as they arrive; afterwards `end` says how the stream ended."""
         loop = asyncio.get_running_loop()
-        limit = timeout_at if timeout_at is not None else min(loop.time() + self._idle, self._deadline)
-        while True:
-            if self._reader.done:
-                return Success(self.response.status_code)
-            try:
-                async with asyncio.timeout_at(limit):
-                    chunk = await anext(self._chunks)
-            except TimeoutError:
-                return no_event_in_time(delivered, at_deadline=limit >= self._deadline)
-            except StopAsyncIteration:
-                return StreamBroken("ended without [DONE]")
-            except httpx.TransportError as error:
-                return StreamBroken(f"connection cut ({type(error).__name__})")
-            try:
-                events = self._reader.feed(chunk)
-            except MalformedEvent as error:
-                return StreamBroken(str(error))
-            if events:
-                return events
+        try:
+            quiet_until = min(loop.time() + self._idle, self._deadline)
+            while self._interrupted is None:
+                try:
+                    async with self._timing(quiet_until):
+                        event = await anext(self._events)
+                except StopAsyncIteration:
+                    self.end = StreamBroken("ended without its end marker")
+                    return
+                except TimeoutError:
+                    self.end = self._silence(quiet_until)
+                    return
+                except httpx.TransportError as error:
+                    self.end = StreamBroken(f"connection cut ({type(error).__name__})")
+                    return
+                kind = self._kind(event)
+                if kind is Kind.KEEPALIVE:
+                    continue  # proves nothing: the idle timer keeps running
+                if kind is Kind.ERROR:
+                    self.end = StreamBroken(f"error event ({error_summary(event.data)})")
+                    return
+                if kind is Kind.MALFORMED:
+                    self.end = StreamBroken("malformed event: data is neither JSON nor the end marker")
+                    return
+                yield event.encode()
+                if kind is Kind.END:
+                    self.end = Success(self.response.status_code)
+                    return
+                quiet_until = min(loop.time() + self._idle, self._deadline)
+            self.end = Interrupted(self._interrupted)
+        finally:
+            await self.aclose()
+
+    def interrupt(self, reason: str) -> None:
+        """End the stream at once (the gateway is shutting down); `end` becomes `Interrupted(reason)`."""
+        self._interrupted = reason
+        if self._timer is not None:
+            with contextlib.suppress(RuntimeError):  # not waiting right now: the next read sees the flag
+                self._timer.reschedule(asyncio.get_running_loop().time())
+
+    async def aclose(self) -> None:
+        """Close the upstream response, so the upstream stops generating. Idempotent; completes even
+        inside a cancelled scope (the caller left), or the connection would be left half-read."""
+        with anyio.CancelScope(shield=True):
+            await self._events.aclose()
+            await self.response.aclose()
+
+    def _silence(self, limit: float) -> Outcome:
+        if self._interrupted is not None:
+            return Interrupted(self._interrupted)
+        if limit >= self._deadline:
+            return DeadlineReached()
+        return StreamBroken(f"stalled: no event for {self._idle:g} s")
+
+    def _timing(self, when: float) -> asyncio.Timeout:
+        self._timer = asyncio.timeout_at(when)
+        return self._timer

@@ -3,12 +3,17 @@
 Standard library only, so the function's deployment package needs no build
 step. Like the httpx transport it sends one attempt, never retries, and
 reports the outcome. Streams are read to the end here because a function URL
-in BUFFERED mode returns the whole body at once.
+in BUFFERED mode returns the whole body at once: nothing reaches the caller
+before the end, so a stream that breaks anywhere still fails over.
+
+Its stream check is the older, stricter one (line by line, LF and CRLF only);
+the gateway's transport follows the WHATWG rules and the endpoint rules.
 """
 
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import socket
 import ssl
@@ -18,9 +23,8 @@ from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
 from .config import Timeouts
-from .outcomes import ConnectError, FirstByteTimeout, HttpError, Outcome, StreamBroken, StreamStarted, Success, no_event_in_time
+from .outcomes import ConnectError, DeadlineReached, FirstByteTimeout, HttpError, Outcome, StreamBroken, StreamStarted, Success
 from .router import Attempt
-from .sse import MalformedEvent, SseReader
 from .surface import UpstreamRequest, upstream_headers
 
 _READ_SIZE = 65536
@@ -84,31 +88,58 @@ class StdlibTransport:
             connection.close()
 
     def _read_stream(self, reader: _Reader, status: int, headers: dict[str, str], first_byte_by: float) -> BufferedExchange:
-        sse = SseReader()
+        sse = _SseReader()
         events: list[bytes] = []
-        end: Outcome = Success(status)
-        # One way out per failure; whether it is a failover (nothing delivered) or a broken stream is decided once below.
+        # Buffered: the caller holds nothing until the end, so any break is a failure the router can fail over from.
         while not sse.done:
-            delivered = bool(events)
-            limit = min(self._clock() + self._timeouts.stream_idle, reader.deadline) if delivered else first_byte_by
+            limit = min(self._clock() + self._timeouts.stream_idle, reader.deadline) if events else first_byte_by
             try:
                 chunk = reader.read_chunk(limit)
                 if not chunk:
-                    end = StreamBroken("ended without [DONE]" if delivered else "ended before any event")
-                    break
+                    return BufferedExchange(StreamBroken("ended without [DONE]" if events else "ended before any event"))
                 events.extend(sse.feed(chunk))
             except TimeoutError:
-                end = no_event_in_time(delivered, at_deadline=limit >= reader.deadline)
-                break
+                if limit >= reader.deadline:
+                    return BufferedExchange(DeadlineReached())
+                return BufferedExchange(StreamBroken("stalled: no event in time") if events else FirstByteTimeout())
             except (OSError, http.client.HTTPException) as error:
-                end = StreamBroken(f"connection cut ({type(error).__name__})")
-                break
-            except MalformedEvent as error:
-                end = StreamBroken(str(error))
-                break
-        if not events:
-            return BufferedExchange(end)
-        return BufferedExchange(StreamStarted(status), headers, b"".join(events), end=end)
+                return BufferedExchange(StreamBroken(f"connection cut ({type(error).__name__})"))
+            except _MalformedEvent as error:
+                return BufferedExchange(StreamBroken(str(error)))
+        return BufferedExchange(StreamStarted(status), headers, b"".join(events), end=Success(status))
+
+
+class _MalformedEvent(ValueError):
+    """A `data:` line that is neither JSON nor `[DONE]`."""
+
+
+class _SseReader:
+    """Whole events as they arrive, each checked line by line."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self.done = False  # saw `data: [DONE]`, the only proof a stream is complete
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        # Normalised after joining, so a CRLF split across two chunks is still one line ending.
+        self._buffer = (self._buffer + chunk).replace(b"\r\n", b"\n")
+        events = []
+        while not self.done and b"\n\n" in self._buffer:
+            event, self._buffer = self._buffer.split(b"\n\n", 1)
+            for line in event.split(b"\n"):
+                if line.startswith(b"data:"):
+                    self._check(line[5:].strip())
+            events.append(event + b"\n\n")
+        return events
+
+    def _check(self, value: bytes) -> None:
+        if value == b"[DONE]":
+            self.done = True
+            return
+        try:
+            json.loads(value)
+        except ValueError:
+            raise _MalformedEvent("a data line is neither JSON nor [DONE]") from None
 
 
 class _Reader:

@@ -128,18 +128,22 @@ def test_429_without_retry_after_holds_the_region_for_the_default_cooldown():
     assert run(scenario()) == (["b", "b", "a"], 2, 2)
 
 
-def test_429_everywhere_is_relayed_with_its_retry_after():
+def test_429_everywhere_gives_the_failsafe_503_with_the_soonest_recovery_and_no_client_retry():
     async def scenario():
         async with regions("a", "b") as (a, b):
             for fake in (a, b):
-                fake.mode, fake.retry_after = "http-429", "7"
+                fake.mode, fake.retry_after = "http-429", "7"  # held for rate_limit.max_cooldown (0.5 s)
             async with gateway(config_doc([a, b])) as (client, _):
-                response = await client.post("/v1/chat/completions", json=chat())
-                return response, len(a.seen), len(b.seen)
+                during = await client.post("/v1/chat/completions", json=chat())
+                after = await client.post("/v1/chat/completions", json=chat())
+                return during, after, len(a.seen), len(b.seen)
 
-    response, seen_a, seen_b = run(scenario())
-    assert response.status_code == 429 and response.headers["retry-after"] == "7"
-    assert response.json()["error"]["code"] == "rate_limit_exceeded"
+    during, after, seen_a, seen_b = run(scenario())
+    assert during.status_code == after.status_code == 503
+    assert during.json()["error"]["code"] == after.json()["error"]["code"] == "no_upstream_available"
+    assert during.headers["retry-after"] == after.headers["retry-after"] == "1"
+    assert 0 < int(after.headers["retry-after-ms"]) <= int(during.headers["retry-after-ms"]) <= 500
+    assert during.headers["x-should-retry"] == "false"  # both were tried: a client retry now would only add attempts
     assert (seen_a, seen_b) == (1, 1)
 
 
@@ -197,7 +201,8 @@ def test_retries_are_bounded_even_when_every_region_fails():
                 return response, [len(f.seen) for f in fakes]
 
     response, seen = run(scenario())
-    assert response.status_code == 500 and response.headers["x-failover-attempts"] == "2"
+    assert response.status_code == 503 and response.headers["x-failover-attempts"] == "2"
+    assert response.headers["x-should-retry"] == "false"
     assert seen == [1, 1, 0]
 
 
@@ -248,7 +253,7 @@ def test_streaming_passes_events_through_and_ends_with_done():
 
 @pytest.mark.parametrize(
     ("fault", "reason"),
-    [("stream-cut", "connection cut"), ("stream-stall", "stalled"), ("malformed", "neither JSON"), ("no-done", "without [DONE]")],
+    [("stream-cut", "connection cut"), ("stream-stall", "stalled"), ("malformed", "neither JSON"), ("no-done", "without its end marker")],
 )
 def test_a_stream_broken_after_delivery_ends_with_an_explicit_error_event(fault, reason):
     async def scenario():
@@ -304,7 +309,7 @@ def test_every_region_down_gives_a_clean_503_at_once_without_attempts():
                 return first, second, elapsed, ready, alive
 
     first, second, elapsed, ready, alive = run(scenario())
-    assert first.status_code == 502 and first.headers["x-failover-attempts"] == "2"
+    assert first.status_code == 503 and first.headers["x-failover-attempts"] == "2" and first.headers["x-should-retry"] == "false"
     assert [a["outcome"] for a in first.json()["error"]["attempts"]] == ["connect_error", "connect_error"]
     assert second.status_code == 503 and second.headers["x-failover-attempts"] == "0"
     assert second.headers["retry-after"] == "5"

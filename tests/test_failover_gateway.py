@@ -56,7 +56,8 @@ def test_gateway_process_serves_fails_over_and_reports_readiness(tmp_path):
     assert streamed.text.rstrip().endswith("data: [DONE]") and streamed.headers["x-failover-upstream"] == "secondary"
     assert (len(primary.seen), len(secondary.seen)) == (3, 2)
     assert "Bearer k" not in stderr and '"messages"' not in stderr  # no keys or bodies in logs
-    assert "via secondary after 2 attempt(s)" in stderr
+    assert "event=request method=POST path=/v1/chat/completions status=200 upstream=secondary attempts=2" in stderr
+    assert "event=attempt_failed upstream=primary attempt=1 outcome=connect_error verdict=failed" in stderr
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ import pytest
 
 from failover.config import parse_config
 from failover.health import State, Unavailable
-from failover.outcomes import ConnectError, FirstByteTimeout, HttpError, StreamBroken, StreamStarted, Success
+from failover.config import Upstream
+from failover.outcomes import BadAnswer, ConnectError, DeadlineReached, FirstByteTimeout, HttpError, Interrupted, StreamBroken, StreamStarted, Success
 from failover.retry_after import parse_retry_after
 from failover.router import RequestMeta, Router, Verdict, classify
 
@@ -97,7 +98,7 @@ def test_active_active_prefers_callers_region_and_falls_back_to_others():
     firsts = Counter(serve(router, {}, meta)[0][0] for _ in range(10))
     assert firsts == {"euw1": 5, "euw1-b": 5}
     tried, reply = serve(router, {"euw1": ConnectError(), "euw1-b": ConnectError()}, meta)
-    assert set(tried) == {"euw1", "euw1-b"} and reply.status == 502  # one retry only
+    assert set(tried) == {"euw1", "euw1-b"} and reply.status == 503  # one retry only
     router2 = make_router("active-active", upstreams=[
         {"name": "use1", "url": "http://a", "region": "us-east-1"},
         {"name": "euw1", "url": "http://b", "region": "eu-west-1"},
@@ -115,25 +116,45 @@ def test_an_unknown_caller_region_spreads_over_everyone():
 # --- error classes ------------------------------------------------------------
 
 
+FLEET = Upstream("fleet", "http://fleet")
+AZURE = Upstream("azure", "http://azure", headers_from_env=(("api-key", "AZURE_KEY"),))
+MODEL_NOT_FOUND = json.dumps({"error": {"code": "model_not_found", "message": "The model `x` does not exist"}}).encode()
+DEPLOYMENT_NOT_FOUND = json.dumps({"error": {"code": "DeploymentNotFound", "message": "The API deployment for this resource does not exist."}}).encode()
+
+
 @pytest.mark.parametrize(
-    ("outcome", "verdict"),
+    ("outcome", "upstream", "verdict"),
     [
-        (Success(), Verdict.DELIVER),
-        (StreamStarted(), Verdict.DELIVER),
-        (HttpError(400), Verdict.DELIVER),
-        (HttpError(404), Verdict.DELIVER),
-        (HttpError(413), Verdict.DELIVER),
-        (HttpError(422), Verdict.DELIVER),
-        (HttpError(429), Verdict.THROTTLED),
-        (HttpError(500), Verdict.FAILED),
-        (HttpError(503), Verdict.FAILED),
-        (ConnectError(), Verdict.FAILED),
-        (FirstByteTimeout(), Verdict.FAILED),
-        (StreamBroken("cut"), Verdict.FAILED),
+        (Success(), FLEET, Verdict.DELIVER),
+        (StreamStarted(), FLEET, Verdict.DELIVER),
+        (HttpError(400), FLEET, Verdict.DELIVER),
+        (HttpError(404), FLEET, Verdict.DELIVER),
+        (HttpError(413), FLEET, Verdict.DELIVER),
+        (HttpError(422), FLEET, Verdict.DELIVER),
+        (HttpError(401), FLEET, Verdict.DELIVER),  # the caller's own key
+        (HttpError(403), FLEET, Verdict.DELIVER),
+        (HttpError(401), AZURE, Verdict.FAILED),  # the key the router injects
+        (HttpError(403), AZURE, Verdict.FAILED),
+        (HttpError(404, {}, MODEL_NOT_FOUND), FLEET, Verdict.MISSING),
+        (HttpError(404, {}, DEPLOYMENT_NOT_FOUND), AZURE, Verdict.MISSING),
+        (HttpError(408), FLEET, Verdict.FAILED),
+        (HttpError(409), FLEET, Verdict.FAILED),
+        (HttpError(429), FLEET, Verdict.THROTTLED),
+        (HttpError(503, {"retry-after": "3"}), FLEET, Verdict.THROTTLED),
+        (HttpError(503, {"retry-after-ms": "250"}), FLEET, Verdict.THROTTLED),
+        (HttpError(503, {"retry-after": "soon"}), FLEET, Verdict.FAILED),
+        (HttpError(500), FLEET, Verdict.FAILED),
+        (HttpError(503), FLEET, Verdict.FAILED),
+        (ConnectError(), FLEET, Verdict.FAILED),
+        (FirstByteTimeout(), FLEET, Verdict.FAILED),
+        (StreamBroken("cut"), FLEET, Verdict.FAILED),
+        (BadAnswer("an error object"), FLEET, Verdict.FAILED),
+        (DeadlineReached(), FLEET, Verdict.ENDED),
+        (Interrupted("shutting down"), FLEET, Verdict.ENDED),
     ],
 )
-def test_classification(outcome, verdict):
-    assert classify(outcome) is verdict
+def test_classification(outcome, upstream, verdict):
+    assert classify(outcome, upstream) is verdict
 
 
 @pytest.mark.parametrize("code", ["context_length_exceeded", "content_filter"])
@@ -152,23 +173,48 @@ def test_5xx_and_connection_errors_retry_once_on_another_upstream():
     router = make_router()
     tried, reply = serve(router, {"a": HttpError(500), "b": ConnectError()})
     assert tried == ["a", "b"]
-    assert reply.status == 502
+    assert reply.status == 503
     assert json.loads(reply.body)["error"]["attempts"] == [
         {"upstream": "a", "outcome": "http_500"},
         {"upstream": "b", "outcome": "connect_error"},
     ]
 
 
-def test_last_upstream_5xx_is_relayed_when_retries_are_spent():
-    router = make_router()
-    tried, reply = serve(router, {"a": ConnectError(), "b": HttpError(503, {"content-type": "text/plain"}, b"busy")})
-    assert tried == ["a", "b"] and reply.status == 503 and reply.body == b"busy"
+def test_when_every_attempt_failed_the_answer_is_the_failsafe_one_and_says_not_to_retry():
+    clock = FakeClock()
+    router = make_router(clock=clock, upstreams=[{"name": "a", "url": "http://a"}, {"name": "b", "url": "http://b"}])
+    # The last upstream answered 503 without Retry-After: it is not relayed as if it were the whole story.
+    tried, reply = serve(router, {"a": HttpError(429, {"retry-after": "7"}), "b": HttpError(503, {"content-type": "text/plain"}, b"busy")})
+    assert tried == ["a", "b"] and reply.status == 503
+    assert reply.headers["x-should-retry"] == "false"  # the router already tried every upstream
+    assert reply.headers["retry-after"] == "1"  # b failed once and is still usable: soonest recovery is now
+    error = json.loads(reply.body)["error"]
+    assert error["code"] == "no_upstream_available"
+    assert [u["reason"] for u in error["upstreams"]] == ["rate_limited", "available"]
+    assert [a["outcome"] for a in error["attempts"]] == ["http_429", "http_503"]
+
+
+def test_the_same_503_and_retry_after_whatever_the_timing_of_the_throttling():
+    clock = FakeClock()
+    router = make_router(clock=clock)
+    throttled = {n: HttpError(429, {"retry-after": seconds}) for n, seconds in zip("abc", ["9", "3", "6"])}
+    tried, during = serve(router, throttled)  # found out during this request
+    assert tried == ["a", "b", "c"]
+    clock.advance(1.0)
+    tried, after = serve(router, {})  # already known: nothing is tried
+    assert tried == []
+    assert during.status == after.status == 503
+    assert (during.headers["retry-after"], during.headers["retry-after-ms"]) == ("3", "3000")  # b comes back first
+    assert (after.headers["retry-after"], after.headers["retry-after-ms"]) == ("2", "2000")
+    assert json.loads(during.body)["error"]["code"] == json.loads(after.body)["error"]["code"] == "no_upstream_available"
+    assert during.headers["x-should-retry"] == "false" and "x-should-retry" not in after.headers  # nothing was tried for it
 
 
 def test_first_byte_timeout_moves_on_and_never_retries_the_same_upstream():
     router = make_router(max_retries=5)
     tried, reply = serve(router, {"a": FirstByteTimeout(), "b": FirstByteTimeout(), "c": FirstByteTimeout()})
-    assert tried == ["a", "b", "c"] and reply.status == 504
+    assert tried == ["a", "b", "c"] and reply.status == 503
+    assert [a["outcome"] for a in json.loads(reply.body)["error"]["attempts"]] == ["first_byte_timeout"] * 3
 
 
 def test_429_fails_over_at_once_without_spending_the_retry_and_holds_the_upstream():
@@ -183,17 +229,32 @@ def test_429_fails_over_at_once_without_spending_the_retry_and_holds_the_upstrea
     assert serve(router, {})[0] == ["a"]
 
 
-def test_429_without_retry_after_uses_the_default_cooldown_and_429_everywhere_is_relayed():
+def test_429_without_retry_after_uses_the_default_cooldown():
     clock = FakeClock()
     router = make_router(clock=clock)
     throttled = {n: HttpError(429, {"content-type": "application/json"}, b'{"error":{}}') for n in "abc"}
     throttled["a"] = HttpError(429)
     tried, reply = serve(router, throttled)
-    assert tried == ["a", "b", "c"] and reply.status == 429 and reply.headers["x-failover-upstream"] == "c"
+    assert tried == ["a", "b", "c"] and reply.status == 503 and reply.headers["x-failover-upstream"] == "c"
     clock.advance(3.9)
     assert router.health("a").unavailable(clock()) is Unavailable.RATE_LIMITED
     clock.advance(0.2)
     assert router.health("a").unavailable(clock()) is None
+
+
+def test_503_with_retry_after_holds_like_a_429_and_without_it_counts_as_a_failure():
+    clock = FakeClock()
+    router = make_router(clock=clock)
+    for _ in range(3):
+        tried, reply = serve(router, {"a": HttpError(503, {"retry-after": "2"})})
+        assert tried[0] == "a" and reply.headers["x-failover-upstream"] == "b"
+        assert router.health("a").unavailable(clock()) is Unavailable.RATE_LIMITED
+        clock.advance(2.01)
+    assert router.health("a").state(clock()) is State.CLOSED  # holds are not failures
+    fail = {"a": HttpError(503)}
+    serve(router, fail)
+    serve(router, fail)
+    assert router.health("a").state(clock()) is State.OPEN
 
 
 def test_retry_after_is_capped():
@@ -427,3 +488,88 @@ def test_fallback_response_is_served_in_degraded_mode():
     assert reply.status == 200 and json.loads(reply.body) == {"degraded": True}
     assert reply.headers["x-failover-fallback"] == "true"
     assert router.unavailable_reply().status == 503  # readiness still tells the truth
+
+
+# --- whose fault -----------------------------------------------------------------------
+
+
+def test_an_upstreams_own_faults_fail_over_and_count_against_it():
+    upstreams = [
+        {"name": "a", "url": "http://a", "priority": 0, "headers_from_env": {"api-key": "A_KEY"}},
+        {"name": "b", "url": "http://b", "priority": 1},
+    ]
+    for fault in (HttpError(408), HttpError(409), HttpError(401), HttpError(403), BadAnswer("an error object"), BadAnswer("no choices")):
+        clock = FakeClock()
+        router = make_router(clock=clock, upstreams=upstreams)
+        for _ in range(2):
+            tried, reply = serve(router, {"a": fault})
+            assert tried == ["a", "b"] and reply.status == 200 and reply.headers["x-failover-upstream"] == "b", fault
+        assert router.health("a").state(clock()) is State.OPEN, fault
+
+
+def test_a_callers_own_key_refused_goes_back_unchanged():
+    router = make_router()
+    refused = HttpError(401, {"content-type": "application/json"}, b'{"error": {"code": "invalid_api_key"}}')
+    tried, reply = serve(router, {"a": refused})
+    assert tried == ["a"] and reply.status == 401 and reply.body == refused.body
+
+
+def test_a_missing_model_fails_over_and_counts_only_where_another_upstream_serves_it():
+    clock = FakeClock()
+    router = make_router(clock=clock, max_retries=2)
+    missing = HttpError(404, {"content-type": "application/json"}, MODEL_NOT_FOUND)
+    for _ in range(2):
+        tried, reply = serve(router, {"a": missing})
+        assert tried == ["a", "b"] and reply.status == 200
+    assert router.health("a").state(clock()) is State.OPEN  # b serves the model: a lacks it
+    # A model nobody serves is the caller's mistake: the 404 goes back as is, and no breaker moves.
+    router = make_router(clock=clock, max_retries=2)
+    for _ in range(3):
+        tried, reply = serve(router, {name: missing for name in "abc"})
+        assert tried == ["a", "b", "c"] and reply.status == 404 and reply.body == MODEL_NOT_FOUND
+    assert all(router.health(name).state(clock()) is State.CLOSED for name in "abc")
+
+
+def test_the_routers_own_deadline_on_a_flowing_stream_moves_no_breaker():
+    clock = FakeClock()
+    router = make_router(clock=clock, breaker={"failure_threshold": 2, "base_ejection": 10, "max_ejection": 35, "jitter": 0.0})
+
+    def stream_that_ends(end):
+        with router.begin() as plan:
+            attempt = next(plan)
+            plan.record(attempt, StreamStarted())
+            plan.record(attempt, end)
+            return attempt.upstream.name
+
+    for end in (DeadlineReached(), Interrupted("the proxy is shutting down"), DeadlineReached()):
+        assert stream_that_ends(end) == "a"
+    assert router.health("a").state(clock()) is State.CLOSED
+    for _ in range(2):
+        stream_that_ends(StreamBroken("stalled: no event for 15 s"))
+    assert router.health("a").state(clock()) is State.OPEN
+
+
+def test_an_attempt_the_deadline_ended_stops_the_plan_without_blame():
+    clock = FakeClock()
+    router = make_router(clock=clock, max_retries=5)
+    tried, reply = serve(router, {"a": DeadlineReached()})
+    assert tried == ["a"] and reply.status == 504 and reply.headers["x-should-retry"] == "false"
+    assert router.health("a").state(clock()) is State.CLOSED
+
+
+def test_each_failed_attempt_and_breaker_transition_is_one_structured_log_line(caplog):
+    clock = FakeClock()
+    router = make_router(clock=clock)
+    with caplog.at_level("INFO", logger="failover"):
+        serve(router, {"a": HttpError(503)})
+        serve(router, {"a": ConnectError()})
+        clock.advance(10.0)
+        serve(router, {})  # the probe succeeds
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "event=attempt_failed upstream=a attempt=1 outcome=http_503 verdict=failed",
+        "event=attempt_failed upstream=a attempt=1 outcome=connect_error verdict=failed",
+        "event=breaker_open upstream=a ejection_seconds=10.000 ejections=1 after_failures=2",
+        "event=breaker_half_open upstream=a probe=sent",
+        "event=breaker_closed upstream=a",
+    ]

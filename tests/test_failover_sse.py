@@ -1,46 +1,114 @@
+"""Server-sent events: WHATWG decoding (failover/sse.py), canonical encoding (events.py) and the chat stream rules (endpoints.py).
+
+The shapes come from the standard (html.spec.whatwg.org, "Server-sent events", 9.2.5-9.2.6) and
+from what providers send (Azure OpenAI's prompt-filter chunk, vLLM's in-stream error objects).
+"""
+
+import asyncio
 import json
 
+import httpx
 import pytest
 
-from failover.sse import MalformedEvent, SseReader, error_event
+from failover.endpoints import Kind, chat_body_problem, chat_event_kind
+from failover.events import Event, error_event
+from failover.sse import events
+
+CHUNK = json.dumps({"choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": None}]})
 
 
-def test_events_are_released_whole_even_when_split_across_chunks():
-    reader = SseReader()
-    assert reader.feed(b'data: {"a"') == []
-    assert reader.feed(b': 1}\n') == []
-    assert reader.feed(b'\ndata: {"b": 2}\n\ndata: [DO') == [b'data: {"a": 1}\n\n', b'data: {"b": 2}\n\n']
-    assert not reader.done
-    assert reader.feed(b"NE]\n\n") == [b"data: [DONE]\n\n"]
-    assert reader.done
+def decode(*parts: bytes, content_type: str = "text/event-stream") -> list[Event]:
+    async def chunks():
+        for part in parts:
+            yield part
+
+    async def collect():
+        response = httpx.Response(200, headers={"content-type": content_type}, content=chunks())
+        return [event async for event in events(response)]
+
+    return asyncio.run(collect())
 
 
-def test_crlf_comments_and_named_events_pass():
-    reader = SseReader()
-    events = reader.feed(b": keep-alive\r\n\r\nevent: message\r\nid: 7\r\ndata: {}\r\n\r\ndata: [DONE]\r\n\r\n")
-    assert events == [b": keep-alive\n\n", b"event: message\nid: 7\ndata: {}\n\n", b"data: [DONE]\n\n"]
-    assert reader.done
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        # Lines ended by a bare CR, including one split from its event's blank line by a chunk boundary.
+        ((b"data: a\r", b"\rdata: b\r\r"), [Event(data="a"), Event(data="b")]),
+        ((b"data: a\r\n\r", b"\n"), [Event(data="a")]),
+        # One event's JSON over two data lines: joined with a newline, still one JSON document.
+        ((b'data: {"choices":\n', b'data: [1]}\n\n'), [Event(data='{"choices":\n[1]}')]),
+        # An empty data line inside an event, and an event of only an empty data line.
+        ((b"data: a\ndata:\ndata: b\n\ndata:\n\n",), [Event(data="a\n\nb"), Event(data="")]),
+        # Comments, unknown fields and a line without a colon are ignored; "data" alone is an empty data field.
+        ((b": keep-alive\n\nfoo: bar\nstray text\ndata: x\n\ndata\n\n",), [Event(data="x"), Event(data="")]),
+        # The event type, an id (reported on the event that set it), a retry of digits only.
+        ((b"event: ping\nid: 7\nretry: 3000\ndata: x\n\ndata: y\n\nretry: -5\ndata: z\n\n",), [Event("ping", "x", "7", 3000), Event(data="y"), Event(data="z")]),
+        # One leading byte order mark is dropped, and the stream is UTF-8 whatever charset is named.
+        ((b"\xef\xbb\xbfdata: \xc3\xa9\n\n",), [Event(data="\u00e9")]),
+        # An event not finished by a blank line when the stream ends is discarded.
+        ((b"data: done\n\ndata: cut",), [Event(data="done")]),
+    ],
+    ids=["bare-cr", "crlf-split", "multi-line-json", "empty-data", "ignored-lines", "fields", "bom-utf8", "unfinished"],
+)
+def test_event_stream_shapes_decode_as_the_standard_says(parts, expected):
+    decoded = decode(*parts, content_type="text/event-stream; charset=iso-8859-1")
+    # Blocks with no data (a lone comment, or what an `id` alone leaves) carry empty data: keep-alives.
+    assert [e for e in decoded if e.data or e in expected] == expected
 
 
-def test_nothing_after_done_is_read():
-    reader = SseReader()
-    assert reader.feed(b"data: [DONE]\n\ndata: trailing junk\n\n") == [b"data: [DONE]\n\n"]
+def test_every_byte_boundary_gives_the_same_events():
+    stream = b'event: message\r\nid: 1\r\ndata: {"a":\r\ndata: 1}\r\n\r\n: ping\rdata: [DONE]\r\r'
+    whole = decode(stream)
+    assert whole == [Event(data='{"a":\n1}', id="1"), Event(data="[DONE]")]
+    for cut in range(1, len(stream)):
+        assert decode(stream[:cut], stream[cut:]) == whole, cut
 
 
-@pytest.mark.parametrize("line", [b"data: {not json", b"data: hello", b"data:"])
-def test_a_data_line_that_is_neither_json_nor_done_is_malformed(line):
-    with pytest.raises(MalformedEvent):
-        SseReader().feed(line + b"\n\n")
+@pytest.mark.parametrize("event", [Event(data=CHUNK), Event("error", '{"error": {}}', "9", 10), Event(data="a\n\nb"), Event(data="")])
+def test_encoding_is_canonical_and_decodes_back_to_the_same_event(event):
+    wire = event.encode()
+    assert b"\r" not in wire and wire.endswith(b"\n\n")
+    assert decode(wire) == [event]
+
+
+@pytest.mark.parametrize(
+    ("event", "kind"),
+    [
+        (Event(data=CHUNK), Kind.CONTENT),
+        (Event(data=json.dumps({"choices": [], "usage": {"total_tokens": 9}})), Kind.CONTENT),
+        (Event(data=json.dumps({"choices": [], "prompt_filter_results": [{"prompt_index": 0}]})), Kind.OTHER),
+        (Event(data=""), Kind.KEEPALIVE),
+        (Event(data="\n"), Kind.KEEPALIVE),
+        (Event(data="[DONE]"), Kind.END),
+        (Event("error", json.dumps({"error": {"message": "overloaded"}})), Kind.ERROR),
+        (Event("error", "not json either"), Kind.ERROR),
+        (Event(data=json.dumps({"error": {"message": "The model is not multimodal.", "code": 400}})), Kind.ERROR),
+        (Event(data='{"choices": [{"delta": {"content"'), Kind.MALFORMED),
+        (Event(data="hello"), Kind.MALFORMED),
+        (Event(data="[1, 2]"), Kind.MALFORMED),
+    ],
+    ids=["choices", "usage-only", "azure-prompt-filter", "empty", "blank-lines", "done", "error-event", "error-event-not-json", "error-object", "cut-json", "text", "not-an-object"],
+)
+def test_what_counts_as_content_in_a_chat_stream(event, kind):
+    assert chat_event_kind(event) is kind
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (json.dumps({"choices": [{"message": {"content": "hi"}}]}).encode(), None),
+        (json.dumps({"error": {"message": "boom"}}).encode(), "an error object"),
+        (json.dumps({"id": "x", "choices": []}).encode(), "no choices"),
+        (json.dumps({"id": "x"}).encode(), "no choices"),
+        (b"[]", "not a JSON object"),
+        (b"<html>bad gateway</html>", "not JSON"),
+    ],
+)
+def test_what_counts_as_an_answer_in_a_whole_chat_completion(body, problem):
+    assert chat_body_problem(body) == problem
 
 
 def test_error_event_is_an_sse_error_with_a_json_body():
     event = error_event("cut", "upstream_stream_broken")
     assert event.startswith(b"event: error\ndata: ") and event.endswith(b"\n\n")
-    payload = json.loads(event.split(b"data: ", 1)[1])
-    assert payload == {"error": {"message": "cut", "type": "stream_error", "code": "upstream_stream_broken"}}
-
-
-def test_a_crlf_split_across_two_chunks_still_ends_the_event():
-    reader = SseReader()
-    assert reader.feed(b'data: {"a": 1}\r\n\r') == []
-    assert reader.feed(b'\ndata: {"b": 2}\r\n\r\n') == [b'data: {"a": 1}\n\n', b'data: {"b": 2}\n\n']
+    assert decode(event) == [Event("error", json.dumps({"error": {"message": "cut", "type": "stream_error", "code": "upstream_stream_broken"}}))]

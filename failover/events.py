@@ -1,0 +1,54 @@
+"""Server-sent events as the gateway relays them: one dispatched event, its wire form, and the error events.
+
+Standard library only. Decoding from the wire follows the WHATWG rules and lives in `sse.py`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Event:
+    """One dispatched event (WHATWG HTML, "Server-sent events", 9.2.6 Interpreting an event stream).
+
+    `type` is "message" when the stream named none; `data` is its `data:` lines joined with "\\n";
+    `id` is the event's own `id:` field (None when it had none) and `retry` its valid `retry:` field
+    in milliseconds (None when absent or not only ASCII digits).
+    """
+
+    type: str = "message"
+    data: str = ""
+    id: str | None = None
+    retry: int | None = None
+
+    def encode(self) -> bytes:
+        """The event in canonical wire form: LF line endings, one `data:` line per line of data, a blank line."""
+        head = ""
+        if self.type != "message":
+            head += f"event: {self.type}\n"
+        if self.id is not None:
+            head += f"id: {self.id}\n"
+        if self.retry is not None:
+            head += f"retry: {self.retry}\n"
+        if "\n" in self.data:
+            body = "".join(f"data: {line}\n" for line in self.data.split("\n"))
+        else:
+            body = f"data: {self.data}\n"
+        return (head + body + "\n").encode()
+
+
+def error_event(message: str, code: str) -> bytes:
+    """An explicit error at the end of a stream, so it never passes for a complete answer.
+
+    Shape: `event: error` and `data: {"error": {"message", "type": "stream_error", "code"}}`. OpenAI's
+    SDKs raise an APIError on a data event holding an `error` object (openai-python `_streaming.py`).
+    """
+    payload = {"error": {"message": message, "type": "stream_error", "code": code}}
+    return Event("error", json.dumps(payload)).encode()
+
+
+def broken_stream_event(detail: str) -> bytes:
+    """How a stream that broke after its first content reached the caller ends: code `upstream_stream_broken`."""
+    return error_event(f"The upstream stream broke before completing ({detail}).", "upstream_stream_broken")
