@@ -9,10 +9,12 @@ import json
 import time
 from collections import Counter
 
+import httpx
 import pytest
+from httpx_sse import EventSource
 
 from failover.health import State
-from tests.failover_fakes import FAST_BREAKER, chat, config_doc, gateway, regions, run
+from tests.failover_fakes import FAST_BREAKER, FAST_TIMEOUTS, chat, config_doc, gateway, regions, run
 
 
 def served_by(response) -> str:
@@ -350,3 +352,188 @@ def test_caller_credentials_are_forwarded_and_upstream_keys_come_from_the_enviro
     assert fleet_headers["authorization"] == "Bearer caller" and "api-key" not in fleet_headers
     assert azure_headers["api-key"] == "azure-secret"
     assert "x-internal" not in fleet_headers
+
+
+# --- a stream commits on its first content event -------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["error-event", "error-200", "keepalive-cut", "keepalive-stall"])
+def test_a_stream_that_fails_before_any_content_fails_over_within_the_first_byte_timeout(fault):
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            a.mode = fault
+            async with gateway(config_doc([a, b])) as (client, router):
+                started = time.monotonic()
+                first = await client.post("/v1/chat/completions", json=chat(stream=True))
+                elapsed = time.monotonic() - started
+                second = await client.post("/v1/chat/completions", json=chat(stream=True))
+                return first, second, elapsed, len(a.seen), len(b.seen), router.health("a").state(time.monotonic())
+
+    first, second, elapsed, seen_a, seen_b, state = run(scenario())
+    for response in (first, second):
+        assert response.status_code == 200 and served_by(response) == "b" and response.headers["x-failover-attempts"] == "2"
+        assert sse_data(response.text)[-1] == "[DONE]" and "error" not in response.text
+    # Keep-alive comments do not stop the first-byte timer (0.4 s): the silent region costs that, not the 3 s deadline.
+    assert elapsed < 0.4 + 1.0
+    assert (seen_a, seen_b) == (2, 2) and state is State.OPEN  # two failures: the region is out
+
+
+CHUNK = '{"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": null}]}'
+SPLIT_CHUNK = CHUNK.replace('"choices": ', '"choices":\ndata: ')
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [f"data: {CHUNK}\r".encode(), f"\rdata: {CHUNK}\r\rdata: [DONE]\r\r".encode()],
+        [f"data: {SPLIT_CHUNK}\n\n".encode(), b"data: [DONE]\n\n"],
+        [b"data:\n\n: keep-alive\n\nfoo: bar\nid: 1\nretry: 100\n", f"data: {CHUNK}\n\ndata\n\ndata: [DONE]\n\n".encode()],
+        [b'data: {"choices": [], "prompt_filter_results": [{"prompt_index": 0}]}\n\n', f"data: {CHUNK}\r\n\r\ndata: [DONE]\r\n\r\n".encode()],
+    ],
+    ids=["bare-cr", "json-over-two-data-lines", "empty-data-comments-unknown-fields", "azure-prompt-filter-first"],
+)
+def test_valid_event_stream_shapes_are_relayed_whole(parts):
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            a.mode, a.raw_stream = "raw", parts
+            async with gateway(config_doc([a, b])) as (client, _):
+                return await client.post("/v1/chat/completions", json=chat(stream=True)), len(b.seen)
+
+    response, seen_b = run(scenario())
+    assert response.status_code == 200 and served_by(response) == "a" and seen_b == 0
+    # Read back by httpx-sse's decoder, as a client would: every event whole, the last [DONE].
+    relayed = list(EventSource(httpx.Response(200, headers=response.headers, content=response.content)).iter_sse())
+    assert relayed[-1].data == "[DONE]" and all(e.event == "message" for e in relayed)
+    contents = [c["delta"].get("content") for e in relayed[:-1] for c in json.loads(e.data)["choices"]]
+    assert "hi" in contents and all(c in ("hi", None) for c in contents)
+
+
+def test_events_held_before_content_are_not_delivered_when_the_stream_then_ends():
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            a.mode, a.raw_stream = "raw", [b'data: {"choices": [], "prompt_filter_results": []}\n\n', b": bye\n\n"]
+            async with gateway(config_doc([a, b])) as (client, _):
+                return await client.post("/v1/chat/completions", json=chat(stream=True))
+
+    response = run(scenario())
+    assert response.status_code == 200 and served_by(response) == "b" and "prompt_filter_results" not in response.text
+
+
+# --- who is at fault --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["http-408", "http-409", "model-not-found", "deployment-not-found", "error-200", "no-choices", "injected-key-refused"])
+def test_faults_of_one_upstream_fail_over_and_count_against_it(fault, monkeypatch):
+    monkeypatch.setenv("FAKE_REGION_KEY", "wrong-key")
+
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            doc = config_doc([a, b])
+            if fault == "injected-key-refused":
+                doc["upstreams"][0]["headers_from_env"] = {"api-key": "FAKE_REGION_KEY"}
+                a.mode = "bad-key"
+            else:
+                a.mode = fault
+            async with gateway(doc) as (client, router):
+                responses = [await client.post("/v1/chat/completions", json=chat()) for _ in range(3)]
+                return responses, len(a.seen), router.health("a").state(time.monotonic())
+
+    responses, seen_a, state = run(scenario())
+    assert [r.status_code for r in responses] == [200] * 3
+    assert [served_by(r) for r in responses] == ["b"] * 3
+    assert [r.headers["x-failover-attempts"] for r in responses] == ["2", "2", "1"]
+    assert responses[0].json()["choices"][0]["message"]["content"] == "Hello from b."
+    assert seen_a == 2 and state is State.OPEN
+
+
+def test_a_callers_own_key_refused_goes_back_unchanged_after_one_attempt():
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            a.mode = "bad-key"
+            async with gateway(config_doc([a, b])) as (client, router):
+                response = await client.post("/v1/chat/completions", json=chat(), headers={"authorization": "Bearer wrong"})
+                return response, len(b.seen), router.health("a").state(time.monotonic())
+
+    response, seen_b, state = run(scenario())
+    assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_api_key"
+    assert seen_b == 0 and state is State.CLOSED
+
+
+def test_a_503_with_retry_after_holds_the_region_like_a_429():
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            a.mode, a.retry_after = "http-503", "1"  # held for rate_limit.max_cooldown (0.5 s)
+            async with gateway(config_doc([a, b])) as (client, router):
+                responses = [await client.post("/v1/chat/completions", json=chat()) for _ in range(3)]
+                held = len(a.seen)
+                a.mode = "none"
+                await asyncio.sleep(0.55)
+                after = await client.post("/v1/chat/completions", json=chat())
+                return responses, held, after, router.health("a").state(time.monotonic())
+
+    responses, held, after, state = run(scenario())
+    assert [r.headers["x-failover-attempts"] for r in responses] == ["2", "1", "1"] and held == 1
+    assert served_by(after) == "a" and state is State.CLOSED  # a hold is not a failure
+
+
+# --- work ends with its caller, and the router's own deadline blames no one -------------------------
+
+
+async def until(condition, within: float = 2.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+
+
+def test_a_caller_who_leaves_while_the_router_waits_cancels_the_attempt_and_plans_no_other():
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            a.mode = "hang"
+            doc = config_doc([a, b], timeouts={**FAST_TIMEOUTS, "first_byte": 0.8})
+            async with gateway(doc) as (client, router):
+                with pytest.raises(httpx.ReadTimeout):
+                    await client.post("/v1/chat/completions", json=chat(), timeout=0.2)
+                left = time.monotonic()
+                await until(lambda: a.seen[0].caller_left_at is not None)
+                await asyncio.sleep(0.8)  # past a's first-byte timeout: the router would have tried b by now
+                return a.seen[0].caller_left_at, left, len(b.seen), router.health("a")
+
+    caller_left_at, left, seen_b, health = run(scenario())
+    assert caller_left_at is not None and caller_left_at - left < 0.3  # a's request was cancelled, not left to time out
+    assert seen_b == 0  # no further attempt for a caller who is gone
+    assert health.state(time.monotonic()) is State.CLOSED and health._consecutive_failures == 0  # not a's failure
+
+
+def test_a_caller_who_leaves_mid_stream_cancels_the_upstream_stream():
+    async def scenario():
+        async with regions("a") as (a,):
+            a.mode = "slow"  # 200 events, one every 50 ms
+            async with gateway(config_doc([a])) as (client, router):
+                async with client.stream("POST", "/v1/chat/completions", json=chat(stream=True)) as response:
+                    async for line in response.aiter_lines():
+                        if line.startswith("data:"):
+                            break
+                left = time.monotonic()
+                await until(lambda: a.seen[0].caller_left_at is not None)
+                return a.seen[0].caller_left_at, left, router.health("a")
+
+    caller_left_at, left, health = run(scenario())
+    assert caller_left_at is not None and caller_left_at - left < 0.5
+    assert health.state(time.monotonic()) is State.CLOSED and health._consecutive_failures == 0
+
+
+def test_a_flowing_stream_cut_by_the_request_deadline_says_so_and_blames_no_region():
+    async def scenario():
+        async with regions("a") as (a,):
+            a.mode = "slow"  # an event every 50 ms: flowing, far within stream_idle
+            doc = config_doc([a], timeouts={**FAST_TIMEOUTS, "total": 0.5})
+            async with gateway(doc) as (client, router):
+                responses = [await client.post("/v1/chat/completions", json=chat(stream=True)) for _ in range(2)]
+                return responses, router.health("a").state(time.monotonic())
+
+    responses, state = run(scenario())
+    for response in responses:
+        assert response.status_code == 200 and served_by(response) == "a"
+        data = sse_data(response.text)
+        assert "[DONE]" not in data and json.loads(data[-1])["error"]["code"] == "deadline_exceeded"
+    assert state is State.CLOSED  # two deadlines with a threshold of two: a healthy region is not ejected
