@@ -13,7 +13,7 @@ import yaml
 from .config import Config, ConfigError, parse_config
 from .fake_upstream import FAIL_MODES
 
-EXIT_BAD_CONFIG = 2
+EXIT_BAD_CONFIG = 2  # also a port that is out of range or cannot be listened on
 
 
 def load_config(path: str) -> Config:
@@ -43,27 +43,40 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the gateway logs one line per request itself
+    if not 0 <= args.port <= 65535:
+        return _refuse(f"--port: {args.port} is not allowed; expected a port from 0 (any free port) to 65535")
 
     if args.command == "fake-upstream":
         from .fake_upstream import run
 
-        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends a foreground server quietly
-            asyncio.run(run(args.name, args.port, args.fail_mode, args.retry_after))
+        try:
+            with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends a foreground server quietly
+                asyncio.run(run(args.name, args.port, args.fail_mode, args.retry_after))
+        except OSError as error:
+            return _refuse(f"cannot listen on 127.0.0.1:{args.port}: {error.strerror or error}")
         return 0
 
     try:
         config = load_config(args.config)
     except ConfigError as error:
-        print(f"failover: refusing to start: {error}", file=sys.stderr)
-        return EXIT_BAD_CONFIG
+        return _refuse(str(error))
     # Imported only now so a bad config is refused fast, before the port is bound.
     from .gateway import bind, create_app, server
 
-    sock = bind(args.host, args.port)
+    try:
+        sock = bind(args.host, args.port)
+    except OSError as error:  # in use, no such address, not permitted
+        return _refuse(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}")
     print(f"failover gateway ({config.topology}, {len(config.upstreams)} upstreams) on http://{args.host}:{sock.getsockname()[1]}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends a foreground server quietly
         asyncio.run(server(create_app(config, caller_region=args.region)).serve(sockets=[sock]))
     return 0
+
+
+def _refuse(reason: str) -> int:
+    """One line on stderr, exit status 2: what a shell script or service manager can act on."""
+    print(f"failover: refusing to start: {reason}", file=sys.stderr)
+    return EXIT_BAD_CONFIG
 
 
 if __name__ == "__main__":

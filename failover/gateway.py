@@ -106,17 +106,35 @@ def create_app(config: Config, router: Router | None = None, caller_region: str 
     return app
 
 
+# How long the rest of an over-limit body is read and dropped, so a client still sending gets
+# the 413 rather than a connection reset (nginx's lingering close does the same).
+_LINGER_SECONDS = 2.0
+
+
 async def _bounded_body(request: Request, limit: int) -> bytes | None:
-    """The request body, or None as soon as it is known to exceed `limit` bytes (never read whole)."""
+    """The request body, or None once it is known to exceed `limit` bytes; more than that is never kept."""
+    chunks = request.stream()
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
+        if "100-continue" in request.headers.get("expect", "").lower():
+            return None  # the client waits for a go-ahead it will not get: it never sends the body
+        await _drop_rest(chunks)
         return None
     body = bytearray()
-    async for chunk in request.stream():
+    async for chunk in chunks:
         body += chunk
         if len(body) > limit:
+            del body
+            await _drop_rest(chunks)
             return None
     return bytes(body)
+
+
+async def _drop_rest(chunks: AsyncIterator[bytes]) -> None:
+    with contextlib.suppress(TimeoutError, ClientDisconnect):
+        async with asyncio.timeout(_LINGER_SECONDS):
+            async for _ in chunks:
+                pass
 
 
 def _too_large(limit: int) -> Response:

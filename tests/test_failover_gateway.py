@@ -1,7 +1,10 @@
-"""`python -m failover serve` end to end: a real process, real sockets, fake regions."""
+"""`python -m failover serve` end to end (a real process, real sockets, fake regions), and its HTTP surface."""
 
+import json
 import re
 import select
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +13,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.failover_fakes import chat, config_doc, regions_in_thread
+from tests.failover_fakes import chat, config_doc, gateway, regions, regions_in_thread, run
 
 BANNER_TIMEOUT = 20
 
@@ -88,3 +91,79 @@ def test_the_shipped_example_config_is_valid():
     config = load_config(str(Path(__file__).parent.parent / "failover" / "examples" / "two-local-upstreams.yaml"))
     assert [u.name for u in config.upstreams] == ["primary", "secondary"]
     assert config.topology == "active-passive"
+
+
+@pytest.mark.parametrize(("command", "port"), [("serve", "in-use"), ("serve", "70000"), ("fake-upstream", "in-use")])
+def test_a_busy_or_impossible_port_is_one_clear_line_and_exit_status_2(tmp_path, command, port):
+    config_path = tmp_path / "gateway.yaml"
+    config_path.write_text(yaml.safe_dump({"topology": "active-passive", "upstreams": [{"name": "a", "url": "http://127.0.0.1:1"}]}))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        number = str(busy.getsockname()[1]) if port == "in-use" else port
+        args = ["serve", "--config", str(config_path)] if command == "serve" else ["fake-upstream", "--name", "a"]
+        result = subprocess.run([sys.executable, "-m", "failover", *args, "--port", number], capture_output=True, text=True, timeout=20)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("failover: refusing to start: ")
+    assert ("in use" in result.stderr) if port == "in-use" else (f"--port: {port} is not allowed" in result.stderr)
+
+
+def test_ctrl_c_during_a_stream_ends_it_with_the_error_event(tmp_path):
+    with regions_in_thread("a") as (_, (a,)):
+        a.mode = "slow"  # 200 events, one every 50 ms: still streaming when the gateway is stopped
+        config_path = tmp_path / "gateway.yaml"
+        config_path.write_text(yaml.safe_dump(config_doc([a], timeouts={"connect": 1, "first_byte": 5, "total": 30, "stream_idle": 5})))
+        process, base_url = start_gateway(config_path)
+        try:
+            with httpx.Client(base_url=base_url, timeout=10) as client:
+                with client.stream("POST", "/v1/chat/completions", json=chat(stream=True)) as response:
+                    lines = response.iter_lines()
+                    assert next(line for line in lines if line.startswith("data:"))
+                    process.send_signal(signal.SIGINT)
+                    rest = list(lines)  # read to the end: a cut stream would raise here
+        finally:
+            exit_code = process.wait(timeout=10)
+            process.communicate(timeout=10)
+    data = [line[5:].strip() for line in rest if line.startswith("data:")]
+    assert "[DONE]" not in data and "event: error" in rest
+    assert json.loads(data[-1])["error"]["code"] == "proxy_shutting_down"
+    assert exit_code == 0
+
+
+def test_answers_carry_one_date_and_no_server_header_of_the_upstream_or_the_gateway():
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            async with gateway(config_doc([a, b])) as (client, _):
+                plain = await client.post("/v1/chat/completions", json=chat())
+                streamed = await client.post("/v1/chat/completions", json=chat(stream=True))
+                a.mode = "context-length"
+                relayed_error = await client.post("/v1/chat/completions", json=chat())
+                return plain, streamed, relayed_error
+
+    for response in run(scenario()):
+        assert len(response.headers.get_list("date")) == 1
+        assert response.headers.get_list("server") == []  # no fingerprint, and never two
+
+
+def test_a_body_over_the_limit_is_refused_with_413_before_it_is_read_whole_or_sent_upstream():
+    limit = 4096
+
+    async def chunked(size: int):
+        for _ in range(size // 1024):
+            yield b" " * 1024
+
+    async def scenario():
+        async with regions("a") as (a,):
+            async with gateway(config_doc([a], max_request_bytes=limit)) as (client, _):
+                declared = await client.post("/v1/chat/completions", content=b" " * (limit + 1), headers={"content-type": "application/json"})
+                streamed = await client.post("/v1/chat/completions", content=chunked(100 * 1024), headers={"content-type": "application/json"})
+                padded = json.dumps(chat()).encode().ljust(limit)
+                at_limit = await client.post("/v1/chat/completions", content=padded, headers={"content-type": "application/json"})
+                return declared, streamed, at_limit, len(a.seen)
+
+    declared, streamed, at_limit, seen = run(scenario())
+    for response in (declared, streamed):
+        assert response.status_code == 413 and response.headers["x-failover-attempts"] == "0"
+        assert response.json()["error"]["code"] == "request_too_large" and "max_request_bytes" in response.json()["error"]["message"]
+    assert at_limit.status_code == 200 and seen == 1
