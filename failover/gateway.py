@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from typing import Any, AsyncIterator, Awaitable, Callable, Coroutine, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 import uvicorn
 from starlette.applications import Starlette
@@ -80,14 +80,15 @@ def create_app(config: Config, router: Router | None = None, caller_region: str 
                 return Response(status_code=499)
             attempt, exchange = driven
             reply = plan.result()
-            log.info(logfmt(event="request", method=request.method, path=request.url.path, status=reply.status, upstream=reply.headers[UPSTREAM_HEADER], attempts=reply.headers[ATTEMPTS_HEADER]))
+            if log.isEnabledFor(logging.INFO):
+                log.info(logfmt(event="request", method=request.method, path=request.url.path, status=reply.status, upstream=reply.headers[UPSTREAM_HEADER], attempts=reply.headers[ATTEMPTS_HEADER]))
             if reply.body is not None or attempt is None or exchange is None:
                 plan.close()
                 return _plain(reply)
             headers = relayable_headers(exchange.headers) | reply.headers
             if exchange.stream is not None:
                 relay = _Relay(plan, attempt, exchange, exchange.stream, open_streams)
-                return StreamingResponse(relay.events(), status_code=reply.status, headers=headers, background=BackgroundTask(relay.close))
+                return StreamingResponse(relay.events(), status_code=reply.status, headers=headers, background=BackgroundTask(relay.finish))
             plan.close()
             return Response(exchange.body, status_code=reply.status, headers=headers)
 
@@ -153,23 +154,34 @@ async def _drive(plan: Plan, transport: HttpxTransport, request: UpstreamRequest
     return attempt, exchange
 
 
-async def _while_caller_waits(request: Request, work: Coroutine[Any, Any, T]) -> T | None:
-    """Run `work` unless the caller disconnects first; then cancel it (closing its upstream request) and return None."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnected(request))
+async def _while_caller_waits(request: Request, work: Awaitable[T]) -> T | None:
+    """Await `work` unless the caller disconnects first; then cancel it (closing its upstream request) and return None.
+
+    `work` runs in this task, so it cannot finish unnoticed between the watcher's check and its
+    cancel: the watcher only runs while `work` waits.
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    state = {"finished": False, "left": False}
+
+    async def watch() -> None:
+        await _disconnected(request)
+        if not state["finished"]:
+            state["left"] = True
+            task.cancel()
+
+    watcher = asyncio.ensure_future(watch())
     try:
-        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
-    except BaseException:
-        task.cancel()
-        raise
+        result = await work
+        state["finished"] = True
+        return result
+    except asyncio.CancelledError:
+        if not state["left"]:
+            raise
+        task.uncancel()
+        return None
     finally:
         watcher.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    return None
 
 
 async def _disconnected(request: Request) -> None:
@@ -204,13 +216,17 @@ class _Relay:
             elif isinstance(end, Interrupted):
                 yield error_event(f"The stream was stopped: {end.reason}.", "proxy_shutting_down")
         finally:
-            await self.close()
+            self._release()
 
-    async def close(self) -> None:
-        """Idempotent: runs when the stream ends, and again after the response (the caller may have left before it started)."""
+    async def finish(self) -> None:
+        """After the response (also when the caller left before it started): release the plan, and
+        close the upstream stream, read to its very end first if it completed so its connection is reused."""
+        self._release()
+        await self._stream.aclose(reuse=True)
+
+    def _release(self) -> None:
         self._open_streams.discard(self._stream)
         self._plan.close()
-        await self._stream.aclose()
 
 
 async def _http_exception(request: Request, error: Exception) -> Response:

@@ -7,20 +7,24 @@ only: never request or response bodies, never header values.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
 def logfmt(**fields: Any) -> str:
     """One line of `key=value` pairs in the order given; floats with 3 decimals, None as `-`."""
-    parts = []
-    for key, value in fields.items():
-        if value is None:
-            text = "-"
-        elif isinstance(value, float):
-            text = f"{value:.3f}"
-        else:
-            text = str(value)
-        if not text or any(c in text for c in ' "=\\'):
-            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        parts.append(f"{key}={text}")
-    return " ".join(parts)
+    return " ".join(f"{key}={_value(value)}" for key, value in fields.items())
+
+
+_BARE = re.compile(r'[^\s"=\\]+')
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    text = str(value)
+    if _BARE.fullmatch(text):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

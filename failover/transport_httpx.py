@@ -33,6 +33,7 @@ from .sse import events, is_event_stream
 from .surface import UpstreamRequest, upstream_headers
 
 _MAX_CONNECTIONS = 100  # per gateway process, across all upstreams
+_DRAIN_SECONDS = 0.5  # at most this long after a complete stream for the rest of its bytes
 
 
 def make_client(timeouts: Timeouts) -> httpx.AsyncClient:
@@ -101,7 +102,11 @@ class HttpxTransport:
                 return Exchange(BadAnswer(problem))
             return Exchange(Success(response.status_code), headers, body)
         stream = UpstreamStream(response, endpoint, deadline, self._timeouts.stream_idle)
-        outcome = await stream.commit(first_byte_by, cut_by_deadline)
+        try:
+            outcome = await stream.commit(first_byte_by, cut_by_deadline)
+        except BaseException:  # cancelled: the caller left
+            await stream.aclose()
+            raise
         if not isinstance(outcome, StreamStarted):
             await stream.aclose()
             return Exchange(outcome)
@@ -192,7 +197,8 @@ class UpstreamStream:
                 quiet_until = min(loop.time() + self._idle, self._deadline)
             self.end = Interrupted(self._interrupted)
         finally:
-            await self.aclose()
+            if not isinstance(self.end, Success):
+                await self.aclose()  # a complete stream is closed after the response, see `aclose(reuse=True)`
 
     def interrupt(self, reason: str) -> None:
         """End the stream at once (the gateway is shutting down); `end` becomes `Interrupted(reason)`."""
@@ -201,10 +207,20 @@ class UpstreamStream:
             with contextlib.suppress(RuntimeError):  # not waiting right now: the next read sees the flag
                 self._timer.reschedule(asyncio.get_running_loop().time())
 
-    async def aclose(self) -> None:
+    async def aclose(self, reuse: bool = False) -> None:
         """Close the upstream response, so the upstream stops generating. Idempotent; completes even
-        inside a cancelled scope (the caller left), or the connection would be left half-read."""
+        inside a cancelled scope (the caller left), or the connection would be left half-read.
+
+        With `reuse`, a stream that reached its end marker is first read to its very end (the
+        chunked terminator follows the marker), so httpx returns the connection to its pool
+        instead of opening a new one for the next request.
+        """
         with anyio.CancelScope(shield=True):
+            if reuse and isinstance(self.end, Success):
+                with contextlib.suppress(TimeoutError, httpx.TransportError):
+                    async with asyncio.timeout(_DRAIN_SECONDS):
+                        async for _ in self._events:
+                            pass
             await self._events.aclose()
             await self.response.aclose()
 

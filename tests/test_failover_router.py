@@ -573,3 +573,10 @@ def test_each_failed_attempt_and_breaker_transition_is_one_structured_log_line(c
         "event=breaker_half_open upstream=a probe=sent",
         "event=breaker_closed upstream=a",
     ]
+
+
+def test_log_values_are_quoted_only_when_they_would_break_the_line():
+    from failover.logfmt import logfmt
+
+    line = logfmt(event="attempt_failed", upstream="eu west", outcome="stream_broken: error event (code: x=1)", attempt=2, seconds=1.5, region=None, quote='say "hi"')
+    assert line == 'event=attempt_failed upstream="eu west" outcome="stream_broken: error event (code: x=1)" attempt=2 seconds=1.500 region=- quote="say \\"hi\\""'
