@@ -55,6 +55,7 @@ class Seen:
     headers: dict[str, str]
     stream: bool
     body: dict
+    connection: int  # the client's port: requests with the same one came over one kept-alive connection
     caller_left_at: float | None = None  # when the peer closed the connection before the answer was complete
 
 
@@ -120,7 +121,7 @@ class FakeUpstream:
         except ValueError:
             body = {}
         body = body if isinstance(body, dict) else {}
-        seen = Seen(time.monotonic(), path, headers, body.get("stream") is True, body)
+        seen = Seen(time.monotonic(), path, headers, body.get("stream") is True, body, writer.get_extra_info("peername")[1])
         self.seen.append(seen)
         mode = self.script.popleft() if self.script else self.mode
         try:

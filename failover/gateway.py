@@ -219,10 +219,9 @@ class _Relay:
             self._release()
 
     async def finish(self) -> None:
-        """After the response (also when the caller left before it started): release the plan, and
-        close the upstream stream, read to its very end first if it completed so its connection is reused."""
+        """After the response, also when the caller left before it started: release the plan, close the upstream stream."""
         self._release()
-        await self._stream.aclose(reuse=True)
+        await self._stream.aclose()
 
     def _release(self) -> None:
         self._open_streams.discard(self._stream)

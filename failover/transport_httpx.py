@@ -33,7 +33,7 @@ from .sse import events, is_event_stream
 from .surface import UpstreamRequest, upstream_headers
 
 _MAX_CONNECTIONS = 100  # per gateway process, across all upstreams
-_DRAIN_SECONDS = 0.5  # at most this long after a complete stream for the rest of its bytes
+_DRAIN_SECONDS = 0.1  # at most this long, after a stream's end marker, for the rest of its bytes
 
 
 def make_client(timeouts: Timeouts) -> httpx.AsyncClient:
@@ -193,12 +193,12 @@ class UpstreamStream:
                 yield event.encode()
                 if kind is Kind.END:
                     self.end = Success(self.response.status_code)
+                    await self._read_to_the_end()
                     return
                 quiet_until = min(loop.time() + self._idle, self._deadline)
             self.end = Interrupted(self._interrupted)
         finally:
-            if not isinstance(self.end, Success):
-                await self.aclose()  # a complete stream is closed after the response, see `aclose(reuse=True)`
+            await self.aclose()
 
     def interrupt(self, reason: str) -> None:
         """End the stream at once (the gateway is shutting down); `end` becomes `Interrupted(reason)`."""
@@ -207,22 +207,20 @@ class UpstreamStream:
             with contextlib.suppress(RuntimeError):  # not waiting right now: the next read sees the flag
                 self._timer.reschedule(asyncio.get_running_loop().time())
 
-    async def aclose(self, reuse: bool = False) -> None:
+    async def aclose(self) -> None:
         """Close the upstream response, so the upstream stops generating. Idempotent; completes even
-        inside a cancelled scope (the caller left), or the connection would be left half-read.
-
-        With `reuse`, a stream that reached its end marker is first read to its very end (the
-        chunked terminator follows the marker), so httpx returns the connection to its pool
-        instead of opening a new one for the next request.
-        """
+        inside a cancelled scope (the caller left), or the connection would be left half-read."""
         with anyio.CancelScope(shield=True):
-            if reuse and isinstance(self.end, Success):
-                with contextlib.suppress(TimeoutError, httpx.TransportError):
-                    async with asyncio.timeout(_DRAIN_SECONDS):
-                        async for _ in self._events:
-                            pass
             await self._events.aclose()
             await self.response.aclose()
+
+    async def _read_to_the_end(self) -> None:
+        # The chunked terminator follows the end marker: read it (briefly), so httpx returns the
+        # connection to its pool instead of dropping it and opening a new one for the next request.
+        with contextlib.suppress(TimeoutError, httpx.TransportError):
+            async with asyncio.timeout(_DRAIN_SECONDS):
+                async for _ in self._events:
+                    pass
 
     def _silence(self, limit: float) -> Outcome:
         if self._interrupted is not None:

@@ -253,6 +253,19 @@ def test_streaming_passes_events_through_and_ends_with_done():
     assert events[-1] == "data: [DONE]"
 
 
+def test_streams_that_complete_leave_their_upstream_connection_for_the_next_request():
+    async def scenario():
+        async with regions("a") as (a,):
+            async with gateway(config_doc([a])) as (client, _):
+                for _ in range(3):
+                    response = await client.post("/v1/chat/completions", json=chat(stream=True))
+                    assert sse_data(response.text)[-1] == "[DONE]"
+                return [seen.connection for seen in a.seen]
+
+    connections = run(scenario())
+    assert len(connections) == 3 and len(set(connections)) == 1
+
+
 @pytest.mark.parametrize(
     ("fault", "reason"),
     [("stream-cut", "connection cut"), ("stream-stall", "stalled"), ("malformed", "neither JSON"), ("no-done", "without its end marker")],
