@@ -22,7 +22,8 @@ from .config import Config, ConfigError, parse_config
 from .outcomes import StreamBroken
 from .router import ATTEMPTS_HEADER, NO_UPSTREAM_HEADERS, UPSTREAM_HEADER, RequestMeta, Router
 from .events import broken_stream_event
-from .surface import CHAT_COMPLETIONS, UpstreamRequest, forwarded_headers, not_found, relayable_headers, wants_stream
+from .endpoints import CHAT_COMPLETIONS
+from .surface import UpstreamRequest, forwarded_headers, not_found, relayable_headers, wants_stream
 from .transport_stdlib import StdlibTransport
 
 CONFIG_ENV = "FAILOVER_CONFIG"
@@ -59,7 +60,7 @@ class LambdaProxy:
                 return _json(200, {"status": "ready"})
             reply = self.router.unavailable_reply()
             return _response(reply.status, reply.headers, reply.body or b"")
-        if method == "POST" and path == CHAT_COMPLETIONS:
+        if method == "POST" and path == CHAT_COMPLETIONS.path:
             return self._chat_completions(event, path)
         return _json(404, not_found(method, path))
 

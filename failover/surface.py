@@ -8,7 +8,6 @@ from typing import Mapping
 
 from .config import Upstream
 
-CHAT_COMPLETIONS = "/v1/chat/completions"
 # Caller headers passed upstream; credentials go through untouched, nothing else leaks.
 _FORWARDED = ("authorization", "api-key", "content-type", "accept", "openai-organization", "openai-project")
 # Never relayed: hop-by-hop headers describe one connection, or an encoding the client already
