@@ -19,10 +19,10 @@ import os
 from typing import Any, Mapping
 
 from .config import Config, ConfigError, parse_config
+from .endpoints import CHAT_COMPLETIONS
+from .events import broken_stream_event
 from .outcomes import StreamBroken
 from .router import ATTEMPTS_HEADER, NO_UPSTREAM_HEADERS, UPSTREAM_HEADER, RequestMeta, Router
-from .events import broken_stream_event
-from .endpoints import CHAT_COMPLETIONS
 from .surface import UpstreamRequest, forwarded_headers, not_found, relayable_headers, wants_stream
 from .transport_stdlib import StdlibTransport
 
