@@ -47,6 +47,8 @@ class FakeUpstream:
         self.mode = mode
         self.retry_after = retry_after
         self.script: deque[str] = deque()  # one-shot modes used before `mode`
+        # When set, streams pause after their first event until it is set: shows a stream is relayed as it comes.
+        self.gate: asyncio.Event | None = None
         self.seen: list[Seen] = []
         self.port = 0
         self._server: asyncio.Server | None = None
@@ -138,6 +140,9 @@ class FakeUpstream:
                 await writer.drain()
                 writer.transport.abort()
                 return False
+            if index == 1 and self.gate is not None:
+                await writer.drain()
+                await self.gate.wait()
             if mode == "stream-stall" and index == 1:
                 await writer.drain()
                 await self._stopping.wait()
