@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_azure_native as azure_native
 
+import proxy_package
 from components import settings as settings_module
 from components import topology
 from components.azure_monitoring import AzureMonitoring, AzureMonitoringArgs
@@ -36,8 +37,10 @@ from components.network import Network, NetworkArgs, discover_availability_zones
 from components.routing import GlobalRouting, GlobalRoutingArgs, RegionalEndpoint
 
 
-# 1. Settings: read and validated once, before any resource is declared.
+# 1. Settings: read and validated once, before any resource is declared; so is the proxy's Lambda package
+#    (built by `venv/bin/python -m proxy_package`), refused when missing or older than its sources.
 settings = settings_module.load_settings(pulumi.Config(), pulumi.get_stack())
+proxy_code = proxy_package.load() if settings.proxy.enabled else None
 stack_tags = {"project": settings.project, "stack": settings.stack, "environment": settings.environment}
 default_tags = aws.ProviderDefaultTagsArgs(tags=stack_tags)
 
@@ -221,6 +224,7 @@ if settings.proxy.enabled:
                     azure_gateway_url=azure_gateway_url,
                 ),
                 settings=settings.proxy,
+                package=proxy_code,
                 vpc_id=networks[region.name].vpc_id,
                 subnet_ids=list(networks[region.name].private_subnet_ids.values()),
                 secret_environment={AZURE_KEY_ENV: gateway.subscription_key} if azure.enabled else {},

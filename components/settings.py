@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from components import addressing
+from components.lambda_web_adapter import ARCHITECTURES as PROXY_ARCHITECTURES
+from components.lambda_web_adapter import LAYER_REGIONS as PROXY_REGIONS
 
 PROJECT = "ha-model-serving"
 
@@ -130,6 +132,7 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("deletionProtection", "boolean", True, "Protect load balancers and databases from deletion."),
     # Model proxy: the failover runtime as a Lambda function per region.
     Setting("proxyEnabled", "boolean", True, "Deploy the failover model proxy (Lambda, function URL with IAM auth) in every region."),
+    Setting("proxyArchitecture", "string", "arm64", "Instruction set of the proxy's Lambda function: arm64 (Graviton, cheaper per GB-second) or x86_64."),
     Setting("proxyMemorySize", "integer", 512, "Proxy memory in MB (128-10240)."),
     Setting("proxyTimeout", "integer", 120, "Seconds one proxied request may take in total, every attempt included (3-900)."),
     Setting("proxyReservedConcurrency", "integer", 50, "Concurrent executions reserved for the proxy in each region (1-1000), or 0 to share the account's unreserved pool (new accounts, whose limit is too small to reserve from)."),
@@ -250,6 +253,7 @@ class FleetSettings:
 @dataclass(frozen=True)
 class ProxySettings:
     enabled: bool
+    architecture: str  # arm64 or x86_64
     memory_size: int
     timeout: int
     reserved_concurrency: int  # 0: no reservation
@@ -503,7 +507,7 @@ def parse_settings(get: Callable[[str], str | None], stack: str) -> Settings:
     layout = _parse_subnet_layout(read)
     regions = _parse_regions(read, region_names, layout)
     nat_strategy = choice("natStrategy", read.string("natStrategy"), NAT_STRATEGIES)
-    proxy = _parse_proxy(read)
+    proxy = _parse_proxy(read, region_names)
     if proxy.enabled and nat_strategy == "none":
         raise SettingsError(
             "natStrategy",
@@ -750,7 +754,14 @@ def _parse_capacity(read: _Reader, keys: tuple[str, str, str] = ("minSize", "max
     return Capacity(min_size=min_size, max_size=max_size, desired=desired)
 
 
-def _parse_proxy(read: _Reader) -> ProxySettings:
+def _parse_proxy(read: _Reader, region_names: tuple[str, ...]) -> ProxySettings:
+    enabled = read.boolean("proxyEnabled")
+    unpublished = [region for region in region_names if region not in PROXY_REGIONS]
+    if enabled and unpublished:
+        # The proxy streams through the Lambda Web Adapter's published layer (components/lambda_web_adapter.py).
+        raise SettingsError(
+            "regions", list(region_names), f"the model proxy's Lambda Web Adapter layer is not published in {unpublished}; drop them or set proxyEnabled to false"
+        )
     timeout = in_range("proxyTimeout", read.integer("proxyTimeout"), (3, 900), " seconds (the Lambda limit is 900)")
     connect = in_range("proxyConnectTimeout", read.integer("proxyConnectTimeout"), (1, 30), " seconds")
     first_byte = read.integer("proxyFirstByteTimeout")
@@ -763,7 +774,8 @@ def _parse_proxy(read: _Reader) -> ProxySettings:
     if retention not in LOG_RETENTION_DAYS:
         raise SettingsError("proxyLogRetentionDays", retention, "allowed values are " + ", ".join(map(str, LOG_RETENTION_DAYS)))
     return ProxySettings(
-        enabled=read.boolean("proxyEnabled"),
+        enabled=enabled,
+        architecture=choice("proxyArchitecture", read.string("proxyArchitecture"), PROXY_ARCHITECTURES),
         memory_size=in_range("proxyMemorySize", read.integer("proxyMemorySize"), (128, 10240), " MB"),
         timeout=timeout,
         reserved_concurrency=in_range("proxyReservedConcurrency", read.integer("proxyReservedConcurrency"), (0, 1000)),

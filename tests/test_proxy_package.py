@@ -1,15 +1,38 @@
-"""The model proxy's Lambda package: reproducible, pure Python, and refused when it is older than its sources."""
+"""The model proxy's Lambda package: reproducible, current, and streaming when started the way the adapter starts it.
+
+The packaged function runs from a clean directory holding only the archive's files, started as the
+Lambda Web Adapter's /opt/bootstrap does (`exec "$LAMBDA_TASK_ROOT/$_HANDLER"`) with the function's
+declared environment, by a Python that sees nothing but the package. The test client plays the
+adapter's part: it waits for the readiness check, then sends the requests over HTTP.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
 import zipfile
+from pathlib import Path
+from typing import Iterator
 
+import httpx
+import openai
 import pytest
 
 import proxy_package
+from components.lambda_web_adapter import READINESS_PATH
+from failover.lambda_app import lambda_app
 from proxy_package.build import BuildError, build, package_entries
+from tests.failover_fakes import chat, config_doc, regions_in_thread
+
+READY_WITHIN = 30.0  # seconds; the app is ready in well under one, this only bounds a broken start
+SIGV4 = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc"
 
 
 @pytest.fixture(scope="module")
@@ -53,3 +76,144 @@ def test_load_names_each_source_that_changed_since_the_build(package, tmp_path):
     with pytest.raises(proxy_package.ProxyPackageError) as stale:
         proxy_package.load(tmp_path)
     assert "is stale: failover/router.py changed, failover/sse.py added, failover/retired.py removed since it was built" in str(stale.value)
+
+
+def test_the_packaged_python_sees_only_what_the_package_ships(unpacked):
+    task, path = unpacked
+    probe = "import httpx, starlette, uvicorn; print(httpx.__file__); import yaml"
+    result = subprocess.run(["python3", "-S", "-c", probe], env={"PATH": path, "PYTHONPATH": str(task)}, capture_output=True, text=True, timeout=30)
+    assert result.stdout.startswith(str(task)), result.stderr
+    assert "No module named 'yaml'" in result.stderr  # in this venv, but not in the package
+
+
+def test_the_packaged_function_streams_each_event_as_the_upstream_sends_it(running):
+    base_url, host, (primary, _) = running
+    primary.gate = gate = host.call(_new_gate())
+    client = openai.OpenAI(base_url=f"{base_url}/v1", api_key="unused", default_headers={"Authorization": SIGV4}, max_retries=0, timeout=10)
+    stream = client.chat.completions.create(model="any", messages=[{"role": "user", "content": "hi"}], stream=True)
+    # The upstream holds the rest of its answer until the caller has the first event.
+    first = next(iter(stream))
+    assert primary.seen and not gate.is_set()
+    host.call(_open(gate))
+    rest = list(stream)
+    assert first.choices[0].delta.content == "Hello"
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in rest) == " from primary."
+    assert rest[-1].choices[0].finish_reason == "stop"
+    # The function URL's signature authenticated the caller to Lambda; it is not passed to the model.
+    assert "authorization" not in primary.seen[-1].headers
+
+
+def test_the_packaged_function_ends_a_broken_stream_with_the_error_event(running):
+    base_url, _, (primary, secondary) = running
+    primary.mode = "stream-cut"
+    client = openai.OpenAI(base_url=f"{base_url}/v1", api_key="model-key", max_retries=0, timeout=10)
+    received = []
+    with pytest.raises(openai.APIError) as broken:
+        for chunk in client.chat.completions.create(model="any", messages=[{"role": "user", "content": "hi"}], stream=True):
+            received.append(chunk.choices[0].delta.content)
+    assert received == ["Hello", " from"]  # delivered before the cut, so no failover any more
+    assert broken.value.body["code"] == "upstream_stream_broken"
+    assert (len(primary.seen), len(secondary.seen)) == (1, 0)
+    assert primary.seen[0].headers["authorization"] == "Bearer model-key"  # a model key is not a SigV4 signature
+
+
+def test_a_bad_config_is_refused_per_request_without_failing_the_readiness_check(caplog):
+    app = lambda_app({"FAILOVER_CONFIG": json.dumps({"topology": "mesh", "upstreams": []})})
+
+    async def ask() -> tuple[httpx.Response, httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://function") as client:
+            return await client.get(READINESS_PATH), await client.post("/v1/chat/completions", json=chat())
+
+    ready, answer = asyncio.run(ask())
+    assert ready.status_code == 200  # the adapter starts, so callers get an answer rather than an init timeout
+    assert answer.status_code == 500 and answer.json()["error"]["code"] == "proxy_misconfigured"
+    assert "mesh" not in answer.text and "topology: 'mesh'" in caplog.text  # the reason goes to the log only
+
+
+@pytest.fixture
+def running(function_and_regions):
+    """The module's packaged function and fake regions, reset to answer normally with nothing seen yet."""
+    _, _, fakes = function_and_regions
+    for fake in fakes:
+        fake.mode, fake.gate = "none", None
+        fake.seen.clear()
+    return function_and_regions
+
+
+@pytest.fixture(scope="module")
+def function_and_regions(unpacked, dev):
+    with regions_in_thread("primary", "secondary") as (host, fakes):
+        # Timeouts no busy machine reaches, so only a fault the test sets up moves a request off the primary.
+        config = config_doc(fakes, timeouts={"connect": 5, "first_byte": 10, "total": 30, "stream_idle": 10})
+        with packaged_function(unpacked, dev, config) as base_url:
+            yield base_url, host, fakes
+
+
+@pytest.fixture(scope="module")
+def unpacked(package, tmp_path_factory) -> tuple[Path, str]:
+    """The archive unpacked as Lambda does (permission bits kept) and a PATH whose python3 is this interpreter."""
+    root = tmp_path_factory.mktemp("lambda")
+    task, bin_dir = root / "task", root / "bin"
+    bin_dir.mkdir()
+    with zipfile.ZipFile(package.archive) as archive:
+        for entry in archive.infolist():
+            target = Path(archive.extract(entry, task))
+            target.chmod(entry.external_attr >> 16 & 0o777)
+    (bin_dir / "python3").symlink_to(sys.executable)
+    return task, f"{bin_dir}:/usr/bin:/bin"
+
+
+@contextlib.contextmanager
+def packaged_function(unpacked: tuple[Path, str], dev, config: dict) -> Iterator[str]:
+    """The unpacked function started like the adapter's bootstrap does, with the dev stack's declared environment."""
+    task, path = unpacked
+    function = dev.one("aws:lambda/function:Function", region="us-east-1")
+    port = _free_port()
+    environment = {
+        **function["environment"]["variables"],
+        "FAILOVER_CONFIG": json.dumps(config),
+        "AWS_LWA_PORT": str(port),  # the declared 8080 may be taken on a shared machine
+        "AWS_REGION": "us-east-1",
+        "LAMBDA_TASK_ROOT": str(task),
+        "_HANDLER": function["handler"],
+        "PATH": path,
+    }
+    process = subprocess.Popen([f"{task}/{function['handler']}"], cwd=task, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_ready(process, base_url + environment["AWS_LWA_READINESS_CHECK_PATH"], environment["AWS_LWA_READINESS_CHECK_HEALTHY_STATUS"])
+        yield base_url
+    finally:
+        process.send_signal(signal.SIGTERM)  # what Lambda sends when it shuts the environment down
+        try:
+            process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+
+
+def _wait_until_ready(process: subprocess.Popen, url: str, healthy_status: str) -> None:
+    """The adapter's readiness check: GET the path every 10 ms until it answers a healthy status."""
+    deadline = time.monotonic() + READY_WITHIN
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the packaged function exited with {process.returncode}: {process.communicate()[0]}")
+        with contextlib.suppress(httpx.TransportError):
+            if str(httpx.get(url, timeout=1).status_code) == healthy_status:
+                return
+        time.sleep(0.01)
+    pytest.fail(f"the packaged function was not ready within {READY_WITHIN} s")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def _new_gate() -> asyncio.Event:
+    return asyncio.Event()
+
+
+async def _open(gate: asyncio.Event) -> None:
+    gate.set()
