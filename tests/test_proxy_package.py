@@ -13,10 +13,7 @@ import contextlib
 import json
 import shutil
 import signal
-import socket
 import subprocess
-import sys
-import time
 import zipfile
 from pathlib import Path
 from typing import Iterator
@@ -28,6 +25,7 @@ import pytest
 import proxy_package
 from components.lambda_web_adapter import READINESS_PATH
 from failover.lambda_app import lambda_app
+from proxy_package import local
 from proxy_package.build import BuildError, build, package_entries
 from tests.failover_fakes import chat, config_doc, regions_in_thread
 
@@ -151,16 +149,7 @@ def function_and_regions(unpacked, dev):
 
 @pytest.fixture(scope="module")
 def unpacked(package, tmp_path_factory) -> tuple[Path, str]:
-    """The archive unpacked as Lambda does (permission bits kept) and a PATH whose python3 is this interpreter."""
-    root = tmp_path_factory.mktemp("lambda")
-    task, bin_dir = root / "task", root / "bin"
-    bin_dir.mkdir()
-    with zipfile.ZipFile(package.archive) as archive:
-        for entry in archive.infolist():
-            target = Path(archive.extract(entry, task))
-            target.chmod(entry.external_attr >> 16 & 0o777)
-    (bin_dir / "python3").symlink_to(sys.executable)
-    return task, f"{bin_dir}:/usr/bin:/bin"
+    return local.unpack(package.archive, tmp_path_factory.mktemp("lambda"))
 
 
 @contextlib.contextmanager
@@ -168,20 +157,21 @@ def packaged_function(unpacked: tuple[Path, str], dev, config: dict) -> Iterator
     """The unpacked function started like the adapter's bootstrap does, with the dev stack's declared environment."""
     task, path = unpacked
     function = dev.one("aws:lambda/function:Function", region="us-east-1")
-    port = _free_port()
+    port = local.free_port()
     environment = {
         **function["environment"]["variables"],
         "FAILOVER_CONFIG": json.dumps(config),
         "AWS_LWA_PORT": str(port),  # the declared 8080 may be taken on a shared machine
         "AWS_REGION": "us-east-1",
-        "LAMBDA_TASK_ROOT": str(task),
-        "_HANDLER": function["handler"],
-        "PATH": path,
     }
-    process = subprocess.Popen([f"{task}/{function['handler']}"], cwd=task, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = local.start(task, path, function["handler"], environment)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_ready(process, base_url + environment["AWS_LWA_READINESS_CHECK_PATH"], environment["AWS_LWA_READINESS_CHECK_HEALTHY_STATUS"])
+        readiness = base_url + environment["AWS_LWA_READINESS_CHECK_PATH"]
+        try:
+            local.wait_until_ready(process, readiness, environment["AWS_LWA_READINESS_CHECK_HEALTHY_STATUS"], within=READY_WITHIN)
+        except local.NotReady as error:
+            pytest.fail(str(error))
         yield base_url
     finally:
         process.send_signal(signal.SIGTERM)  # what Lambda sends when it shuts the environment down
@@ -190,25 +180,6 @@ def packaged_function(unpacked: tuple[Path, str], dev, config: dict) -> Iterator
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
-
-
-def _wait_until_ready(process: subprocess.Popen, url: str, healthy_status: str) -> None:
-    """The adapter's readiness check: GET the path every 10 ms until it answers a healthy status."""
-    deadline = time.monotonic() + READY_WITHIN
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the packaged function exited with {process.returncode}: {process.communicate()[0]}")
-        with contextlib.suppress(httpx.TransportError):
-            if str(httpx.get(url, timeout=1).status_code) == healthy_status:
-                return
-        time.sleep(0.01)
-    pytest.fail(f"the packaged function was not ready within {READY_WITHIN} s")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def _new_gate() -> asyncio.Event:
