@@ -24,6 +24,7 @@ import asyncio
 import json
 import logging
 import os
+import sys
 from typing import Mapping
 
 from starlette.applications import Starlette
@@ -111,15 +112,20 @@ def port(environ: Mapping[str, str]) -> int:
     return int(raw)
 
 
-def main(environ: Mapping[str, str] = os.environ) -> None:
-    """Serve until the adapter's process group is stopped (Lambda's shutdown sends SIGTERM)."""
+def main(environ: Mapping[str, str] = os.environ) -> int:
+    """Serve until Lambda stops the environment (SIGTERM); 2 when the port to serve on is not a port."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the gateway logs one line per request itself
-    sock = bind(HOST, port(environ))
+    try:
+        sock = bind(HOST, port(environ))
+    except ConfigError as error:
+        log.error("refusing to start: %s", error)
+        return 2
     gateway_server = server(lambda_app(environ))
     gateway_server.config.timeout_keep_alive = KEEP_ALIVE_SECONDS
     asyncio.run(gateway_server.serve(sockets=[sock]))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -52,6 +52,7 @@ def input_hashes(root: Path = ROOT) -> dict[str, str]:
 
 
 def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 

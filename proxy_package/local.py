@@ -48,6 +48,7 @@ def start(task: Path, path: str, handler: str, environment: Mapping[str, str]) -
 
 
 def log_file(task: Path) -> Path:
+    """Where a function started from `task` writes its output."""
     return task.parent / "function.log"
 
 

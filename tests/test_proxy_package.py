@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -24,7 +25,9 @@ import pytest
 
 import proxy_package
 from components.lambda_web_adapter import READINESS_PATH
-from failover.lambda_app import lambda_app
+from failover.config import ConfigError
+from failover.lambda_app import config_from_environment, lambda_app
+from failover.lambda_app import main as lambda_main
 from proxy_package import local
 from proxy_package.build import BuildError, build, package_entries
 from tests.failover_fakes import chat, config_doc, regions_in_thread
@@ -126,6 +129,24 @@ def test_a_bad_config_is_refused_per_request_without_failing_the_readiness_check
     assert ready.status_code == 200  # the adapter starts, so callers get an answer rather than an init timeout
     assert answer.status_code == 500 and answer.json()["error"]["code"] == "proxy_misconfigured"
     assert "mesh" not in answer.text and "topology: 'mesh'" in caplog.text  # the reason goes to the log only
+
+
+@pytest.mark.parametrize(
+    "environ, named",
+    [
+        ({}, "FAILOVER_CONFIG: None is not allowed; expected the failover config as a JSON document"),
+        ({"FAILOVER_CONFIG": "{topology: mesh"}, "FAILOVER_CONFIG: '{topology: mesh...' is not allowed; expected valid JSON"),
+        ({"FAILOVER_CONFIG": '{"topology": "mesh", "upstreams": []}'}, "topology: 'mesh' is not allowed"),
+    ],
+)
+def test_the_config_from_the_environment_is_refused_naming_the_variable_or_key(environ, named):
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        config_from_environment(environ)
+
+
+def test_a_port_that_is_not_one_is_refused_before_serving(caplog):
+    assert lambda_main({"AWS_LWA_PORT": "http", "FAILOVER_CONFIG": "{}"}) == 2
+    assert "AWS_LWA_PORT: 'http' is not allowed; expected a TCP port number from 1 to 65535" in caplog.text
 
 
 @pytest.fixture
