@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import zipfile
 
 import pytest
 
@@ -21,8 +20,6 @@ ADAPTER_LAYERS = {  # aws/aws-lambda-web-adapter README, "Zip Packages": v1.0.0
     "arm64": "arn:aws:lambda:{region}:753240598075:layer:LambdaAdapterLayerArm64:27",
     "x86_64": "arn:aws:lambda:{region}:753240598075:layer:LambdaAdapterLayerX86:27",
 }
-
-
 ADAPTER_VARIABLES = {"AWS_LAMBDA_EXEC_WRAPPER", "AWS_LWA_INVOKE_MODE", "AWS_LWA_PORT", "AWS_LWA_READINESS_CHECK_PATH", "AWS_LWA_READINESS_CHECK_HEALTHY_STATUS"}
 
 
@@ -72,13 +69,6 @@ def test_an_x86_64_proxy_gets_the_x86_64_layer_in_every_region(pulumi_mocks):
         function = run.one(FUNCTION, region=region)
         assert function["architectures"] == ["x86_64"]
         assert function["layers"] == [ADAPTER_LAYERS["x86_64"].format(region=region)]
-
-
-def test_the_uploaded_archive_keeps_the_handler_executable():
-    # Lambda runs the handler script itself, so its mode must survive into the uploaded zip.
-    with zipfile.ZipFile(proxy_package.load().archive) as archive:
-        handler = archive.getinfo("run.sh")
-        assert (handler.create_system, handler.external_attr >> 16) == (3, 0o100755)
 
 
 def test_proxy_runs_in_the_private_subnets_with_outbound_https_only(prod, dev):

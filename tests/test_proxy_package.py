@@ -54,7 +54,8 @@ def test_the_archive_is_deterministic_and_ships_no_machine_specific_file(package
     names = [entry.filename for entry in entries]
     assert names == sorted(names)
     assert {(entry.date_time, entry.compress_type, entry.create_system) for entry in entries} == {((1980, 1, 1, 0, 0, 0), zipfile.ZIP_STORED, 3)}
-    assert {entry.filename for entry in entries if entry.external_attr >> 16 != 0o100644} == {"run.sh"}
+    # The adapter's bootstrap executes the handler, so its mode must survive into the uploaded zip.
+    assert {entry.filename: entry.external_attr >> 16 for entry in entries if entry.external_attr >> 16 != 0o100644} == {"run.sh": 0o100755}
     assert {"run.sh", "failover/lambda_app.py", "failover/gateway.py", "uvicorn/main.py", "starlette/applications.py", "httpx/_client.py"} <= set(names)
     assert not [name for name in names if name.startswith("bin/") or "__pycache__" in name or name.endswith(("/RECORD", ".so", ".pyc"))]
     assert not [name for name in names if name.startswith(("yaml/", "pulumi", "uvloop/", "httptools/"))]
