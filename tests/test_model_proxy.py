@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 import proxy_package
-from components.model_proxy import ordered_upstreams
+from components.model_proxy import ModelProxy, ModelProxyArgs, ordered_upstreams
 from components.settings import PROJECT
 from failover.config import parse_config
 from offline import runner
@@ -63,12 +63,19 @@ def test_the_adapter_layer_and_wrapper_start_the_packaged_gateway_in_each_region
             assert function["code"].path == str(package.archive)
 
 
-def test_an_x86_64_proxy_gets_the_x86_64_layer_in_every_region(pulumi_mocks):
-    run = pulumi_mocks.run_stack("dev", proxyArchitecture="x86_64")
-    for region in run.regions:
-        function = run.one(FUNCTION, region=region)
-        assert function["architectures"] == ["x86_64"]
-        assert function["layers"] == [ADAPTER_LAYERS["x86_64"].format(region=region)]
+def test_an_x86_64_proxy_gets_the_x86_64_layer_of_its_region(pulumi_mocks):
+    args = ModelProxyArgs(
+        region="eu-west-1",
+        topology="active-active",
+        upstreams=ordered_upstreams("eu-west-1", "active-active", "eu-west-1", {"eu-west-1": "https://eu-west-1.models.example.com"}),
+        settings=parse(proxyArchitecture="x86_64").proxy,
+        package=proxy_package.load(),
+        vpc_id="vpc-1",
+        subnet_ids=["subnet-1"],
+    )
+    function = pulumi_mocks.run(lambda: ModelProxy("proxy-eu-west-1", args)).one(FUNCTION)
+    assert function["architectures"] == ["x86_64"]
+    assert function["layers"] == [ADAPTER_LAYERS["x86_64"].format(region="eu-west-1")]
 
 
 def test_proxy_runs_in_the_private_subnets_with_outbound_https_only(prod, dev):
