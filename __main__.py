@@ -306,6 +306,8 @@ pulumi.export(
                 "identifier": database.instances[name].identifier,
                 "arn": database.instances[name].arn,
             },
+                # The master credential's secret: same name in every region, so the promoted region reads its own replica.
+                "secretName": database.credentials.secret_name,
             **({"proxyUrl": proxies[name].url} if name in proxies else {}),
             "degradedAlarmArn": monitors[name].degraded_alarm.arn,
             "alertTopicArn": monitors[name].topic.arn,
