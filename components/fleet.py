@@ -13,6 +13,8 @@ import pulumi_aws as aws
 
 from components.firewall import allow_tcp
 from components.settings import Capacity, FleetSettings
+# One reading of Auto Scaling's refresh rules, shared with the policy pack that checks any program.
+from policy.rules import LAUNCH_BEFORE_TERMINATING, terminating_first_can_empty
 
 TYPE = "ha-model-serving:aws:ModelFleet"
 SSM_MANAGED_INSTANCE_POLICY = "policy/AmazonSSMManagedInstanceCore"
@@ -49,6 +51,25 @@ def model_server_user_data(settings: FleetSettings) -> str:
             f"docker run -d --name model-server --restart unless-stopped $gpu_flags -p {port}:{port} {image} --port {port} {args}".rstrip(),
             "",
         ]
+    )
+
+
+def refresh_preferences(capacity: Capacity, settings: FleetSettings) -> aws.autoscaling.GroupInstanceRefreshPreferencesArgs:
+    """How a launch template change rolls through the group: never through zero healthy model servers.
+
+    A group that can serve with a single server (a dev fleet, a standby, a pilot light once promoted) would lose
+    it to a terminate-first refresh, whatever the minimum healthy percentage: such groups launch each replacement
+    first and wait for it to be healthy (Auto Scaling's launch-before-terminating preset, 100-110 %). Larger groups
+    keep instanceRefreshMinHealthyPercentage and replace in place, with no extra capacity (GPU quota) needed.
+    """
+    smallest_serving = max(1, capacity.min_size)
+    low, high = settings.instance_refresh_min_healthy_percentage, 100
+    if terminating_first_can_empty(smallest_serving, low):
+        low, high = LAUNCH_BEFORE_TERMINATING
+    return aws.autoscaling.GroupInstanceRefreshPreferencesArgs(
+        min_healthy_percentage=low,
+        max_healthy_percentage=high,
+        instance_warmup=str(settings.health_check_grace_period),
     )
 
 
@@ -269,10 +290,7 @@ class ModelFleet(pulumi.ComponentResource):
             ),
             instance_refresh=aws.autoscaling.GroupInstanceRefreshArgs(
                 strategy="Rolling",
-                preferences=aws.autoscaling.GroupInstanceRefreshPreferencesArgs(
-                    min_healthy_percentage=settings.instance_refresh_min_healthy_percentage,
-                    instance_warmup=str(settings.health_check_grace_period),
-                ),
+                preferences=refresh_preferences(args.capacity, settings),
             ),
             # A scaling run never waits for model servers to load; the target group's health checks gate traffic.
             wait_for_capacity_timeout="0",

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import base64
+import math
+
+import pytest
+
+from policy import rules
 
 LB = "aws:lb/loadBalancer:LoadBalancer"
 TG = "aws:lb/targetGroup:TargetGroup"
@@ -86,8 +91,51 @@ def test_autoscaling_group_uses_pinned_template_version_elb_checks_and_every_pri
         assert set(asg["vpcZoneIdentifiers"]) == private and len(private) == 3
         assert asg["targetGroupArns"] == [prod.one(TG, region=region).state["arn"]]
         assert asg["instanceRefresh"]["strategy"] == "Rolling"
-        assert asg["instanceRefresh"]["preferences"]["minHealthyPercentage"] == 90
         assert (asg["minSize"], asg["maxSize"], asg["desiredCapacity"]) == (2, 8, 3)
+
+
+def healthy_through_refresh(asg) -> list[int]:
+    """Healthy instances at each moment of a refresh of the group at each size it can serve with, as Auto Scaling runs it.
+
+    A batch keeps ceil(size x minimum %) in service but always replaces at least one instance; with a maximum above
+    100 % replacements launch (and become healthy) before the batch is terminated (RefreshPreferences).
+    """
+    preferences = asg["instanceRefresh"]["preferences"]
+    low, high = preferences["minHealthyPercentage"], preferences.get("maxHealthyPercentage", 100)
+    lowest = []
+    for size in range(max(1, int(asg["minSize"])), int(asg["maxSize"]) + 1):
+        if high > 100:
+            lowest.append(size)  # replacements are in service before anything is terminated
+        else:
+            batch = max(1, size - math.ceil(size * low / 100))
+            lowest.append(size - batch)
+    return lowest
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_template_change_never_takes_a_group_through_zero_healthy_servers(stack, dev, prod):
+    run = {"dev": dev, "prod": prod}[stack]
+    for asg in run.of_type(ASG):
+        assert min(healthy_through_refresh(asg)) >= 1, (asg.region, asg["instanceRefresh"])
+        assert rules.autoscaling_refresh_keeps_a_healthy_instance(ASG, asg.inputs, {}) == []
+
+
+def test_groups_of_one_launch_first_and_larger_groups_keep_the_configured_percentage(dev, prod):
+    # dev: a group of one in the primary, a pilot light (0, and 1 once promoted) in the standby.
+    for asg in dev.of_type(ASG):
+        assert asg["instanceRefresh"]["preferences"]["minHealthyPercentage"] == 100
+        assert asg["instanceRefresh"]["preferences"]["maxHealthyPercentage"] == 110
+    # prod: at least two servers, so a one-at-a-time refresh in place keeps one; no extra GPU capacity needed.
+    for asg in prod.of_type(ASG):
+        assert asg["instanceRefresh"]["preferences"]["minHealthyPercentage"] == 90
+        assert asg["instanceRefresh"]["preferences"]["maxHealthyPercentage"] == 100
+
+
+def test_replacing_every_server_at_once_launches_them_first(pulumi_mocks):
+    run = pulumi_mocks.run_stack("prod", instanceRefreshMinHealthyPercentage=0)
+    for asg in run.of_type(ASG):
+        assert (asg["instanceRefresh"]["preferences"]["minHealthyPercentage"], asg["instanceRefresh"]["preferences"]["maxHealthyPercentage"]) == (100, 110)
+        assert min(healthy_through_refresh(asg)) >= 1
 
 
 def test_scaling_tracks_requests_per_target(prod):
