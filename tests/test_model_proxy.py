@@ -48,6 +48,20 @@ def test_proxy_runs_in_the_private_subnets_with_outbound_https_only(prod, dev):
             assert sorted(r["fromPort"] for r in egress) == ports  # plain HTTP only where an endpoint has no certificate
 
 
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_destroy_frees_the_proxy_group_at_once_by_parking_the_function_in_the_vpc_default_group(stack, dev, prod):
+    """Lambda keeps a deleted function's network interfaces (and their groups) for up to 45 minutes."""
+    run = {"dev": dev, "prod": prod}[stack]
+    for region in run.regions:
+        function = run.one(FUNCTION, region=region)
+        default_group = run.one("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", region=region)
+        assert function["replaceSecurityGroupsOnDestroy"] is True
+        # The VPC's default group is never deleted by a destroy (only forgotten), so nothing waits on it.
+        assert function["replacementSecurityGroupIds"] == [default_group.id]
+        assert default_group["vpcId"] == run.by_id(function["vpcConfig"]["subnetIds"][0])["vpcId"]
+        assert function.urn not in default_group.dependencies and default_group.urn in function.dependencies
+
+
 def test_execution_role_may_write_its_own_logs_and_manage_its_network_interfaces_only(prod):
     for region in prod.regions:
         proxy = prod.one("ha-model-serving:aws:ModelProxy", name=f"proxy-{region}")
