@@ -12,9 +12,10 @@ raises, so a rule reads only what it needs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 # The tag the fleet sets on its load balancer's security group and client rules (components/fleet.py).
 LOAD_BALANCER_ROLE_TAG = ("role", "load-balancer")
@@ -31,6 +32,9 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 AUTOSCALING_GROUP = "aws:autoscaling/group:Group"
 LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
 LAMBDA_FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
+LAMBDA_FUNCTION = "aws:lambda/function:Function"
+KMS_KEY = "aws:kms/key:Key"
+SECRET = "aws:secretsmanager/secret:Secret"
 COGNITIVE_ACCOUNT = "azure-native:cognitiveservices:Account"
 FRONT_DOOR_ROUTE = "azure-native:cdn:Route"
 APIM_API = "azure-native:apimanagement:Api"
@@ -181,10 +185,6 @@ def lambda_url_authenticated(resource_type: str, props: Props, config: Config) -
     return []
 
 
-def azure_openai_local_auth_disabled(resource_type: str, props: Props, config: Config) -> list[str]:
-    properties = props.get("properties") or {}
-    if properties.get("disableLocalAuth") is not True:
-        return ["the account accepts API keys: set properties.disable_local_auth=True and call it with Entra ID (managed identity)"]
 # Launch before terminating: the Auto Scaling console's preset (minimum 100 %, maximum 110 %).
 LAUNCH_BEFORE_TERMINATING = (100, 110)
 # What Auto Scaling accepts (RefreshPreferences): maximum 100-200, at most 100 above the minimum.
@@ -282,6 +282,10 @@ def secret_name_free_after_destroy(resource_type: str, props: Props, config: Con
     return []
 
 
+def azure_openai_local_auth_disabled(resource_type: str, props: Props, config: Config) -> list[str]:
+    properties = props.get("properties") or {}
+    if properties.get("disableLocalAuth") is not True:
+        return ["the account accepts API keys: set properties.disable_local_auth=True and call it with Entra ID (managed identity)"]
     return []
 
 
@@ -356,10 +360,6 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("lambda-url-authenticated", "Lambda function URLs require IAM authorization.", frozenset({LAMBDA_FUNCTION_URL}), lambda_url_authenticated),
     Rule(
-        "azure-openai-local-auth-disabled",
-        "Azure OpenAI (Cognitive Services) accounts accept only Entra ID, no API keys.",
-        frozenset({COGNITIVE_ACCOUNT}),
-    Rule(
         "autoscaling-refresh-keeps-a-healthy-instance",
         "Instance refreshes launch before they terminate whenever terminating first could leave no healthy instance.",
         frozenset({AUTOSCALING_GROUP}),
@@ -384,6 +384,10 @@ RULES: tuple[Rule, ...] = (
         frozenset({SECRET}),
         secret_name_free_after_destroy,
     ),
+    Rule(
+        "azure-openai-local-auth-disabled",
+        "Azure OpenAI (Cognitive Services) accounts accept only Entra ID, no API keys.",
+        frozenset({COGNITIVE_ACCOUNT}),
         azure_openai_local_auth_disabled,
     ),
     Rule("front-door-https-only", "Front Door routes serve and forward HTTPS only.", frozenset({FRONT_DOOR_ROUTE}), front_door_https_only),
@@ -394,5 +398,42 @@ RULES: tuple[Rule, ...] = (
         frozenset({RDS_INSTANCE, RDS_CLUSTER, LOAD_BALANCER}),
         deletion_protection_in_production,
         {"production": {"type": "boolean", "default": False}},
+    ),
+)
+
+
+@dataclass(frozen=True)
+class StackRule:
+    """A guardrail that needs the whole stack: it reads every resource's (type, properties) at once."""
+
+    name: str
+    description: str
+    check: Callable[[Sequence[tuple[str, Props]]], list[str]]
+
+    def violations(self, resources: Sequence[tuple[str, Props]]) -> list[str]:
+        return self.check(resources)
+
+
+def replicated_databases_own_their_password(resources: Sequence[tuple[str, Props]]) -> list[str]:
+    # RDS creates no read replica of a source whose master password RDS manages in Secrets Manager (RDS User Guide,
+    # "Password management with Amazon RDS and AWS Secrets Manager", Limitations; every engine but SQL Server). In a
+    # stack with replicas any instance may become a source: a promoted replica is the source of the next ones.
+    instances = [props for resource_type, props in resources if resource_type == RDS_INSTANCE]
+    # The source's ARN is unknown at preview; that the property is set is enough.
+    if not any("replicateSourceDb" in props for props in instances):
+        return []
+    return [
+        "a database of a stack with read replicas has its master password managed by RDS, which then refuses to create "
+        "replicas of it: set manage_master_user_password=False and keep the password in the stack's own secret"
+        for props in instances
+        if props.get("manageMasterUserPassword") is True
+    ]
+
+
+STACK_RULES: tuple[StackRule, ...] = (
+    StackRule(
+        "replicated-databases-own-their-password",
+        "In a stack with database read replicas, no database has an RDS-managed master password.",
+        replicated_databases_own_their_password,
     ),
 )
