@@ -20,6 +20,10 @@ TYPE = "ha-model-serving:aws:ModelFleet"
 SSM_MANAGED_INSTANCE_POLICY = "policy/AmazonSSMManagedInstanceCore"
 # Marks the load balancer's group and its client rules: the policy pack lets only these open 80/443 to the internet.
 LOAD_BALANCER_ROLE_TAG = {"role": "load-balancer"}
+# Load balancer and target group names are at most 32 characters (elbv2 CreateLoadBalancer, CreateTargetGroup), and
+# Pulumi's name for them is the logical name plus "-" and 7 random characters (pulumi-aws #1932).
+ELB_NAME_MAX = 32
+AUTONAME_SUFFIX = 8
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,12 @@ class ModelFleet(pulumi.ComponentResource):
     """ALB, health-checked target group, listeners, launch template, autoscaling group and scaling policy."""
 
     def __init__(self, name: str, args: ModelFleetArgs, opts: pulumi.ResourceOptions | None = None):
+        for logical in (f"{name}-lb", f"{name}-tg"):
+            if len(logical) + AUTONAME_SUFFIX > ELB_NAME_MAX:
+                raise ValueError(
+                    f"{logical}: load balancer and target group names get {AUTONAME_SUFFIX} characters appended and may be at most "
+                    f"{ELB_NAME_MAX}; give the fleet a name of at most {ELB_NAME_MAX - AUTONAME_SUFFIX - 3} characters"
+                )
         super().__init__(TYPE, name, None, opts)
         settings = args.settings
         self.has_tls = args.certificate_arn is not None

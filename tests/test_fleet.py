@@ -193,6 +193,8 @@ def test_launch_template_requires_imdsv2_and_encrypts_the_root_volume(prod, dev)
         for template in run.of_type(LT):
             assert template["metadataOptions"]["httpTokens"] == "required"
             assert template["metadataOptions"]["httpEndpoint"] == "enabled"
+            # The model server runs in a container: one hop more than the instance itself to reach IMDSv2.
+            assert template["metadataOptions"]["httpPutResponseHopLimit"] == 2
             [volume] = template["blockDeviceMappings"]
             assert volume["ebs"]["encrypted"] == "true"
             assert template["imageId"].startswith(("ami-", "resolve:ssm:"))
