@@ -153,11 +153,8 @@ class Failover:
             raise StepFailed(f"the database credential {plan.credentials_secret} in {plan.target} is scheduled for deletion; restore it first")
         home = secret.get("PrimaryRegion", plan.target)
         if home == plan.target:
-            return f"readable: {secret['ARN']}"
-        return (
-            f"readable: {secret['ARN']}, a replica of the secret in {home}; it stays readable while {home} is down "
-            f"(to change it without {home}: aws secretsmanager stop-replication-to-replica --secret-id {plan.credentials_secret} --region {plan.target})"
-        )
+            return "readable, the secret's primary copy"
+        return f"readable, a replica of the secret in {home} (it stays readable while {home} is down)"
 
     # 2. Database ---------------------------------------------------------------------------------
     def _database(self) -> dict:
