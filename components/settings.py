@@ -125,7 +125,7 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("maxSize", "integer", 6, "Maximum model servers per region."),
     Setting("desiredCapacity", "integer", 2, "Model servers per region at deployment (between minSize and maxSize)."),
     Setting("healthCheckGracePeriod", "integer", 600, "Seconds a new instance has to load its model before failed health checks replace it."),
-    Setting("instanceRefreshMinHealthyPercentage", "integer", 90, "Share of capacity kept in service during a rolling instance refresh (0-100)."),
+    Setting("instanceRefreshMinHealthyPercentage", "integer", 90, "Share of capacity kept in service during a rolling instance refresh (0-100); groups that could drop to no healthy server (one server, or 0 %) launch replacements first instead (100-110 %)."),
     Setting("requestsPerTarget", "integer", 100, "Target-tracking goal: ALB requests per instance per minute."),
     Setting("deletionProtection", "boolean", True, "Protect load balancers and databases from deletion."),
     # Model proxy: the failover runtime as a Lambda function per region.
