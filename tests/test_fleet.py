@@ -7,7 +7,9 @@ import math
 
 import pytest
 
+from components.fleet import refresh_preferences
 from policy import rules
+from tests.settings_helpers import parse
 
 LB = "aws:lb/loadBalancer:LoadBalancer"
 TG = "aws:lb/targetGroup:TargetGroup"
@@ -131,11 +133,12 @@ def test_groups_of_one_launch_first_and_larger_groups_keep_the_configured_percen
         assert asg["instanceRefresh"]["preferences"]["maxHealthyPercentage"] == 100
 
 
-def test_replacing_every_server_at_once_launches_them_first(pulumi_mocks):
-    run = pulumi_mocks.run_stack("prod", instanceRefreshMinHealthyPercentage=0)
-    for asg in run.of_type(ASG):
-        assert (asg["instanceRefresh"]["preferences"]["minHealthyPercentage"], asg["instanceRefresh"]["preferences"]["maxHealthyPercentage"]) == (100, 110)
-        assert min(healthy_through_refresh(asg)) >= 1
+def test_replacing_every_server_at_once_launches_them_first():
+    settings = parse(instanceRefreshMinHealthyPercentage=0, minSize=2, maxSize=8, desiredCapacity=3).fleet
+    preferences = refresh_preferences(settings.capacity, settings)
+    assert (preferences.min_healthy_percentage, preferences.max_healthy_percentage) == (100, 110)
+    group = {"minSize": 2, "maxSize": 8, "instanceRefresh": {"preferences": {"minHealthyPercentage": 100, "maxHealthyPercentage": 110}}}
+    assert min(healthy_through_refresh(group)) >= 1
 
 
 def test_scaling_tracks_requests_per_target(prod):
