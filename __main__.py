@@ -227,6 +227,7 @@ if settings.proxy.enabled:
                 package=proxy_code,
                 vpc_id=networks[region.name].vpc_id,
                 subnet_ids=list(networks[region.name].private_subnet_ids.values()),
+                parking_security_group_id=networks[region.name].default_security_group_id,
                 secret_environment={AZURE_KEY_ENV: gateway.subscription_key} if azure.enabled else {},
             ),
             opts=pulumi.ResourceOptions(provider=providers[region.name]),
@@ -309,6 +310,8 @@ pulumi.export(
                 "role": database.roles[name],
                 "identifier": database.instances[name].identifier,
                 "arn": database.instances[name].arn,
+                # The master credential's secret: same name in every region, so the promoted region reads its own replica.
+                "secretName": database.credentials.secret_name,
             },
             **({"proxyUrl": proxies[name].url} if name in proxies else {}),
             "degradedAlarmArn": monitors[name].degraded_alarm.arn,

@@ -49,6 +49,8 @@ class ModelProxyArgs:
     package: ProxyPackage  # the built, checked Lambda package (proxy_package.load())
     vpc_id: pulumi.Input[str]
     subnet_ids: Sequence[pulumi.Input[str]]
+    # A group that outlives the function (the VPC's default group): the function moves to it before it is deleted.
+    parking_security_group_id: pulumi.Input[str]
     # Environment variable -> secret value (kept a Pulumi secret; encrypted at rest by Lambda).
     secret_environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
 
@@ -165,6 +167,10 @@ class ModelProxy(pulumi.ComponentResource):
             reserved_concurrent_executions=settings.reserved_concurrency or None,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
             vpc_config=aws.lambda_.FunctionVpcConfigArgs(subnet_ids=list(args.subnet_ids), security_group_ids=[self.security_group.id]),
+            # Lambda keeps a deleted function's network interfaces, and with them its security group, for up to
+            # 45 minutes (pulumi-aws #2642); moving the function to a lasting group first frees its own at once.
+            replace_security_groups_on_destroy=True,
+            replacement_security_group_ids=[args.parking_security_group_id],
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=self.log_group.name),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group]),
         )

@@ -51,7 +51,9 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         # The default security group allows all traffic between its members; strip its rules so nothing can use it by accident.
-        aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=self.vpc.id, tags={"Name": f"{name}-default-deny"}, opts=child)
+        self.default_security_group = aws.ec2.DefaultSecurityGroup(
+            f"{name}-default-sg", vpc_id=self.vpc.id, tags={"Name": f"{name}-default-deny"}, opts=child
+        )
         self.internet_gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=self.vpc.id, tags={"Name": name}, opts=child)
 
         self.public_subnets: dict[str, aws.ec2.Subnet] = {}
@@ -69,6 +71,9 @@ class Network(pulumi.ComponentResource):
         self._route_isolated_subnets(name)
 
         self.vpc_id = self.vpc.id
+        # Lives as long as the VPC (a destroy forgets it, AWS deletes it with the VPC): where a VPC function's
+        # network interfaces are parked before the function is deleted.
+        self.default_security_group_id = self.default_security_group.id
         self.public_subnet_ids = {zone: subnet.id for zone, subnet in self.public_subnets.items()}
         self.private_subnet_ids = {zone: subnet.id for zone, subnet in self.private_subnets.items()}
         self.isolated_subnet_ids = {zone: subnet.id for zone, subnet in self.isolated_subnets.items()}

@@ -53,6 +53,8 @@ class Declared:
     dependencies: list[str] = field(default_factory=list)
     # Inputs the program marked secret (their values above are unwrapped).
     secret_inputs: frozenset[str] = frozenset()
+    # Left in the cloud, not deleted, when the stack is destroyed (the retain_on_delete option).
+    retain_on_delete: bool = False
 
     def __getitem__(self, key: str) -> Any:
         return self.inputs[key]
@@ -109,8 +111,13 @@ def _computed_state(token: str, name: str, inputs: dict[str, Any], region: str |
     service = token.split(":")[1].split("/")[0] if ":" in token else "mock"
     state: dict[str, Any] = {
         "arn": f"arn:aws:{service}:{region}:{ACCOUNT}:{name}/{resource_id}",
-        "name": inputs.get("name", f"{name}-{resource_id[-7:]}"),
+        # A name_prefix gets a unique suffix from the provider, as a name left out gets one from Pulumi.
+        "name": inputs.get("name", f"{inputs.get('namePrefix', f'{name}-')}{resource_id[-7:]}"),
     }
+    if token == "random:index/randomPassword:RandomPassword":
+        state["result"] = ("Mock0pass" * 20)[: int(inputs["length"])]
+    elif token == "random:index/randomId:RandomId":
+        state["hex"] = f"{resource_id[-7:].encode().hex()}"[: 2 * int(inputs["byteLength"])]
     if token == "aws:lb/loadBalancer:LoadBalancer":
         state["arn_suffix"] = f"app/{name}/{resource_id}"
         state["dns_name"] = f"{name}-{resource_id[-6:]}.{region}.elb.amazonaws.com"
@@ -287,6 +294,7 @@ class RecordingMonitor(pulumi_mocks_module.MockMonitor):
                     provider_urn=provider_urn,
                     region=region_by_urn.get(provider_urn or ""),
                     dependencies=list(request.dependencies),
+                    retain_on_delete=bool(request.retainOnDelete),
                 )
             )
         # Children inherit their parent's provider: resolve the region through the parent chain.

@@ -72,6 +72,7 @@ def test_an_x86_64_proxy_gets_the_x86_64_layer_of_its_region(pulumi_mocks):
         package=proxy_package.load(),
         vpc_id="vpc-1",
         subnet_ids=["subnet-1"],
+        parking_security_group_id="sg-default",
     )
     function = pulumi_mocks.run(lambda: ModelProxy("proxy-eu-west-1", args)).one(FUNCTION)
     assert function["architectures"] == ["x86_64"]
@@ -89,6 +90,20 @@ def test_proxy_runs_in_the_private_subnets_with_outbound_https_only(prod, dev):
             egress = [r for r in run.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", region) if r["securityGroupId"] == group_id]
             assert ingress == []
             assert sorted(r["fromPort"] for r in egress) == ports  # plain HTTP only where an endpoint has no certificate
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_destroy_frees_the_proxy_group_at_once_by_parking_the_function_in_the_vpc_default_group(stack, dev, prod):
+    """Lambda keeps a deleted function's network interfaces (and their groups) for up to 45 minutes."""
+    run = {"dev": dev, "prod": prod}[stack]
+    for region in run.regions:
+        function = run.one(FUNCTION, region=region)
+        default_group = run.one("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", region=region)
+        assert function["replaceSecurityGroupsOnDestroy"] is True
+        # The VPC's default group is never deleted by a destroy (only forgotten), so nothing waits on it.
+        assert function["replacementSecurityGroupIds"] == [default_group.id]
+        assert default_group["vpcId"] == run.by_id(function["vpcConfig"]["subnetIds"][0])["vpcId"]
+        assert function.urn not in default_group.dependencies and default_group.urn in function.dependencies
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

@@ -18,11 +18,12 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from components.fleet import LOAD_BALANCER_ROLE_TAG
 from policy import rules
-from policy.rules import RULES
+from policy.rules import RULES, STACK_RULES
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION = json.loads((ROOT / "policy" / "production.json").read_text())
 RULES_BY_NAME = {rule.name: rule for rule in RULES}
+STACK_RULES_BY_NAME = {rule.name: rule for rule in STACK_RULES}
 LB_TAGS = {"role": "load-balancer"}
 
 
@@ -44,6 +45,19 @@ def test_both_stacks_pass_every_rule(stacks, stack, config):
     assert {resource: v for resource, v in found.items() if v} == {}
     guarded = {r.type for r in run.resources} & set().union(*(rule.resource_types for rule in RULES))
     assert guarded >= {rules.SECURITY_GROUP, rules.INGRESS_RULE, rules.LAUNCH_TEMPLATE, rules.AUTOSCALING_GROUP, rules.LOAD_BALANCER}
+    assert {rule.name: rule.violations([(r.type, r.inputs) for r in run.resources]) for rule in STACK_RULES} == {rule.name: [] for rule in STACK_RULES}
+
+
+def test_a_stack_with_replicas_refuses_every_rds_managed_master_password():
+    rule = STACK_RULES_BY_NAME["replicated-databases-own-their-password"]
+    primary = {"engine": "postgres", "manageMasterUserPassword": True}
+    replica = {"replicateSourceDb": UNKNOWN_STRING_VALUE}
+    promoted_later = {"replicateSourceDb": UNKNOWN_STRING_VALUE, "manageMasterUserPassword": True}
+    found = rule.violations([(rules.RDS_INSTANCE, primary), (rules.RDS_INSTANCE, replica), (rules.RDS_INSTANCE, promoted_later)])
+    assert len(found) == 2 and all("manage_master_user_password=False" in message for message in found)
+    # Without replicas RDS may manage the password; with them, the stack's own secret is the fix.
+    assert rule.violations([(rules.RDS_INSTANCE, primary)]) == []
+    assert rule.violations([(rules.RDS_INSTANCE, {"engine": "postgres", "password": "from-a-secret"}), (rules.RDS_INSTANCE, replica)]) == []
 
 
 def test_production_config_demands_deletion_protection_the_dev_stack_does_not_have(stacks):
@@ -103,6 +117,73 @@ BAD_AND_GOOD = [
     ("autoscaling-multi-az", rules.AUTOSCALING_GROUP, {"vpcZoneIdentifiers": ["subnet-a"]}, "at least 2 availability zones", {"vpcZoneIdentifiers": ["subnet-a", "subnet-b"]}, None),
     ("load-balancer-drops-invalid-headers", rules.LOAD_BALANCER, {"dropInvalidHeaderFields": False}, "drop_invalid_header_fields=True", {"loadBalancerType": "network"}, None),
     ("lambda-url-authenticated", rules.LAMBDA_FUNCTION_URL, {"authorizationType": "NONE"}, "authorization_type='AWS_IAM'", {"authorizationType": "AWS_IAM"}, None),
+    (
+        "autoscaling-refresh-keeps-a-healthy-instance",
+        rules.AUTOSCALING_GROUP,
+        {"minSize": 1, "instanceRefresh": {"strategy": "Rolling", "preferences": {"minHealthyPercentage": 100}}},
+        "min_healthy_percentage=100, max_healthy_percentage=110",
+        {"minSize": 1, "instanceRefresh": {"strategy": "Rolling", "preferences": {"minHealthyPercentage": 100, "maxHealthyPercentage": 110}}},
+        None,
+    ),
+    (
+        "autoscaling-refresh-keeps-a-healthy-instance",
+        rules.AUTOSCALING_GROUP,
+        {"minSize": 3, "instanceRefresh": {"preferences": {"minHealthyPercentage": 0}}},
+        "can leave the group (smallest size 3, minimum healthy 0 %)",
+        {"minSize": 3, "instanceRefresh": {"preferences": {"minHealthyPercentage": 90}}},
+        None,
+    ),
+    (
+        "autoscaling-refresh-keeps-a-healthy-instance",
+        rules.AUTOSCALING_GROUP,
+        {"minSize": 1, "instanceRefresh": {"preferences": {"minHealthyPercentage": 50, "maxHealthyPercentage": 200}}},
+        "at most 100 above min_healthy_percentage",
+        {"minSize": 1, "instanceRefresh": {"preferences": {"minHealthyPercentage": 100, "maxHealthyPercentage": 200}}},
+        None,
+    ),
+    (
+        "database-engine-version-major-only",
+        rules.RDS_INSTANCE,
+        {"engine": "postgres", "engineVersion": "16.4"},
+        "pin only the major version (16)",
+        {"engine": "postgres", "engineVersion": "16.4", "autoMinorVersionUpgrade": False},
+        None,
+    ),
+    ("database-engine-version-major-only", rules.RDS_INSTANCE, {"engineVersion": "16.4", "autoMinorVersionUpgrade": True}, "RDS upgrades on its own", {"engineVersion": "16"}, None),
+    (
+        "lambda-vpc-groups-released-on-destroy",
+        rules.LAMBDA_FUNCTION,
+        {"vpcConfig": {"subnetIds": ["subnet-a"], "securityGroupIds": ["sg-proxy"]}},
+        "replace_security_groups_on_destroy=True",
+        {"vpcConfig": {"subnetIds": ["subnet-a"], "securityGroupIds": ["sg-proxy"]}, "replaceSecurityGroupsOnDestroy": True, "replacementSecurityGroupIds": ["sg-default"]},
+        None,
+    ),
+    (
+        "lambda-vpc-groups-released-on-destroy",
+        rules.LAMBDA_FUNCTION,
+        {"vpcConfig": {"securityGroupIds": ["sg-proxy"]}, "replaceSecurityGroupsOnDestroy": True},
+        "replacement_security_group_ids",
+        {"runtime": "python3.12"},
+        None,
+    ),
+    (
+        "kms-key-policy-keeps-account-access",
+        rules.KMS_KEY,
+        {"policy": json.dumps({"Statement": [{"Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"}, "Action": ["kms:Decrypt"], "Resource": "*"}]})},
+        "locks the account out of its key",
+        {"policy": json.dumps({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"}]})},
+        None,
+    ),
+    ("kms-key-policy-keeps-account-access", rules.KMS_KEY, {"policy": "{not json"}, "not JSON", {"enableKeyRotation": True}, None),
+    (
+        "secret-name-free-after-destroy",
+        rules.SECRET,
+        {"name": "models-database"},
+        "use name_prefix",
+        {"namePrefix": "models-database-", "recoveryWindowInDays": 30},
+        None,
+    ),
+    ("secret-name-free-after-destroy", rules.SECRET, {"name": "models-database", "recoveryWindowInDays": 7}, "recovery_window_in_days=0", {"name": "models-database", "recoveryWindowInDays": 0}, None),
     ("azure-openai-local-auth-disabled", rules.COGNITIVE_ACCOUNT, {"kind": "OpenAI", "properties": {"disableLocalAuth": False}}, "disable_local_auth=True", {"kind": "OpenAI", "properties": {"disableLocalAuth": True}}, None),
     ("front-door-https-only", rules.FRONT_DOOR_ROUTE, {"forwardingProtocol": "MatchRequest", "httpsRedirect": "Enabled"}, "forwarding_protocol='HttpsOnly'", {"forwardingProtocol": "HttpsOnly", "httpsRedirect": "Enabled"}, None),
     ("front-door-https-only", rules.FRONT_DOOR_ROUTE, {"forwardingProtocol": "HttpsOnly"}, "https_redirect='Enabled'", {"forwardingProtocol": "HttpsOnly", "supportedProtocols": ["Https"]}, None),
@@ -152,13 +233,26 @@ def test_every_rule_is_registered_as_a_mandatory_policy_with_its_config(register
     assert registered["name"] == "ha-model-serving-guardrails"
     assert registered["enforcement_level"] == pulumi_policy.EnforcementLevel.MANDATORY
     policies = {policy.name: policy for policy in registered["policies"]}
-    assert set(policies) == set(RULES_BY_NAME)
+    assert set(policies) == set(RULES_BY_NAME) | set(STACK_RULES_BY_NAME)
+    for name in STACK_RULES_BY_NAME:
+        assert isinstance(policies.pop(name), pulumi_policy.StackValidationPolicy)
     for name, policy in policies.items():
         assert policy.enforcement_level == pulumi_policy.EnforcementLevel.MANDATORY, name
         expected = dict(RULES_BY_NAME[name].config_schema)
         assert (policy.config_schema.properties if policy.config_schema else {}) == expected, name
     for rule_name, settings in PRODUCTION.items():
         assert set(settings) <= set(policies[rule_name].config_schema.properties), rule_name
+
+
+def test_a_registered_stack_policy_reports_what_its_rule_finds(registered):
+    policy = next(p for p in registered["policies"] if p.name == "replicated-databases-own-their-password")
+    resources = [
+        pulumi_policy.PolicyResource(rules.RDS_INSTANCE, props, f"urn:{name}", name, None, None, None, [], {})
+        for name, props in (("primary", {"manageMasterUserPassword": True}), ("replica", {"replicateSourceDb": "arn:aws:rds:us-east-1:123456789012:db:primary"}))
+    ]
+    reported: list[str] = []
+    policy.validate(pulumi_policy.StackValidationArgs(resources), lambda message, urn=None: reported.append(message))
+    assert len(reported) == 1 and "manage_master_user_password=False" in reported[0]
 
 
 def test_a_registered_policy_reports_the_rule_messages_with_config_defaults(registered):
@@ -177,7 +271,7 @@ def test_the_pack_served_like_the_cli_runs_it_reports_mandatory_violations_with_
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             analyzer = analyzer_pb2_grpc.AnalyzerStub(channel)
             info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=10)
-            assert info.name == "ha-model-serving-guardrails" and len(info.policies) == len(RULES)
+            assert info.name == "ha-model-serving-guardrails" and len(info.policies) == len(RULES) + len(STACK_RULES)
             analyzer.Configure(
                 analyzer_pb2.ConfigureAnalyzerRequest(
                     policyConfig={
