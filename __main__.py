@@ -152,8 +152,9 @@ if azure.enabled:
     azure_subscription_id = azure_native.authorization.get_client_config_output(
         opts=pulumi.InvokeOutputOptions(provider=azure_provider)
     ).subscription_id
-    # Account subdomains and the gateway host are global DNS names: unique per subscription and stack.
-    azure_names = azure_subscription_id.apply(lambda subscription: global_name_prefix(settings.project, settings.stack, subscription))
+    # Account subdomains and the gateway host are global DNS names that outlive a deletion: each component
+    # completes this prefix with a suffix drawn per incarnation (components/azure_names.py).
+    azure_names = global_name_prefix(settings.project, settings.stack)
     openai = AzureOpenAI(
         "openai",
         AzureOpenAIArgs(
@@ -171,7 +172,7 @@ if azure.enabled:
         "gateway",
         ModelGatewayArgs(
             resource_group_name=azure_group.name,
-            service_name=azure_names,
+            service_name_prefix=azure_names,
             subscription_id=azure_subscription_id,
             openai_account_ids={location: account.id for location, account in openai.accounts.items()},
             openai_endpoints=openai.endpoints,

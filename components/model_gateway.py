@@ -8,7 +8,9 @@ from typing import Mapping
 
 import pulumi
 import pulumi_azure_native as azure_native
+import pulumi_random as random
 
+from components.azure_names import incarnation_name, name_suffix
 from components.settings import AzureSettings, TrafficShare
 
 TYPE = "ha-model-serving:azure:ModelGateway"
@@ -34,8 +36,9 @@ RETRYABLE = f"context.Response.StatusCode == 429 || (context.Response.StatusCode
 @dataclass(frozen=True)
 class ModelGatewayArgs:
     resource_group_name: pulumi.Input[str]
-    # Becomes <service_name>.azure-api.net: globally unique.
-    service_name: pulumi.Input[str]
+    # Start of the service's name (global_name_prefix); a suffix drawn per incarnation completes it,
+    # and the name becomes <name>.azure-api.net.
+    service_name_prefix: str
     subscription_id: pulumi.Input[str]
     # Per Azure location: the Azure OpenAI account's resource id and its endpoint (https://<subdomain>.openai.azure.com/).
     openai_account_ids: Mapping[str, pulumi.Input[str]]
@@ -43,6 +46,19 @@ class ModelGatewayArgs:
     shares: Mapping[str, TrafficShare]
     settings: AzureSettings
     tags: Mapping[str, str]
+
+
+# API Management names are at most 50 characters (learn.microsoft.com/rest/api/apimanagement, serviceName).
+MAX_SERVICE_NAME = 50
+
+
+def tier_family(sku: str) -> str:
+    """`v2` for BasicV2/StandardV2, `classic` otherwise: Azure cannot move a service between the two.
+
+    Microsoft's v2 tiers FAQ: an existing classic instance cannot be migrated to a v2 tier (nor back),
+    so a change of family must be a new service, with a new name.
+    """
+    return "v2" if sku.endswith("V2") else "classic"
 
 
 def iso_seconds(seconds: int) -> str:
@@ -114,7 +130,14 @@ class ModelGateway(pulumi.ComponentResource):
         settings = args.settings
         child = pulumi.ResourceOptions(parent=self)
 
-        self.service = self._service(name, args)
+        # A service cannot move to another location or tier family: either is a new service, so either
+        # draws a new suffix and the new service is created under its own name before the old one goes.
+        self.name_suffix = name_suffix(
+            f"{name}-apim",
+            {"location": settings.primary_location, "tierFamily": tier_family(settings.apim_sku)},
+            child,
+        )
+        self.service = self._service(name, args, self.name_suffix)
         in_service = {"resource_group_name": args.resource_group_name, "service_name": self.service.name}
 
         self.role_assignments = self._role_assignments(name, args)
@@ -248,7 +271,7 @@ class ModelGateway(pulumi.ComponentResource):
             for location, endpoint in args.openai_endpoints.items()
         }
 
-    def _service(self, name: str, args: ModelGatewayArgs) -> azure_native.apimanagement.ApiManagementService:
+    def _service(self, name: str, args: ModelGatewayArgs, suffix: random.RandomString) -> azure_native.apimanagement.ApiManagementService:
         settings = args.settings
         sku = azure_native.apimanagement.ApiManagementServiceSkuPropertiesArgs(name=settings.apim_sku, capacity=settings.apim_capacity)
         additional_locations = [
@@ -258,7 +281,7 @@ class ModelGateway(pulumi.ComponentResource):
         ]
         return azure_native.apimanagement.ApiManagementService(
             f"{name}-apim",
-            service_name=args.service_name,
+            service_name=incarnation_name(args.service_name_prefix, suffix, max_length=MAX_SERVICE_NAME),
             resource_group_name=args.resource_group_name,
             location=settings.primary_location,
             sku=sku,

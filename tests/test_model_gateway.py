@@ -189,7 +189,7 @@ def test_component_key_is_secret_before_it_is_exported(pulumi_mocks):
             "gateway",
             ModelGatewayArgs(
                 resource_group_name="rg-test",
-                service_name="models-test",
+                service_name_prefix="models-test",
                 subscription_id=AZURE_SUBSCRIPTION,
                 openai_account_ids={"swedencentral": "/subscriptions/s/resourceGroups/rg-test/providers/Microsoft.CognitiveServices/accounts/a"},
                 openai_endpoints={"swedencentral": "https://a.openai.azure.com/"},
