@@ -23,6 +23,9 @@ API_PATH = "openai"
 SUBSCRIPTION_KEY_HEADER = "api-key"
 TOKEN_VARIABLE = "managed-id-access-token"
 METRIC_NAMESPACE = "ha-model-serving"
+# Dimensions the service fills in for an inbound token metric (policy reference, azure-openai-emit-token-metric).
+TOKEN_METRIC_DIMENSIONS = ("Subscription ID", "API ID", "Location")
+BACKEND_RESPONSES_METRIC = "Backend responses"
 # API Management answers 503 itself, naming the pool, when every member's breaker is open: sending
 # the request to the same pool again cannot succeed.
 NAMES_THE_POOL = (
@@ -94,8 +97,10 @@ def gateway_policy(pool_backend_id: str, pool_size: int, tokens_per_minute: int,
             "tokens-consumed-header-name": "x-ratelimit-consumed-tokens",
         },
     )
+    # Token metrics are an inbound-only policy, where no backend is chosen yet: only the dimensions the
+    # service fills in there (TOKEN_METRIC_DIMENSIONS); which backend served is counted in outbound.
     metric = ElementTree.SubElement(inbound, "azure-openai-emit-token-metric", {"namespace": METRIC_NAMESPACE})
-    for dimension in ("Subscription ID", "API ID", "Backend ID", "Location"):
+    for dimension in TOKEN_METRIC_DIMENSIONS:
         ElementTree.SubElement(metric, "dimension", {"name": dimension})
 
     backend = ElementTree.SubElement(policies, "backend")
@@ -109,8 +114,21 @@ def gateway_policy(pool_backend_id: str, pool_size: int, tokens_per_minute: int,
     for section in ("outbound", "on-error"):
         element = ElementTree.SubElement(policies, section)
         ElementTree.SubElement(element, "base")
+        if section == "outbound":
+            _count_backend_responses(element)
         _exhausted_pool_as_throttling(element, retry_after_seconds)
     return ElementTree.tostring(policies, encoding="unicode")
+
+
+def _count_backend_responses(outbound: ElementTree.Element) -> None:
+    """One BACKEND_RESPONSES_METRIC per response, by the pool member that answered and its status code.
+
+    `Backend ID` is filled in by the service only in the outbound section (policy reference, default
+    dimensions of emit-metric), after the pool has picked a member.
+    """
+    metric = ElementTree.SubElement(outbound, "emit-metric", {"name": BACKEND_RESPONSES_METRIC, "value": "1", "namespace": METRIC_NAMESPACE})
+    ElementTree.SubElement(metric, "dimension", {"name": "Backend ID"})
+    ElementTree.SubElement(metric, "dimension", {"name": "Status code", "value": "@(context.Response.StatusCode.ToString())"})
 
 
 def _exhausted_pool_as_throttling(section: ElementTree.Element, retry_after_seconds: int) -> None:

@@ -148,8 +148,21 @@ def test_policy_limits_tokens_per_subscription_and_emits_token_metrics(prod):
     limit = policy.find("inbound/azure-openai-token-limit")
     assert limit.get("tokens-per-minute") == "100000"
     assert limit.get("counter-key") == "@(context.Subscription.Id)"
-    dimensions = {d.get("name") for d in policy.findall("inbound/azure-openai-emit-token-metric/dimension")}
-    assert {"Subscription ID", "Backend ID"} <= dimensions
+    dimensions = [d.get("name") for d in policy.findall("inbound/azure-openai-emit-token-metric/dimension")]
+    assert dimensions == ["Subscription ID", "API ID", "Location"]
+
+
+def test_which_backend_answered_is_counted_in_outbound_where_the_service_knows_it(prod):
+    # "Backend ID (use only in outbound policy section)": the policy reference's default dimensions. The
+    # token metric is inbound-only, before the pool picks a member, so it cannot carry it.
+    policy = parsed_policy(prod)
+    assert not [d for d in policy.iter("dimension") if d.get("name") == "Backend ID" and d not in policy.findall("outbound/emit-metric/dimension")]
+    (metric,) = policy.findall("outbound/emit-metric")
+    assert metric.get("name") == "Backend responses" and metric.get("namespace") == "ha-model-serving"
+    assert [(d.get("name"), d.get("value")) for d in metric.findall("dimension")] == [
+        ("Backend ID", None),
+        ("Status code", "@(context.Response.StatusCode.ToString())"),
+    ]
 
 
 def test_policy_turns_an_exhausted_pool_into_429_with_retry_after(prod):
