@@ -13,6 +13,7 @@ import pytest
 from components.model_gateway import OPENAI_USER_ROLE, ModelGateway, ModelGatewayArgs, gateway_policy
 from azure_stacks import premium
 from azure_stacks import prod as prod_run
+from components.settings import AZURE_WEIGHT
 from tests.settings_helpers import parse
 from offline.runner import AZURE_SUBSCRIPTION
 
@@ -163,6 +164,15 @@ def test_which_backend_answered_is_counted_in_outbound_where_the_service_knows_i
         ("Backend ID", None),
         ("Status code", "@(context.Response.StatusCode.ToString())"),
     ]
+
+
+def test_weight_settings_fit_what_the_installed_sdk_documents_for_pool_members():
+    # The same weight goes to a pool member and to a Front Door origin (1-1000): the pool's range is the narrower.
+    source = inspect.getsource(azure_native.apimanagement.BackendPoolItemArgs)
+    documented = re.search(r"The weight of the backend entity in the backend pool\. Must be between (\d+) and (\d+)", source)
+    assert documented, "the installed SDK no longer documents the pool weight range"
+    low, high = AZURE_WEIGHT
+    assert int(documented.group(1)) <= low and high <= int(documented.group(2))
 
 
 def test_policy_turns_an_exhausted_pool_into_429_with_retry_after(prod):
