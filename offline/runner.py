@@ -56,6 +56,8 @@ class Declared:
     dependencies: list[str] = field(default_factory=list)
     # Inputs the program marked secret (their values above are unwrapped).
     secret_inputs: frozenset[str] = frozenset()
+    # Whether a replacement deletes this resource before creating its successor (delete_before_replace).
+    delete_before_replace: bool = False
 
     def __getitem__(self, key: str) -> Any:
         return self.inputs[key]
@@ -325,6 +327,7 @@ class RecordingMonitor(pulumi_mocks_module.MockMonitor):
                     provider_urn=provider_urn,
                     region=region_by_urn.get(provider_urn or ""),
                     dependencies=list(request.dependencies),
+                    delete_before_replace=request.deleteBeforeReplace,
                 )
             )
         # Children inherit their parent's provider: resolve the region through the parent chain.

@@ -1,0 +1,38 @@
+"""Azure rules no schema expresses, kept by the components that compose the resources (docs/service-rules.md, Azure)."""
+
+from __future__ import annotations
+
+from azure_stacks import premium
+
+ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
+PROFILE = "azure-native:cdn:Profile"
+POOL_MEMBER_PRIORITY = (0, 100)  # BackendPoolItem.priority in the 2024-05-01 API
+ORIGIN_PRIORITY = (1, 5)  # AFDOrigin.priority
+
+
+def test_front_door_profile_is_deleted_before_a_new_tier_replaces_it(prod):
+    # pulumi-azure-native replaces a profile whose sku.name changes (provider/pkg/gen/replacement.go);
+    # the new one keeps the name, which Azure refuses while the old one exists.
+    (profile,) = prod.of_type(PROFILE)
+    assert profile.delete_before_replace is True
+    others = [r for r in prod.resources if r.type.startswith("azure-native:") and r.type != PROFILE and r.delete_before_replace]
+    assert not others, "only the profile needs it: other replacements get new names or are created next to the old"
+
+
+def test_role_assignments_are_auto_named_and_name_their_principal_type(prod):
+    # A replacement (new principal or scope, both force a new assignment) creates a new GUID next to
+    # the old one; a fixed GUID would collide. principalType spares Entra ID's replication delay.
+    assignments = prod.of_type(ROLE_ASSIGNMENT)
+    assert assignments
+    for assignment in assignments:
+        assert "roleAssignmentName" not in assignment.inputs
+        assert assignment["principalType"] == "ServicePrincipal"
+
+
+def test_priorities_fit_both_pool_members_and_front_door_origins():
+    run = premium("active-passive")
+    members = [m for b in run.of_type("azure-native:apimanagement:Backend") if b["type"] == "Pool" for m in b["pool"]["services"]]
+    origins = run.of_type("azure-native:cdn:AFDOrigin")
+    assert members and len(origins) == 4
+    assert all(POOL_MEMBER_PRIORITY[0] <= m["priority"] <= POOL_MEMBER_PRIORITY[1] for m in members)
+    assert all(ORIGIN_PRIORITY[0] <= o["priority"] <= ORIGIN_PRIORITY[1] for o in origins)
