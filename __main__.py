@@ -143,11 +143,17 @@ if azure.enabled:
     azure_tags = stack_tags
     # One resource group per stack: the tier lives and dies with the stack.
     azure_group = azure_native.resources.ResourceGroup(
-        f"azure-{azure.primary_location}",
+        "azure",
         resource_group_name=f"{settings.project}-{settings.stack}",
         location=azure.primary_location,
         tags=azure_tags,
-        opts=on_azure,
+        # A group's location only says where its metadata lives, and cannot change (pulumi-azure-native
+        # replaces the group, whose name stays: refused while it exists). Another azurePrimaryLocation
+        # moves what is in the group; the group stays where it was created.
+        # Stacks whose group was declared as azure-<location> keep it through the alias.
+        opts=pulumi.ResourceOptions(
+            provider=azure_provider, ignore_changes=["location"], aliases=[pulumi.Alias(name=f"azure-{azure.primary_location}")]
+        ),
     )
     azure_subscription_id = azure_native.authorization.get_client_config_output(
         opts=pulumi.InvokeOutputOptions(provider=azure_provider)

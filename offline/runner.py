@@ -58,6 +58,8 @@ class Declared:
     secret_inputs: frozenset[str] = frozenset()
     # Whether a replacement deletes this resource before creating its successor (delete_before_replace).
     delete_before_replace: bool = False
+    # Inputs whose changes Pulumi leaves alone (ignore_changes).
+    ignore_changes: tuple[str, ...] = ()
 
     def __getitem__(self, key: str) -> Any:
         return self.inputs[key]
@@ -328,6 +330,7 @@ class RecordingMonitor(pulumi_mocks_module.MockMonitor):
                     region=region_by_urn.get(provider_urn or ""),
                     dependencies=list(request.dependencies),
                     delete_before_replace=request.deleteBeforeReplace,
+                    ignore_changes=tuple(request.ignoreChanges),
                 )
             )
         # Children inherit their parent's provider: resolve the region through the parent chain.

@@ -36,3 +36,17 @@ def test_priorities_fit_both_pool_members_and_front_door_origins():
     assert members and len(origins) == 4
     assert all(POOL_MEMBER_PRIORITY[0] <= m["priority"] <= POOL_MEMBER_PRIORITY[1] for m in members)
     assert all(ORIGIN_PRIORITY[0] <= o["priority"] <= ORIGIN_PRIORITY[1] for o in origins)
+
+
+def test_the_resource_group_stays_when_the_primary_location_changes(prod):
+    # pulumi-azure-native replaces a group whose location changes (replacement.go), under the same name,
+    # which Azure refuses while the group exists; a group's location is only where its metadata lives.
+    (group,) = prod.of_type("azure-native:resources:ResourceGroup")
+    assert group.name == "azure", "a logical name with the location in it would be a new group for a new location"
+    assert group.ignore_changes == ("location",)
+
+
+def test_each_watched_resource_has_one_diagnostic_setting(prod):
+    # Azure allows five per resource, and one destination of a kind per category across them.
+    targets = [setting["resourceUri"] for setting in prod.of_type("azure-native:monitor:DiagnosticSetting")]
+    assert len(targets) == len(set(targets)) == 4
