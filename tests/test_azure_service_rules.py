@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from azure_stacks import premium
+
+ROOT = Path(__file__).resolve().parent.parent
 
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 PROFILE = "azure-native:cdn:Profile"
@@ -50,3 +55,24 @@ def test_each_watched_resource_has_one_diagnostic_setting(prod):
     # Azure allows five per resource, and one destination of a kind per category across them.
     targets = [setting["resourceUri"] for setting in prod.of_type("azure-native:monitor:DiagnosticSetting")]
     assert len(targets) == len(set(targets)) == 4
+
+
+def azure_rules_section() -> str:
+    text = (ROOT / "docs" / "service-rules.md").read_text()
+    start = text.index("## Azure")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else None]
+
+
+def test_service_rules_cover_every_azure_resource_type_prod_declares(prod):
+    section = azure_rules_section()
+    declared = {r.type.removeprefix("azure-native:") for r in prod.resources if r.type.startswith("azure-native:")}
+    assert len(declared) >= 20
+    missing = sorted(kind for kind in declared if f"`{kind}`" not in section)
+    assert not missing, f"docs/service-rules.md (Azure) says nothing about {missing}"
+
+
+def test_every_test_the_azure_rules_cite_exists():
+    cited = set(re.findall(r"`(test_\w+)`", azure_rules_section()))
+    defined = {name for path in (ROOT / "tests").glob("test_*.py") for name in re.findall(r"^def (test_\w+)", path.read_text(), re.M)}
+    assert cited and not cited - defined, sorted(cited - defined)
