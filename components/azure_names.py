@@ -54,18 +54,16 @@ def name_suffix(name: str, keepers: Mapping[str, str], opts: pulumi.ResourceOpti
 
 
 def incarnation_name(prefix: str, suffix: random.RandomString, *parts: str, max_length: int = 64) -> pulumi.Output[str]:
-    """`<prefix>-<parts...>-<suffix>`, checked against Azure's DNS name rules once the suffix is known.
+    """`<prefix>-<parts...>-<suffix>`, checked against Azure's DNS name rules before anything is declared.
 
-    Raises ValueError (failing the deployment before Azure is called) if the name is longer than
-    `max_length` or not lower-case letters, digits and hyphens starting with a letter.
+    The suffix is always SUFFIX_LENGTH lower-case letters and digits, so the name is checked with a
+    stand-in for it. Raises ValueError if the name would be longer than `max_length` or not lower-case
+    letters, digits and hyphens starting with a letter.
     """
-
-    def checked(drawn: str) -> str:
-        name = "-".join([prefix, *parts, drawn])
-        if len(name) > max_length or not AZURE_DNS_NAME.fullmatch(name):
-            raise ValueError(
-                f"Azure name {name!r} must be at most {max_length} lower-case letters, digits and hyphens, starting with a letter"
-            )
-        return name
-
-    return suffix.result.apply(checked)
+    shape = "-".join([prefix, *parts, "0" * SUFFIX_LENGTH])
+    if len(shape) > max_length or not AZURE_DNS_NAME.fullmatch(shape):
+        placeholder = "-".join([prefix, *parts, f"<{SUFFIX_LENGTH} letters or digits>"])
+        raise ValueError(
+            f"Azure name {placeholder!r} must be at most {max_length} lower-case letters, digits and hyphens, starting with a letter"
+        )
+    return suffix.result.apply(lambda drawn: "-".join([prefix, *parts, drawn]))

@@ -9,7 +9,6 @@ while the resource group and Front Door's endpoint keep theirs, so clients keep 
 from __future__ import annotations
 
 import pulumi
-import pulumi_azure_native as azure_native
 import pytest
 
 from azure_stacks import ONE_AWS_REGION
@@ -135,10 +134,17 @@ def test_the_longest_names_fit_azure_limits():
     assert len(prefix + "-" + "l" * LONGEST_LOCATION + suffix) <= 64
 
 
-def test_a_name_azure_would_refuse_fails_the_deployment_naming_it(pulumi_mocks):
+@pytest.mark.parametrize(
+    "prefix, parts, max_length",
+    [("Models_Test", (), 64), ("models-test", ("australiasoutheast",), 20), ("1models", (), 64)],
+)
+def test_a_name_azure_would_refuse_fails_before_anything_is_declared(pulumi_mocks, prefix, parts, max_length):
+    declared = []
+
     def program():
         suffix = name_suffix("bad", {}, pulumi.ResourceOptions())
-        azure_native.resources.ResourceGroup("bad", resource_group_name=incarnation_name("Models_Test", suffix))
+        declared.append(incarnation_name(prefix, suffix, *parts, max_length=max_length))
 
-    with pytest.raises(Exception, match="Azure name 'Models_Test-[a-z0-9]{6}' must be at most 64 lower-case letters"):
+    with pytest.raises(ValueError, match=rf"Azure name '{prefix}-.*<6 letters or digits>' must be at most {max_length} lower-case letters"):
         pulumi_mocks.run(program)
+    assert not declared
