@@ -26,6 +26,8 @@ METRIC_NAMESPACE = "ha-model-serving"
 # Dimensions the service fills in for an inbound token metric (policy reference, azure-openai-emit-token-metric).
 TOKEN_METRIC_DIMENSIONS = ("Subscription ID", "API ID", "Location")
 BACKEND_RESPONSES_METRIC = "Backend responses"
+# API Management names are at most 50 characters (learn.microsoft.com/rest/api/apimanagement, serviceName).
+MAX_SERVICE_NAME = 50
 # API Management answers 503 itself, naming the pool, when every member's breaker is open: sending
 # the request to the same pool again cannot succeed.
 NAMES_THE_POOL = (
@@ -51,15 +53,11 @@ class ModelGatewayArgs:
     tags: Mapping[str, str]
 
 
-# API Management names are at most 50 characters (learn.microsoft.com/rest/api/apimanagement, serviceName).
-MAX_SERVICE_NAME = 50
-
-
 def tier_family(sku: str) -> str:
     """`v2` for BasicV2/StandardV2, `classic` otherwise: Azure cannot move a service between the two.
 
-    Microsoft's v2 tiers FAQ: an existing classic instance cannot be migrated to a v2 tier (nor back),
-    so a change of family must be a new service, with a new name.
+    Microsoft's v2 tiers FAQ: an existing classic instance cannot be migrated to a v2 tier; the v2 tiers
+    run on another platform. A change of family is therefore treated as a new service, with a new name.
     """
     return "v2" if sku.endswith("V2") else "classic"
 
