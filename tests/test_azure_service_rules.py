@@ -76,3 +76,10 @@ def test_every_test_the_azure_rules_cite_exists():
     cited = set(re.findall(r"`(test_\w+)`", azure_rules_section()))
     defined = {name for path in (ROOT / "tests").glob("test_*.py") for name in re.findall(r"^def (test_\w+)", path.read_text(), re.M)}
     assert cited and not cited - defined, sorted(cited - defined)
+
+
+def test_the_readme_replaces_exactly_prods_name_suffixes(prod):
+    readme = (ROOT / "README.md").read_text()
+    replaced = {urn for urn in re.findall(r"--replace '([^']+)'", readme) if "ha-model-serving:azure:" in urn}
+    suffixes = {s.urn for s in prod.of_type("random:index/randomString:RandomString") if "ha-model-serving:azure:" in s.urn}
+    assert suffixes and replaced == suffixes
