@@ -146,17 +146,24 @@ if azure.enabled:
     azure_tags = stack_tags
     # One resource group per stack: the tier lives and dies with the stack.
     azure_group = azure_native.resources.ResourceGroup(
-        f"azure-{azure.primary_location}",
+        "azure",
         resource_group_name=f"{settings.project}-{settings.stack}",
         location=azure.primary_location,
         tags=azure_tags,
-        opts=on_azure,
+        # A group's location only says where its metadata lives, and cannot change (pulumi-azure-native
+        # replaces the group, whose name stays: refused while it exists). Another azurePrimaryLocation
+        # moves what is in the group; the group stays where it was created.
+        # Stacks whose group was declared as azure-<location> keep it through the alias.
+        opts=pulumi.ResourceOptions(
+            provider=azure_provider, ignore_changes=["location"], aliases=[pulumi.Alias(name=f"azure-{azure.primary_location}")]
+        ),
     )
     azure_subscription_id = azure_native.authorization.get_client_config_output(
         opts=pulumi.InvokeOutputOptions(provider=azure_provider)
     ).subscription_id
-    # Account subdomains and the gateway host are global DNS names: unique per subscription and stack.
-    azure_names = azure_subscription_id.apply(lambda subscription: global_name_prefix(settings.project, settings.stack, subscription))
+    # Account subdomains and the gateway host are global DNS names that outlive a deletion: each component
+    # completes this prefix with a suffix drawn per incarnation (components/azure_names.py).
+    azure_names = global_name_prefix(settings.project, settings.stack)
     openai = AzureOpenAI(
         "openai",
         AzureOpenAIArgs(
@@ -174,7 +181,7 @@ if azure.enabled:
         "gateway",
         ModelGatewayArgs(
             resource_group_name=azure_group.name,
-            service_name=azure_names,
+            service_name_prefix=azure_names,
             subscription_id=azure_subscription_id,
             openai_account_ids={location: account.id for location, account in openai.accounts.items()},
             openai_endpoints=openai.endpoints,

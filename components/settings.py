@@ -58,8 +58,9 @@ APIM_CAPACITY = {"Developer": (1, 1), "Basic": (1, 2), "Standard": (1, 4), "Prem
 FRONT_DOOR_SKUS = ("Standard_AzureFrontDoor", "Premium_AzureFrontDoor")
 # API Management accepts at most 30 backends in one pool; each Azure location is one of them.
 MAX_POOL_MEMBERS = 30
-# Weights API Management pools and Front Door origins accept.
-AZURE_WEIGHT = (1, 1000)
+# Weights both accept: API Management pool members 0-100 (BackendPoolItem.weight in the 2024-05-01 API),
+# Front Door origins 1-1000; each location's weight feeds both.
+AZURE_WEIGHT = (1, 100)
 DEFAULT_AZURE_WEIGHT = 1
 ORIGIN_RESPONSE_TIMEOUT = (16, 240)
 PROBE_INTERVAL = (1, 255)
@@ -174,7 +175,7 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("azureBreakerFailureCount", "integer", 3, "Failures (429 or 5xx) within azureBreakerInterval that trip an Azure OpenAI backend's circuit breaker (1-1000)."),
     Setting("azureBreakerInterval", "integer", 10, "Seconds over which a backend's failures are counted (1-3600)."),
     Setting("azureBreakerTripDuration", "integer", 10, "Seconds a tripped backend stays out of the pool, unless the backend's Retry-After says otherwise (1-3600)."),
-    Setting("azureBackendWeights", "array", [], "Share of traffic per Azure location in active-active, as location=weight (1-1000); locations not listed weigh 1."),
+    Setting("azureBackendWeights", "array", [], "Share of traffic per Azure location in active-active, as location=weight (1-100); locations not listed weigh 1."),
     Setting("azureTokensPerMinute", "integer", 10000, "Tokens per minute each API Management subscription may use, across every model."),
     Setting("azureFrontDoorSku", "string", "Standard_AzureFrontDoor", "Front Door tier: Standard_AzureFrontDoor or Premium_AzureFrontDoor."),
     Setting("azureOriginResponseTimeout", "integer", 120, "Seconds Front Door waits for API Management's response (16-240); long generations need more."),

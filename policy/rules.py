@@ -13,6 +13,7 @@ raises, so a rule reads only what it needs.
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -38,6 +39,31 @@ SECRET = "aws:secretsmanager/secret:Secret"
 COGNITIVE_ACCOUNT = "azure-native:cognitiveservices:Account"
 FRONT_DOOR_ROUTE = "azure-native:cdn:Route"
 APIM_API = "azure-native:apimanagement:Api"
+ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
+# API Management policy documents at each scope: service, product, API, operation.
+APIM_API_POLICY = "azure-native:apimanagement:ApiPolicy"
+APIM_POLICIES = frozenset(
+    {
+        "azure-native:apimanagement:Policy",
+        "azure-native:apimanagement:ProductPolicy",
+        APIM_API_POLICY,
+        "azure-native:apimanagement:ApiOperationPolicy",
+    }
+)
+# Where Microsoft's policy reference allows each policy ("Usage: Policy sections"), for the policies
+# whose placement the service cannot be trusted to report before traffic flows.
+APIM_POLICY_SECTIONS = {
+    "azure-openai-emit-token-metric": frozenset({"inbound"}),
+    "llm-emit-token-metric": frozenset({"inbound"}),
+    "azure-openai-token-limit": frozenset({"inbound"}),
+    "emit-metric": frozenset({"inbound", "outbound", "backend", "on-error"}),
+}
+APIM_METRIC_POLICIES = frozenset({"azure-openai-emit-token-metric", "llm-emit-token-metric", "emit-metric"})
+# Dimensions the service fills in when a <dimension> has no value ("Default dimension names that may
+# be used without value"); Backend ID only in the outbound section, once a backend has been chosen.
+APIM_DEFAULT_DIMENSIONS = frozenset({"API ID", "Operation ID", "Product ID", "User ID", "Subscription ID", "Location", "Gateway ID", "Backend ID"})
+APIM_OUTBOUND_ONLY_DIMENSIONS = frozenset({"Backend ID"})
+APIM_MAX_DIMENSIONS = 10
 
 Props = Mapping[str, Any]
 Config = Mapping[str, Any]
@@ -307,6 +333,61 @@ def apim_subscription_required(resource_type: str, props: Props, config: Config)
     return []
 
 
+def azure_openai_custom_subdomain(resource_type: str, props: Props, config: Config) -> list[str]:
+    # Entra ID tokens are accepted only on an account's custom subdomain (learn.microsoft.com/azure/ai-services/authentication).
+    properties = props.get("properties") or {}
+    if properties.get("disableLocalAuth") is True and not properties.get("customSubDomainName"):
+        return ["keys are disabled but Entra ID tokens need the account's own subdomain: set properties.custom_sub_domain_name"]
+    return []
+
+
+def role_assignment_principal_type(resource_type: str, props: Props, config: Config) -> list[str]:
+    # Without it Azure looks a new identity up in Entra ID, which may not have replicated yet: PrincipalNotFound
+    # (learn.microsoft.com/azure/role-based-access-control/role-assignments-template#new-service-principal).
+    if not props.get("principalType"):
+        return ["the assignment may fail with PrincipalNotFound for a just-created identity: set principal_type (e.g. 'ServicePrincipal')"]
+    return []
+
+
+def _policy_document(props: Props) -> ElementTree.Element | None:
+    """The policy XML, or None for a linked document or one that does not parse (the service validates those itself)."""
+    if props.get("format", "xml") not in ("xml", "rawxml"):
+        return None
+    try:
+        return ElementTree.fromstring(props.get("value") or "")
+    except ElementTree.ParseError:
+        return None
+
+
+def apim_policy_placement(resource_type: str, props: Props, config: Config) -> list[str]:
+    document = _policy_document(props)
+    if document is None:
+        return []
+    found = []
+    for section in document:
+        for element in section.iter():
+            allowed = APIM_POLICY_SECTIONS.get(element.tag)
+            if allowed is not None and section.tag not in allowed:
+                found.append(f"<{element.tag}> is not allowed in <{section.tag}>: move it to {' or '.join(sorted(allowed))}")
+            if element.tag in APIM_METRIC_POLICIES:
+                found.extend(_metric_dimension_problems(element, section.tag))
+    return found
+
+
+def _metric_dimension_problems(metric: ElementTree.Element, section: str) -> list[str]:
+    dimensions = metric.findall("dimension")
+    found = [] if len(dimensions) <= APIM_MAX_DIMENSIONS else [f"<{metric.tag}> has {len(dimensions)} dimensions: at most {APIM_MAX_DIMENSIONS}"]
+    for dimension in dimensions:
+        name = dimension.get("name", "")
+        if dimension.get("value") is not None:
+            continue
+        if name not in APIM_DEFAULT_DIMENSIONS:
+            found.append(f"<{metric.tag}> dimension {name!r} has no value and is not one the service fills in: give it a value")
+        elif name in APIM_OUTBOUND_ONLY_DIMENSIONS and section != "outbound":
+            found.append(f"<{metric.tag}> dimension {name!r} is only filled in in <outbound>, not in <{section}>: drop it or count it in outbound")
+    return found
+
+
 def deletion_protection_in_production(resource_type: str, props: Props, config: Config) -> list[str]:
     if not config["production"]:
         return []
@@ -391,6 +472,24 @@ RULES: tuple[Rule, ...] = (
         azure_openai_local_auth_disabled,
     ),
     Rule("front-door-https-only", "Front Door routes serve and forward HTTPS only.", frozenset({FRONT_DOOR_ROUTE}), front_door_https_only),
+    Rule(
+        "azure-openai-custom-subdomain",
+        "Azure OpenAI accounts without keys have the custom subdomain Entra ID tokens need.",
+        frozenset({COGNITIVE_ACCOUNT}),
+        azure_openai_custom_subdomain,
+    ),
+    Rule(
+        "role-assignment-principal-type",
+        "Role assignments name their principal's type, so a just-created identity is not looked up in Entra ID.",
+        frozenset({ROLE_ASSIGNMENT}),
+        role_assignment_principal_type,
+    ),
+    Rule(
+        "apim-policy-placement",
+        "API Management policies sit in the sections Microsoft's policy reference allows, with metric dimensions the service can fill in.",
+        APIM_POLICIES,
+        apim_policy_placement,
+    ),
     Rule("apim-subscription-required", "API Management APIs require a subscription.", frozenset({APIM_API}), apim_subscription_required),
     Rule(
         "deletion-protection-in-production",

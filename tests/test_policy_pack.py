@@ -73,6 +73,11 @@ def test_the_fleet_and_the_pack_agree_on_the_load_balancer_tag():
 
 
 OPEN_HTTPS = {"cidrIpv4": "0.0.0.0/0", "ipProtocol": "tcp", "fromPort": 443, "toPort": 443}
+TOKEN_METRIC = '<policies><inbound><base /><azure-openai-emit-token-metric namespace="m">{dimensions}</azure-openai-emit-token-metric></inbound><backend><forward-request /></backend></policies>'
+SUBSCRIPTION_ID = '<dimension name="Subscription ID" />'
+BACKEND_ID = '<dimension name="Backend ID" />'
+OUTBOUND_TOKEN_METRIC = f'<policies><inbound /><outbound><azure-openai-emit-token-metric>{SUBSCRIPTION_ID}</azure-openai-emit-token-metric></outbound></policies>'
+OUTBOUND_BACKEND_COUNT = f'<policies><inbound /><outbound><emit-metric name="Backend responses">{BACKEND_ID}</emit-metric></outbound></policies>'
 BAD_AND_GOOD = [
     # rule, resource type, bad props, what the message tells to change, good props, policy config
     ("database-not-public", rules.RDS_INSTANCE, {"publiclyAccessible": True}, "publicly_accessible=False", {"publiclyAccessible": False}, None),
@@ -188,6 +193,20 @@ BAD_AND_GOOD = [
     ("front-door-https-only", rules.FRONT_DOOR_ROUTE, {"forwardingProtocol": "MatchRequest", "httpsRedirect": "Enabled"}, "forwarding_protocol='HttpsOnly'", {"forwardingProtocol": "HttpsOnly", "httpsRedirect": "Enabled"}, None),
     ("front-door-https-only", rules.FRONT_DOOR_ROUTE, {"forwardingProtocol": "HttpsOnly"}, "https_redirect='Enabled'", {"forwardingProtocol": "HttpsOnly", "supportedProtocols": ["Https"]}, None),
     ("apim-subscription-required", rules.APIM_API, {"subscriptionRequired": False}, "subscription_required=True", {}, None),
+    (
+        "azure-openai-custom-subdomain",
+        rules.COGNITIVE_ACCOUNT,
+        {"kind": "OpenAI", "properties": {"disableLocalAuth": True}},
+        "set properties.custom_sub_domain_name",
+        {"kind": "OpenAI", "properties": {"disableLocalAuth": True, "customSubDomainName": "models-swedencentral-k3x9q2"}},
+        None,
+    ),
+    ("role-assignment-principal-type", rules.ROLE_ASSIGNMENT, {"principalId": "p", "scope": "/s"}, "set principal_type", {"principalId": "p", "principalType": "ServicePrincipal"}, None),
+    # What the gateway's policy used to say: Backend ID in inbound, before any backend is chosen.
+    ("apim-policy-placement", rules.APIM_API_POLICY, {"format": "rawxml", "value": TOKEN_METRIC.format(dimensions=BACKEND_ID)}, "only filled in in <outbound>", {"format": "rawxml", "value": TOKEN_METRIC.format(dimensions=SUBSCRIPTION_ID)}, None),
+    ("apim-policy-placement", rules.APIM_API_POLICY, {"value": OUTBOUND_TOKEN_METRIC}, "<azure-openai-emit-token-metric> is not allowed in <outbound>: move it to inbound", {"value": OUTBOUND_BACKEND_COUNT}, None),
+    ("apim-policy-placement", rules.APIM_API_POLICY, {"value": TOKEN_METRIC.format(dimensions='<dimension name="Model" />')}, "'Model' has no value", {"format": "xml-link", "value": "https://example.com/policy.xml"}, None),
+    ("apim-policy-placement", rules.APIM_API_POLICY, {"value": TOKEN_METRIC.format(dimensions=SUBSCRIPTION_ID * 11)}, "at most 10", {"value": "not xml: the service validates it"}, None),
     ("deletion-protection-in-production", rules.LOAD_BALANCER, {"enableDeletionProtection": False}, "enable_deletion_protection=True", {"enableDeletionProtection": True}, {"production": True}),
     ("deletion-protection-in-production", rules.RDS_INSTANCE, {}, "set deletion_protection=True", {"deletionProtection": True}, {"production": True}),
 ]

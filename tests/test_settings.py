@@ -165,9 +165,10 @@ AZURE_ON = {"azureEnabled": True, "azureApimPublisherEmail": "platform@example.c
         ("azurePrimaryLocation", {"azurePrimaryLocation": "westeurope"}, "must be one of azureLocations"),
         ("azureOriginResponseTimeout", {"azureOriginResponseTimeout": 15}, "between 16 and 240"),
         ("azureOriginResponseTimeout", {"azureOriginResponseTimeout": 241}, "between 16 and 240"),
-        ("azureBackendWeights", {"azureBackendWeights": ["eastus2=0"]}, "between 1 and 1000"),
-        ("azureBackendWeights", {"azureBackendWeights": ["eastus2=1001"]}, "between 1 and 1000"),
-        ("azureBackendWeights", {"azureBackendWeights": ["eastus2=heavy"]}, "between 1 and 1000"),
+        ("azureBackendWeights", {"azureBackendWeights": ["eastus2=0"]}, "between 1 and 100"),
+        # API Management pools accept at most 100, although Front Door origins would take up to 1000.
+        ("azureBackendWeights", {"azureBackendWeights": ["eastus2=101"]}, "between 1 and 100"),
+        ("azureBackendWeights", {"azureBackendWeights": ["eastus2=heavy"]}, "between 1 and 100"),
         ("azureBackendWeights", {"azureBackendWeights": ["westeurope=10"]}, "not in regions"),
         ("azureBreakerFailureCount", {"azureBreakerFailureCount": 0}, "between 1 and 1000"),
         ("azureBreakerInterval", {"azureBreakerInterval": 0}, "between 1 and 3600"),
