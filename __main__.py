@@ -76,6 +76,7 @@ for region in settings.regions:
             capacity=topology.region_capacity(settings, region.name),
             certificate_arn=region.certificate_arn,
             deletion_protection=settings.deletion_protection,
+            instance_tags=stack_tags,
         ),
         opts=in_region,
     )
