@@ -12,6 +12,7 @@ AWS FIS actions reference (https://docs.aws.amazon.com/fis/latest/userguide/fis-
   lose all traffic (network ACL swap); the proxy fails with them, so callers must move to another region.
 - `database-failover-<region>`: a Multi-AZ database rebooted with failover; the region must keep serving.
 
+Each template gets the role of its set of actions, which allows exactly those actions on this stack's resources.
 Not drilled, with the reason in docs/drills.md: the Lambda fault actions (they need the FIS extension as the
 function's exec wrapper and cannot be used with response streaming), the API error actions (they inject
 into calls an IAM role makes to EC2 or Kinesis, which nothing of this stack does while serving), and Azure
@@ -59,6 +60,7 @@ class FisAction:
     duration_parameter: str | None
     permissions: tuple[str, ...]
     reference: str  # anchor in fis-actions-reference.html
+    short: str  # names the experiment role of every template that runs exactly these actions
 
 
 FIS_ACTIONS: dict[str, FisAction] = {
@@ -68,18 +70,18 @@ FIS_ACTIONS: dict[str, FisAction] = {
         # lets the action complete when the group has already replaced a stopped instance. kms:CreateGrant
         # restarts instances with encrypted volumes; DescribeInstances checks their state at the end.
         FisAction("aws:ec2:stop-instances", "aws:ec2:instance", "Instances", "startInstancesAfterDuration",
-                  ("ec2:StopInstances", "ec2:StartInstances", "ec2:DescribeInstances", "kms:CreateGrant"), "#stop-instances"),
+                  ("ec2:StopInstances", "ec2:StartInstances", "ec2:DescribeInstances", "kms:CreateGrant"), "#stop-instances", "stop"),
         # InsufficientInstanceCapacity on the group's launches in the listed zones (names or ids); launch templates only.
         FisAction("aws:ec2:asg-insufficient-instance-capacity-error", "aws:ec2:autoscaling-group", "AutoScalingGroups", "duration",
-                  ("ec2:InjectApiError", "autoscaling:DescribeAutoScalingGroups"), "#asg-ice"),
+                  ("ec2:InjectApiError", "autoscaling:DescribeAutoScalingGroups"), "#asg-ice", "no-launch"),
         # Swaps in a clone of the subnet's network ACL (tagged managedByFIS=true) with deny rules, restored at the end.
         FisAction("aws:network:disrupt-connectivity", "aws:ec2:subnet", "Subnets", "duration",
                   ("ec2:CreateNetworkAcl", "ec2:CreateNetworkAclEntry", "ec2:CreateTags", "ec2:DeleteNetworkAcl",
                    "ec2:DescribeManagedPrefixLists", "ec2:DescribeNetworkAcls", "ec2:DescribeSubnets", "ec2:DescribeVpcs",
-                   "ec2:GetManagedPrefixListEntries", "ec2:ReplaceNetworkAclAssociation"), "#disrupt-connectivity"),
+                   "ec2:GetManagedPrefixListEntries", "ec2:ReplaceNetworkAclAssociation"), "#disrupt-connectivity", "network"),
         # RebootDBInstance; forceFailover moves a Multi-AZ instance to its standby.
         FisAction("aws:rds:reboot-db-instances", "aws:rds:db", "DBInstances", None,
-                  ("rds:RebootDBInstance", "rds:DescribeDBInstances", "tag:GetResources"), "#reboot-db-instances"),
+                  ("rds:RebootDBInstance", "rds:DescribeDBInstances", "tag:GetResources"), "#reboot-db-instances", "db-reboot"),
     )
 }  # fmt: skip
 
@@ -288,10 +290,19 @@ POLICY_STATEMENTS: dict[str, Callable[[PolicyContext], list[dict[str, Any]]]] = 
 }
 
 
-def role_policy(scenario: Scenario, ctx: PolicyContext) -> dict[str, Any]:
-    """The experiment role's policy: the statements of the scenario's actions, each once, and log delivery."""
+def action_ids(scenario: Scenario) -> frozenset[str]:
+    return frozenset(action.action_id for action in scenario.actions)
+
+
+def role_key(ids: frozenset[str]) -> str:
+    """Templates that run exactly the same actions share one role: it allows those actions and nothing else."""
+    return "-".join(sorted(FIS_ACTIONS[action_id].short for action_id in ids))
+
+
+def role_policy(ids: frozenset[str], ctx: PolicyContext) -> dict[str, Any]:
+    """The experiment role's policy: the statements of these actions, each once, and log delivery."""
     statements: list[dict[str, Any]] = []
-    for action_id in sorted({action.action_id for action in scenario.actions}):
+    for action_id in sorted(ids):
         statements += POLICY_STATEMENTS[action_id](ctx)
     statements.append({"Sid": "DeliverExperimentLogs", "Effect": "Allow", "Action": list(LOG_DELIVERY_PERMISSIONS), "Resource": "*"})
     return {"Version": "2012-10-17", "Statement": statements}
@@ -346,7 +357,7 @@ class FailoverDrillsArgs:
 
 
 class FailoverDrills(pulumi.ComponentResource):
-    """One region's experiment log group and, per scenario, an experiment role and template (`self.templates[key]`)."""
+    """One region's experiment log group, an experiment role per set of actions, and a template per scenario (`self.templates[key]`)."""
 
     def __init__(self, name: str, args: FailoverDrillsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(TYPE, name, None, opts)
@@ -363,15 +374,19 @@ class FailoverDrills(pulumi.ComponentResource):
             opts=child,
         )
         self.scenarios = plan_scenarios(plan)
+        context = pulumi.Output.all(partition, account, args.autoscaling_group_name, args.database_identifier).apply(
+            lambda values: PolicyContext(values[0], values[1], plan.region, dict(plan.stack_tags), values[2], values[3])
+        )
+        self.roles = {
+            role_key(ids): self._role(f"{name}-{role_key(ids)}", plan.region, ids, context, partition, account)
+            for ids in sorted({action_ids(scenario) for scenario in self.scenarios}, key=role_key)
+        }
         self.templates: dict[str, aws.fis.ExperimentTemplate] = {}
         self.stop_alarm_arns: dict[str, list[pulumi.Input[str]]] = {}
         for scenario in self.scenarios:
             stops = ([args.own_alarm_arn] if scenario.stops_on_own_alarm else []) + [args.peer_alarm_arns[p] for p in sorted(args.peer_alarm_arns)]
             check_scenario(scenario, len(stops))
-            context = pulumi.Output.all(partition, account, args.autoscaling_group_name, args.database_identifier).apply(
-                lambda values: PolicyContext(values[0], values[1], plan.region, dict(plan.stack_tags), values[2], values[3])
-            )
-            role = self._role(f"{name}-{scenario.key}", scenario, context, partition, account)
+            role = self.roles[role_key(action_ids(scenario))]
             self.templates[scenario.key] = aws.fis.ExperimentTemplate(
                 f"{name}-{scenario.key}",
                 description=scenario.summary,
@@ -394,16 +409,17 @@ class FailoverDrills(pulumi.ComponentResource):
             self.stop_alarm_arns[scenario.key] = stops
         self.register_outputs({"template_ids": {key: template.id for key, template in self.templates.items()}})
 
-    def _role(self, name: str, scenario: Scenario, context: pulumi.Output[PolicyContext], partition, account) -> aws.iam.Role:
+    def _role(
+        self, name: str, region: str, ids: frozenset[str], context: pulumi.Output[PolicyContext], partition: pulumi.Output[str], account: pulumi.Output[str]
+    ) -> aws.iam.Role:
         child = pulumi.ResourceOptions(parent=self)
-        region = scenario.region
         role = aws.iam.Role(
             name,
-            description=f"FIS experiment {scenario.key}: its own actions on this stack's resources, nothing else",
+            description=f"FIS experiments in {region} running {', '.join(sorted(ids))}: those actions on this stack's resources, nothing else",
             assume_role_policy=pulumi.Output.all(partition, account).apply(lambda v: json.dumps(trust_policy(v[0], v[1], region))),
             opts=child,
         )
-        aws.iam.RolePolicy(name, role=role.id, policy=context.apply(lambda ctx: json.dumps(role_policy(scenario, ctx))), opts=child)
+        aws.iam.RolePolicy(name, role=role.id, policy=context.apply(lambda ctx: json.dumps(role_policy(ids, ctx))), opts=child)
         return role
 
 

@@ -244,16 +244,22 @@ def test_each_region_mirrors_every_other_regions_degraded_alarm(prod):
             assert alarm["treatMissingData"] == "ignore"
 
 
-def test_a_single_region_stack_drills_zones_and_its_database_only(pulumi_mocks):
-    run = pulumi_mocks.run_stack("dev", regions=["us-east-1"], vpcCidrs=["us-east-1=10.110.0.0/16"])
-    assert set(templates(run)) == {"az-outage-us-east-1a", "az-outage-us-east-1b", "database-failover-us-east-1"}
-    assert not run.of_type(alarm_relay.TYPE)
-    assert all(len(t["stopConditions"]) == 1 for t in run.of_type(TEMPLATE))
+def test_a_region_without_peers_drills_zones_and_its_database_only():
+    # Nowhere to route to: a region outage would be an outage, not a drill.
+    plan = drills.RegionDrillPlan("us-east-1", ("us-east-1a", "us-east-1b"), stack_tags("dev"), 10, True, True, has_peers=False)
+    scenarios = drills.plan_scenarios(plan)
+    assert [s.key for s in scenarios] == ["az-outage-us-east-1a", "az-outage-us-east-1b", "database-failover-us-east-1"]
+    assert all(s.stops_on_own_alarm for s in scenarios)
+
+
+def test_a_pilot_light_standby_with_a_single_az_replica_drills_only_its_network():
+    plan = drills.RegionDrillPlan("us-west-2", ("us-west-2a", "us-west-2b"), stack_tags("dev"), 10, False, False, True)
+    assert [s.key for s in drills.plan_scenarios(plan)] == ["region-isolation-us-west-2"]
 
 
 def test_drills_off_declares_no_template_role_or_relay(pulumi_mocks):
-    run = pulumi_mocks.run_stack("dev", drillsEnabled=False)
-    assert not run.of_type(TEMPLATE) and not run.of_type(alarm_relay.TYPE)
+    run = pulumi_mocks.run_stack("dev", regions=["us-east-1"], vpcCidrs=["us-east-1=10.110.0.0/16"], drillsEnabled=False)
+    assert not run.of_type(TEMPLATE) and not run.of_type(alarm_relay.TYPE) and not run.of_type(drills.TYPE)
     assert run.outputs["drills"]["scenarios"] == {}
 
 
