@@ -44,10 +44,9 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ops import drill_records
 from ops.failover import ClientFactory, Refused, read_outputs
 
-ROOT = Path(__file__).resolve().parent.parent
-RECORDS = ROOT / "drill-records"
 PRODUCTION_FLAG = "--i-understand-this-is-production"
 ZONE, REGION, DATABASE = "zone", "region", "database"  # scenario kinds, as components/drills.py exports them
 TERMINAL = frozenset({"completed", "stopped", "failed", "cancelled"})
@@ -437,9 +436,7 @@ def summary(record: DrillRecord) -> list[str]:
 
 
 def write_record(record: DrillRecord, path: Path | None) -> Path:
-    if path is None:
-        stamp = record.started_at.replace(":", "").replace("-", "").replace("+0000", "Z")
-        path = RECORDS / record.stack / f"{stamp}-{record.scenario}.json"
+    path = path or drill_records.default_path(record.stack, record.scenario, record.started_at)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record.to_json(), indent=2) + "\n")
     return path

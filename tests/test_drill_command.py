@@ -350,3 +350,20 @@ def test_only_an_answer_from_outside_the_fault_counts_as_routed_around():
     # A zone fault: the region answers again on every entry point at once.
     assert elsewhere("zone", outcome(endpoint, True, DRILLED), [outcome(proxy, True, DRILLED), outcome(glob, True)])
     assert not elsewhere("zone", outcome(endpoint, True, DRILLED), [outcome(proxy, False), outcome(glob, True)])
+
+
+def test_records_are_found_by_stack_and_kind_newest_first(tmp_path):
+    def write(started_at: str, scenario: str, kind: str) -> Path:
+        path = drill.drill_records.default_path("prod", scenario, started_at)
+        target = tmp_path / path.relative_to(drill.drill_records.RECORDS)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps({"started_at": started_at, "scenario": scenario, "kind": kind}))
+        return target
+
+    write("2026-03-01T10:00:00+00:00", "region-outage-us-east-1", "region")
+    newest = write("2026-03-02T09:00:00+00:00", "region-isolation-eu-west-1", "region")
+    write("2026-03-03T09:00:00+00:00", "az-outage-us-east-1a", "zone")
+    assert newest.name == "20260302T090000Z-region-isolation-eu-west-1.json"
+    path, record = drill.drill_records.latest("prod", "region", records=tmp_path)
+    assert (path, record["scenario"]) == (newest, "region-isolation-eu-west-1")
+    assert drill.drill_records.latest("dev", "region", records=tmp_path) is None
