@@ -44,7 +44,7 @@ LOG_DELIVERY_PERMISSIONS = ("logs:CreateLogDelivery", "logs:PutResourcePolicy", 
 PROVIDER_TARGET_KEYS = frozenset(
     {"AutoScalingGroups", "Buckets", "Cluster", "Clusters", "DBInstances", "Instances", "Nodegroups", "Pods",
      "ReplicationGroups", "Roles", "SpotInstances", "Subnets", "Tables", "Tasks", "TransitGateways", "Volumes"}
-)  # fmt: skip
+)
 
 ZONE, REGION, DATABASE = "zone", "region", "database"
 
@@ -83,7 +83,7 @@ FIS_ACTIONS: dict[str, FisAction] = {
         FisAction("aws:rds:reboot-db-instances", "aws:rds:db", "DBInstances", None,
                   ("rds:RebootDBInstance", "rds:DescribeDBInstances", "tag:GetResources"), "#reboot-db-instances", "db-reboot"),
     )
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ def plan_scenarios(plan: RegionDrillPlan) -> tuple[Scenario, ...]:
                     summary=f"Model servers in {zone} stopped and no launches there for {plan.fault_minutes} min; {plan.region} must keep serving from its other zones.",
                     targets=(servers_in(zone), group), actions=(stop(zone), no_launches((zone,))), stops_on_own_alarm=True,
                 )
-            )  # fmt: skip
+            )
         if plan.has_peers:
             scenarios.append(
                 Scenario(
@@ -172,7 +172,7 @@ def plan_scenarios(plan: RegionDrillPlan) -> tuple[Scenario, ...]:
                     targets=(*(servers_in(zone) for zone in plan.zones), group),
                     actions=(*(stop(zone) for zone in plan.zones), no_launches(plan.zones)), stops_on_own_alarm=False,
                 )
-            )  # fmt: skip
+            )
     if plan.has_peers:
         subnets = tuple(Target(f"private-{zone}", "aws:ec2:subnet", {**tags, "tier": "private"}, (("AvailabilityZone", (zone,)),)) for zone in plan.zones)
         scenarios.append(
@@ -183,7 +183,7 @@ def plan_scenarios(plan: RegionDrillPlan) -> tuple[Scenario, ...]:
                 actions=tuple(Action(f"cut-{t.name}", "aws:network:disrupt-connectivity", t.name, {"scope": "all", "duration": fault}) for t in subnets),
                 stops_on_own_alarm=False,
             )
-        )  # fmt: skip
+        )
     if plan.multi_az_database:
         scenarios.append(
             Scenario(
@@ -193,7 +193,7 @@ def plan_scenarios(plan: RegionDrillPlan) -> tuple[Scenario, ...]:
                 actions=(Action("fail-over-database", "aws:rds:reboot-db-instances", "database", {"forceFailover": "true"}),),
                 stops_on_own_alarm=True,
             )
-        )  # fmt: skip
+        )
     return tuple(scenarios)
 
 
@@ -267,7 +267,7 @@ def _disrupt_connectivity(ctx: PolicyContext) -> list[dict[str, Any]]:
         {"Sid": "ReadNetwork", "Effect": "Allow", "Resource": "*",
          "Action": ["ec2:DescribeManagedPrefixLists", "ec2:DescribeNetworkAcls", "ec2:DescribeSubnets", "ec2:DescribeVpcs",
                     "ec2:GetManagedPrefixListEntries"]},
-    ]  # fmt: skip
+    ]
 
 
 def _reboot_database(ctx: PolicyContext) -> list[dict[str, Any]]:

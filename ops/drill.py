@@ -17,8 +17,9 @@ starts the experiment and, every probe interval until the fault has ended and th
 
 It writes a drill record (JSON, default drill-records/<stack>/<time>-<scenario>.json) with the time to
 detect, to route around and to recover, the errors its probes saw, and each against the stated RTO.
-The probe load is bounded: at most --max-probes requests, and no longer than the fault plus
---recovery-timeout.
+The probe load is bounded: at most --max-probes requests (the steady-state check included), and no
+longer than the fault plus --recovery-timeout. An error or Ctrl-C during the drill stops the experiment
+before the command reports it.
 
 Exit status: 0 every measure within the RTO, 1 one missed it or a call failed, 2 refused (unknown stack or
 scenario, production without --i-understand-this-is-production, missing outputs, no steady state).
@@ -287,6 +288,8 @@ class Drill:
         self.out(f"  stops when ALARM: {', '.join(f'{r} region-degraded' for r in plan.guard_regions)} (and the template's own stop conditions)")
         self.out(f"  probes every {self.probe_interval:g} s: {', '.join(t.name for t in plan.probes)}")
         self.out(f"  bounds: at most {self.max_probes} probe requests, {plan.fault_minutes * 60 + self.recovery_timeout:.0f} s in all")
+        if self.max_probes < 2 * len(plan.probes):
+            raise Refused(f"--max-probes {self.max_probes} leaves no room for a drill: the steady-state check alone sends {len(plan.probes)}")
         states = self._alarm_states()
         in_alarm = sorted(region for region, state in states.items() if state == "ALARM")
         if in_alarm:
@@ -310,9 +313,23 @@ class Drill:
             stack=plan.stack, scenario=plan.scenario, region=plan.region, kind=plan.kind, summary=plan.summary,
             template_id=plan.template_id, experiment_id=experiment["id"], started_at=self.now().isoformat(timespec="seconds"),
             rto_seconds=plan.rto_seconds, probes={target.name: TargetTally() for target in plan.probes},
-        )  # fmt: skip
-        start, bound = self.clock(), plan.fault_minutes * 60 + self.recovery_timeout
+        )
         self._note(record, 0.0, f"experiment {record.experiment_id} started")
+        try:
+            self._watch(fis, record)
+        except BaseException as interruption:
+            # An error or Ctrl-C must not leave the fault running unwatched: stop it, then report what happened.
+            if record.experiment_status is None:
+                record.stopped_by_drill = f"the drill was interrupted: {type(interruption).__name__}: {interruption}"
+                self._stop(fis, record, record.timeline[-1][0])
+            raise
+        return record
+
+    def _watch(self, fis: Any, record: DrillRecord) -> None:
+        plan = self.plan
+        start, bound = self.clock(), plan.fault_minutes * 60 + self.recovery_timeout
+        # The steady-state check already spent one round of the probe budget.
+        budget = self.max_probes - len(plan.probes)
         states: dict[str, str] = {}
         status = "pending"
         while True:
@@ -334,14 +351,13 @@ class Drill:
                 record.recovered_after_fault_s = round(elapsed - record.fault_ended_s, 1)
                 self._note(record, elapsed, "every entry point answers and the region-degraded alarm is out of ALARM: recovered")
                 break
-            if record.probes_sent + len(plan.probes) > self.max_probes or elapsed >= bound:
+            if record.probes_sent + len(plan.probes) > budget or elapsed >= bound:
                 if status not in TERMINAL:
                     record.stopped_by_drill = "the drill's bound on probes or time was reached"
                     self._stop(fis, record, elapsed)
                 self._note(record, elapsed, "drill bound reached before recovery")
                 break
             self.sleep(self.probe_interval)
-        return record
 
     def _stop(self, fis: Any, record: DrillRecord, elapsed: float) -> None:
         fis.stop_experiment(id=record.experiment_id)
@@ -464,7 +480,7 @@ def main(argv: list[str] | None = None, clients: ClientFactory | None = None, pr
         drill = Drill(
             plan, clients, prober, dry_run=args.dry_run, probe_interval=args.probe_interval,
             max_probes=args.max_probes, recovery_timeout=args.recovery_timeout,
-        )  # fmt: skip
+        )
         record = drill.run()
     except Refused as refusal:
         print(f"refused: {refusal}", file=sys.stderr)

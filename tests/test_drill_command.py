@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 import pytest
 from moto import mock_aws
 from moto.cloudwatch.models import cloudwatch_backends
@@ -100,14 +101,14 @@ def stage(world: World) -> dict:
             name=degraded_alarm(region), namespace=None, metric_name=None, comparison_operator=None, evaluation_periods=None,
             period=None, threshold=None, statistic=None, description="", dimensions=[], alarm_actions=[],
             rule=f'ALARM("ha-model-serving-dev-{region}-fleet-healthy-hosts")',
-        )  # fmt: skip
+        )
         arns[region] = alarm.alarm_arn
     template = SESSION.client("fis", region_name=DRILLED).create_experiment_template(
         clientToken="stage", description="region outage", roleArn=f"arn:aws:iam::{ACCOUNT}:role/drill",
         stopConditions=[{"source": "aws:cloudwatch:alarm", "value": f"arn:aws:cloudwatch:{DRILLED}:{ACCOUNT}:alarm:mirror-of-us-west-2"}],
         targets={"servers": {"resourceType": "aws:ec2:instance", "resourceTags": {"stack": "dev"}, "selectionMode": "ALL"}},
         actions={"stop": {"actionId": "aws:ec2:stop-instances", "targets": {"Instances": "servers"}, "parameters": {"startInstancesAfterDuration": "PT1M"}}},
-    )["experimentTemplate"]  # fmt: skip
+    )["experimentTemplate"]
     return {
         "environment": "dev",
         "rtoSeconds": 300,
@@ -123,7 +124,7 @@ def stage(world: World) -> dict:
                      "degradedAlarmArn": arns[region], "proxyUrl": world.proxies[region]}
             for region in REGIONS
         },
-    }  # fmt: skip
+    }
 
 
 class FaultingClients:
@@ -176,7 +177,7 @@ def run_drill(outputs: dict, tmp_path: Path, capsys, clients, *extra: str) -> tu
     status = main(
         ["--stack", "dev", "--scenario", SCENARIO, "--outputs", str(outputs_file), "--record", str(record_file), "--probe-interval", "0.02", *extra],
         clients=clients, prober=HttpProber(signer=None, model="any", timeout=5.0),
-    )  # fmt: skip
+    )
     captured = capsys.readouterr()
     record = json.loads(record_file.read_text()) if record_file.exists() else None
     return status, captured.out + captured.err, record
@@ -260,7 +261,7 @@ def refusals():
         "environment": "dev", "rtoSeconds": 300,
         "drills": {"faultMinutes": 10, "scenarios": {SCENARIO: {"region": DRILLED, "kind": "region", "summary": "", "templateId": "EXT1"}}},
         "regions": {DRILLED: {"endpoint": "http://a", "healthUrl": "http://a/health", "degradedAlarmArn": f"arn:aws:cloudwatch:{DRILLED}:{ACCOUNT}:alarm:x"}},
-    }  # fmt: skip
+    }
     return [
         pytest.param(base, "az-outage-us-east-1z", f"az-outage-us-east-1z is not a drill of stack dev (drills: {SCENARIO})", id="unknown-scenario"),
         pytest.param({**base, "environment": "prod"}, SCENARIO, "production stack and the drill really breaks", id="production"),
@@ -332,7 +333,7 @@ def test_the_record_judges_each_measure_against_the_rto():
 def test_only_an_answer_from_outside_the_fault_counts_as_routed_around():
     endpoint, proxy, glob = (drill.ProbeTarget(f"{DRILLED} endpoint", "endpoint", "http://e", DRILLED),
                         drill.ProbeTarget(f"{DRILLED} proxy", "proxy", "http://p", DRILLED),
-                        drill.ProbeTarget("global", "global", "http://g", None))  # fmt: skip
+                        drill.ProbeTarget("global", "global", "http://g", None))
 
     def outcome(target, ok, served_by=None):
         return drill.ProbeResult(target, ok, "200" if ok else "503", served_by)
@@ -367,3 +368,25 @@ def test_records_are_found_by_stack_and_kind_newest_first(tmp_path):
     path, record = drill.drill_records.latest("prod", "region", records=tmp_path)
     assert (path, record["scenario"]) == (newest, "region-isolation-eu-west-1")
     assert drill.drill_records.latest("dev", "region", records=tmp_path) is None
+
+
+def test_an_error_in_the_middle_of_a_drill_stops_the_experiment_before_reporting_it(aws_and_regions, tmp_path, capsys):
+    world, outputs = aws_and_regions
+
+    def throttled(world: World) -> None:
+        break_region(world)
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "GetExperiment")
+
+    clients = FaultingClients(world, {"running": throttled})
+    status, printed, record = run_drill(outputs, tmp_path, capsys, clients)
+    assert status == 1 and "failed: An error occurred (ThrottlingException)" in printed and record is None
+    assert [c for c in clients.calls if c in CHANGING_CALLS] == ["StartExperiment", "StopExperiment"]
+    assert "stopped the experiment: the drill was interrupted: ClientError" in printed
+
+
+def test_a_probe_budget_smaller_than_two_rounds_is_refused(aws_and_regions, tmp_path, capsys):
+    world, outputs = aws_and_regions
+    clients = FaultingClients(world, {})
+    status, printed, _ = run_drill(outputs, tmp_path, capsys, clients, "--max-probes", "5")
+    assert status == 2 and "--max-probes 5 leaves no room for a drill" in printed
+    assert not CHANGING_CALLS & set(clients.calls)

@@ -80,7 +80,7 @@ def test_each_region_declares_the_drills_its_topology_supports(dev, prod):
     assert set(templates(dev)) == {
         "az-outage-us-east-1a", "az-outage-us-east-1b", "region-outage-us-east-1", "region-isolation-us-east-1",
         "database-failover-us-east-1", "region-isolation-us-west-2",
-    }  # fmt: skip
+    }
     expected = set()
     for region in ("us-east-1", "us-west-2", "eu-west-1"):
         expected |= {f"az-outage-{region}{zone}" for zone in "abc"}
