@@ -160,13 +160,21 @@ def repair_region(world: World) -> None:
     set_alarm(DRILLED, "OK")
 
 
+@pytest.fixture(scope="module")
+def regions():
+    with World() as world:
+        yield world
+
+
 @pytest.fixture
-def aws_and_regions():
+def aws_and_regions(regions):
+    for fleet in regions.fleets.values():
+        fleet.mode = "none"
     # Each experiment state holds for two reads, so the fault is seen by a few probe rounds.
     state_manager.set_transition("fis::experiment", {"progression": "manual", "times": 2})
     try:
-        with mock_aws(), World() as world:
-            yield world, stage(world)
+        with mock_aws():
+            yield regions, stage(regions)
     finally:
         state_manager.unset_transition("fis::experiment")
 
