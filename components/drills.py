@@ -401,8 +401,9 @@ class FailoverDrills(pulumi.ComponentResource):
                         log_group_arn=pulumi.Output.concat(self.log_group.arn, ":*"),
                     ),
                 ),
-                # This account only; a target that resolves to nothing fails the experiment instead of passing it.
-                experiment_options=aws.fis.ExperimentTemplateExperimentOptionsArgs(account_targeting="single-account", empty_target_resolution_mode="fail"),
+                # This account only. A zone may hold no server (dev runs one over two zones): its stop action is skipped
+                # rather than failing the experiment, and ops.drill reports what resolved, refusing a drill that broke nothing.
+                experiment_options=aws.fis.ExperimentTemplateExperimentOptionsArgs(account_targeting="single-account", empty_target_resolution_mode="skip"),
                 tags={"Name": f"{args.name_prefix}-{scenario.key}", "scenario": scenario.key},
                 opts=child,
             )

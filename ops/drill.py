@@ -227,6 +227,8 @@ class DrillRecord:
     routed_around_s: float | None = None
     routed_around_by: str | None = None
     recovered_after_fault_s: float | None = None
+    # Resources FIS resolved per target once the experiment ran: a zone without servers resolves none.
+    resolved_targets: dict[str, int] | None = None
     probes_sent: int = 0
     probes_failed: int = 0
     probes: dict[str, TargetTally] = field(default_factory=dict)
@@ -253,9 +255,18 @@ class DrillRecord:
         return {"detection": detection, "routeAround": route, "recovery": judge(self.recovered_after_fault_s)}
 
     @property
+    def broke_something(self) -> bool:
+        return bool(self.resolved_targets) and sum(self.resolved_targets.values()) > 0
+
+    @property
     def passed(self) -> bool:
-        """The experiment ran its course, nothing had to stop it, and every measure met the RTO."""
-        return self.experiment_status == "completed" and self.stopped_by_drill is None and set(self.verdicts().values()) <= PASSING
+        """The experiment ran its course on real targets, nothing had to stop it, and every measure met the RTO."""
+        return (
+            self.experiment_status == "completed"
+            and self.broke_something
+            and self.stopped_by_drill is None
+            and set(self.verdicts().values()) <= PASSING
+        )
 
     def to_json(self) -> dict[str, Any]:
         document = asdict(self)
@@ -341,6 +352,10 @@ class Drill:
             if current["status"] != status:
                 status = current["status"]
                 self._note(record, elapsed, f"experiment {status}: {current.get('reason', '')}".rstrip(": "))
+            if record.resolved_targets is None and status not in ("pending", "initiating"):
+                record.resolved_targets = self._resolved_targets(fis, record.experiment_id)
+                counts = ", ".join(f"{name} {count}" for name, count in record.resolved_targets.items()) or "none"
+                self._note(record, elapsed, f"targets resolved: {counts}")
             if status in TERMINAL and record.fault_ended_s is None:
                 record.fault_ended_s, record.experiment_status, record.experiment_reason = elapsed, status, current.get("reason")
             guard = next((r for r in plan.guard_regions if states.get(r) == "ALARM"), None)
@@ -358,6 +373,14 @@ class Drill:
                 self._note(record, elapsed, "drill bound reached before recovery")
                 break
             self.sleep(self.probe_interval)
+
+    @staticmethod
+    def _resolved_targets(fis: Any, experiment_id: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for page in fis.get_paginator("list_experiment_resolved_targets").paginate(experimentId=experiment_id):
+            for target in page["resolvedTargets"]:
+                counts[target["targetName"]] = counts.get(target["targetName"], 0) + 1
+        return dict(sorted(counts.items()))
 
     def _stop(self, fis: Any, record: DrillRecord, elapsed: float) -> None:
         fis.stop_experiment(id=record.experiment_id)
@@ -440,7 +463,8 @@ def summary(record: DrillRecord) -> list[str]:
 
     return [
         f"Drill {record.scenario} of stack {record.stack}: experiment {record.experiment_status or 'not finished'}"
-        + (f", stopped by the drill: {record.stopped_by_drill}" if record.stopped_by_drill else ""),
+        + (f", stopped by the drill: {record.stopped_by_drill}" if record.stopped_by_drill else "")
+        + ("" if record.broke_something else ", but no target resolved: the experiment broke nothing (are the stack's resources tagged?)"),
         f"  time to detect:       {seconds(record.detected_s):>8}  {verdicts['detection']} (RTO {record.rto_seconds} s)"
         + (f"  by {record.detected_by}" if record.detected_by else ""),
         f"  time to route around: {seconds(record.route_around_s):>8}  {verdicts['routeAround']}"

@@ -106,7 +106,8 @@ def stage(world: World) -> dict:
     template = SESSION.client("fis", region_name=DRILLED).create_experiment_template(
         clientToken="stage", description="region outage", roleArn=f"arn:aws:iam::{ACCOUNT}:role/drill",
         stopConditions=[{"source": "aws:cloudwatch:alarm", "value": f"arn:aws:cloudwatch:{DRILLED}:{ACCOUNT}:alarm:mirror-of-us-west-2"}],
-        targets={"servers": {"resourceType": "aws:ec2:instance", "resourceTags": {"stack": "dev"}, "selectionMode": "ALL"}},
+        # moto resolves targets named by ARN only; the stack's templates select by tag, which AWS resolves.
+        targets={"servers": {"resourceType": "aws:ec2:instance", "resourceArns": [f"arn:aws:ec2:{DRILLED}:{ACCOUNT}:instance/i-0123456789abcdef0"], "selectionMode": "ALL"}},
         actions={"stop": {"actionId": "aws:ec2:stop-instances", "targets": {"Instances": "servers"}, "parameters": {"startInstancesAfterDuration": "PT1M"}}},
     )["experimentTemplate"]
     return {
@@ -211,6 +212,7 @@ def test_a_region_outage_drill_measures_detection_route_around_and_recovery(aws_
     assert {name: count for name, count in failures.items() if name != f"{DRILLED} endpoint"} == {"us-west-2 endpoint": 0, f"{DRILLED} proxy": 0, "us-west-2 proxy": 0}
     assert record["recovered_after_fault_s"] is not None and record["fault_ended_s"] >= record["detected_s"]
     assert record["verdicts"] == {"detection": "within", "routeAround": "within", "recovery": "within"}
+    assert record["resolved_targets"] == {"servers": 1}
     assert "time to route around:" in printed and f"Drill record: {tmp_path / 'record.json'}" in printed
 
 
@@ -333,7 +335,7 @@ def test_the_record_judges_each_measure_against_the_rto():
     assert record.verdicts() == {"detection": "within", "routeAround": "over", "recovery": "within"}
     assert record.route_around_s == 85.0 and not record.passed
     zone = drill.DrillRecord("dev", "az-outage-us-east-1a", DRILLED, "zone", "", "EXT2", "EXP2", "2026-01-01T00:00:00+00:00", rto_seconds=60)
-    zone.experiment_status, zone.recovered_after_fault_s = "completed", 5.0
+    zone.experiment_status, zone.recovered_after_fault_s, zone.resolved_targets = "completed", 5.0, {"servers-us-east-1a": 1, "server-group": 1}
     # A zone the region absorbs: no region alarm, no broken answer.
     assert zone.verdicts() == {"detection": "region not degraded", "routeAround": "not interrupted", "recovery": "within"} and zone.passed
 
@@ -398,3 +400,14 @@ def test_a_probe_budget_smaller_than_two_rounds_is_refused(aws_and_regions, tmp_
     status, printed, _ = run_drill(outputs, tmp_path, capsys, clients, "--max-probes", "5")
     assert status == 2 and "--max-probes 5 leaves no room for a drill" in printed
     assert not CHANGING_CALLS & set(clients.calls)
+
+
+def test_a_drill_whose_targets_resolve_to_nothing_does_not_pass(aws_and_regions, tmp_path, capsys):
+    world, outputs = aws_and_regions
+    fis = SESSION.client("fis", region_name=DRILLED)
+    template_id = outputs["drills"]["scenarios"][SCENARIO]["templateId"]
+    # As AWS sees a template whose tags match nothing: every target resolves empty and is skipped.
+    fis.update_experiment_template(id=template_id, targets={"servers": {"resourceType": "aws:ec2:instance", "resourceTags": {"stack": "other"}, "selectionMode": "ALL"}})
+    status, printed, record = run_drill(outputs, tmp_path, capsys, FaultingClients(world, {}))
+    assert status == 1 and record["resolved_targets"] == {} and record["experiment_status"] == "completed"
+    assert "no target resolved: the experiment broke nothing" in printed
