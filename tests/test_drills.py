@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from components import alarm_relay, drills
+from components.drills import FIS_ACTIONS, LOG_DELIVERY_PERMISSIONS, PROVIDER_TARGET_KEYS
 from tests.settings_helpers import parse, rejected
 
 
@@ -34,10 +38,6 @@ def test_a_fleet_too_large_for_fis_targets_is_fine_without_drills():
 
 # --- the templates both stacks declare -----------------------------------------------------------------------------
 
-import json  # noqa: E402
-
-from components import alarm_relay, drills  # noqa: E402
-from components.drills import FIS_ACTIONS, LOG_DELIVERY_PERMISSIONS, PROVIDER_TARGET_KEYS  # noqa: E402
 
 TEMPLATE = "aws:fis/experimentTemplate:ExperimentTemplate"
 ROLE = "aws:iam/role:Role"

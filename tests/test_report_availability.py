@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from report import availability, model
-from report.availability import SlaError, SlaTable
+from report import availability, model, render
+from report.availability import Cause, CommonMode, SlaError, SlaTable
+from report.generate import topology_of
 from report.render import downtime, percent
 from tests.report_topology import active_active_stack, active_passive_stack, azure_resources, replica_lag_alarm
 
@@ -152,10 +153,6 @@ def test_records_without_health_checks_do_not_fail_over_on_their_own():
 
 
 # --- shared parts, the common-mode term and what a drill implies -----------------------------------------------
-
-from report import render  # noqa: E402
-from report.availability import Cause, CommonMode  # noqa: E402
-from report.generate import topology_of  # noqa: E402
 
 COMMON = CommonMode("test", (Cause("rollout", "bad rollout", 2, 45), Cause("provider", "provider event", 0.5, 120)), regional_failures_per_year=2)
 
