@@ -2,7 +2,7 @@
 
 Every action id, target resource type, target key, parameter and IAM permission below is taken from the
 AWS FIS actions reference (https://docs.aws.amazon.com/fis/latest/userguide/fis-actions-reference.html);
-`FIS_ACTIONS` says which entry each comes from. Scenarios per region, each its own template and role:
+`FIS_ACTIONS` says which entry each comes from. Scenarios per region, each its own template:
 
 - `az-outage-<zone>`: the zone's model servers stopped and the group unable to launch there (what AWS's
   "AZ Availability: Power Interruption" scenario does to EC2); the region must keep serving from its other zones.
