@@ -3,7 +3,7 @@
 settings -> one AWS provider per region -> per region a network and a model fleet, sized by its role
 -> the replicated database -> global routing -> azure (Azure OpenAI per location, API Management pool,
 Front Door) -> per region a failover model proxy (the topology's order, then Azure)
--> monitoring (alarms, "region degraded", dashboards) -> exports
+-> monitoring (alarms, "region degraded", dashboards) -> failover drills (fault-injection templates) -> exports
 """
 
 import pulumi
@@ -16,7 +16,9 @@ from components import topology
 from components.azure_monitoring import AzureMonitoring, AzureMonitoringArgs
 from components.azure_names import global_name_prefix, stack_slug
 from components.azure_openai import AzureOpenAI, AzureOpenAIArgs
-from components.database import DatabaseRegion, ReplicatedDatabase, ReplicatedDatabaseArgs
+from components.alarm_relay import AlarmRelay, AlarmRelayArgs
+from components.database import PRIMARY, DatabaseRegion, ReplicatedDatabase, ReplicatedDatabaseArgs
+from components.drills import FailoverDrills, FailoverDrillsArgs, RegionDrillPlan
 from components.fleet import ModelFleet, ModelFleetArgs
 from components.front_door import FrontDoor, FrontDoorArgs, GatewayOrigin
 from components.gateway_lock import GatewayLock, GatewayLockArgs
@@ -79,6 +81,7 @@ for region in settings.regions:
             capacity=topology.region_capacity(settings, region.name),
             certificate_arn=region.certificate_arn,
             deletion_protection=settings.deletion_protection,
+            instance_tags=stack_tags,
         ),
         opts=in_region,
     )
@@ -292,7 +295,76 @@ if azure.enabled:
     )
 
 
-# 9. Exports: every regional endpoint, so clients can fail over on their own too, what the failover runbook
+# 9. Failover drills: per region, AWS FIS experiment templates for the failures the topology claims to survive,
+#    stopped by the alarms that mean "stop now". An alarm lives in one region, so each region first mirrors the
+#    other regions' region-degraded alarms (AlarmRelay) for its templates to stop on.
+drills: dict[str, FailoverDrills] = {}
+if settings.drills.enabled:
+    relays: dict[str, AlarmRelay] = {}
+    if len(settings.regions) > 1:
+        for region_name in settings.region_names:
+            relays[region_name] = AlarmRelay(
+                f"alarm-relay-{region_name}",
+                AlarmRelayArgs(
+                    region=region_name,
+                    name_prefix=f"{settings.project}-{settings.stack}-{region_name}",
+                    metric_namespace=f"{settings.project}-{settings.stack}/PeerRegions",
+                    own_alarm_arn=monitors[region_name].degraded_alarm.arn,
+                    peer_alarm_arns={peer: monitors[peer].degraded_alarm.arn for peer in settings.region_names if peer != region_name},
+                    log_retention_days=settings.drills.log_retention_days,
+                ),
+                opts=pulumi.ResourceOptions(provider=providers[region_name]),
+            )
+    for region_name, fleet in fleets.items():
+        runs_servers = fleet.capacity.desired > 0
+        # The primary is always Multi-AZ; replicas are when dbReplicaMultiAz says so.
+        multi_az_database = database.roles[region_name] == PRIMARY or settings.multi_region.database.replica_multi_az
+        drills[region_name] = FailoverDrills(
+            f"drills-{region_name}",
+            FailoverDrillsArgs(
+                plan=RegionDrillPlan(
+                    region=region_name,
+                    zones=tuple(networks[region_name].private_subnet_ids),
+                    stack_tags=stack_tags,
+                    fault_minutes=settings.drills.fault_minutes,
+                    runs_servers=runs_servers,
+                    multi_az_database=multi_az_database,
+                    has_peers=region_name in relays,
+                ),
+                name_prefix=f"{settings.project}-{settings.stack}-{region_name}",
+                settings=settings.drills,
+                autoscaling_group_name=fleet.autoscaling_group.name if runs_servers else None,
+                database_identifier=database.instances[region_name].identifier if multi_az_database else None,
+                own_alarm_arn=monitors[region_name].degraded_alarm.arn,
+                peer_alarm_arns={peer: alarm.arn for peer, alarm in relays[region_name].mirrors.items()} if region_name in relays else {},
+            ),
+            opts=pulumi.ResourceOptions(provider=providers[region_name]),
+        )
+
+# What `python -m ops.drill` reads: each scenario's template and stop conditions, and what recovery is judged against.
+pulumi.export("environment", settings.environment)
+pulumi.export("rtoSeconds", settings.drills.rto_seconds)
+pulumi.export(
+    "drills",
+    {
+        "faultMinutes": settings.drills.fault_minutes,
+        "scenarios": {
+            scenario.key: {
+                "region": region_name,
+                "kind": scenario.kind,
+                "summary": scenario.summary,
+                "templateId": region_drills.templates[scenario.key].id,
+                "stopAlarmArns": region_drills.stop_alarm_arns[scenario.key],
+                "logGroup": region_drills.log_group.name,
+            }
+            for region_name, region_drills in drills.items()
+            for scenario in region_drills.scenarios
+        },
+    },
+)
+
+
+# 10. Exports: every regional endpoint, so clients can fail over on their own too, what the failover runbook
 #    reads, and the alarm that says when to run it.
 def capacity_output(capacity: settings_module.Capacity) -> dict[str, int]:
     return {"min": capacity.min_size, "max": capacity.max_size, "desired": capacity.desired}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import shlex
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -36,6 +36,11 @@ class ModelFleetArgs:
     capacity: Capacity
     certificate_arn: str | None
     deletion_protection: bool
+    # The stack's tags, for what the group launches: the provider's default_tags reach only a resource's own
+    # `tags`, never a launch template's tag specifications or an autoscaling group's per-tag list
+    # (terraform-provider-aws #19387, terraform-aws-modules/terraform-aws-eks #1916). Fault-injection
+    # targets and IAM conditions select the servers by these tags.
+    instance_tags: Mapping[str, str] = field(default_factory=dict)
 
 
 def model_server_user_data(settings: FleetSettings) -> str:
@@ -276,7 +281,7 @@ class ModelFleet(pulumi.ComponentResource):
             user_data=base64.b64encode(model_server_user_data(settings).encode()).decode(),
             update_default_version=True,
             tag_specifications=[
-                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags={"Name": f"{name}-server"})
+                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags={**args.instance_tags, "Name": f"{name}-server"})
                 for kind in ("instance", "volume")
             ],
             opts=pulumi.ResourceOptions(parent=self),
@@ -306,7 +311,10 @@ class ModelFleet(pulumi.ComponentResource):
             wait_for_capacity_timeout="0",
             # Published to CloudWatch so an alarm sees the group fall below its minimum.
             enabled_metrics=["GroupInServiceInstances"],
-            tags=[aws.autoscaling.GroupTagArgs(key="Name", value=f"{name}-server", propagate_at_launch=True)],
+            tags=[
+                aws.autoscaling.GroupTagArgs(key=key, value=value, propagate_at_launch=True)
+                for key, value in {**args.instance_tags, "Name": f"{name}-server"}.items()
+            ],
             opts=pulumi.ResourceOptions(
                 parent=self,
                 # Target tracking (and the failover runbook) move desired capacity; a later deploy must not undo them.

@@ -199,6 +199,11 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("hostedZoneId", "string", "", "Route 53 hosted zone that holds domainName (required with domainName)."),
     Setting("dnsHealthCheckInterval", "integer", 30, "Seconds between Route 53 health checks of each regional endpoint: 10 or 30."),
     Setting("dnsFailureThreshold", "integer", 3, "Consecutive failed Route 53 health checks before a region is unhealthy (1-10)."),
+    # Failover drills: fault-injection experiment templates per region, and the recovery time they are judged against.
+    Setting("drillsEnabled", "boolean", True, "Declare the failover drills (AWS FIS experiment templates in every region); they cost nothing until python -m ops.drill runs one."),
+    Setting("drillFaultMinutes", "integer", 10, "Minutes each drill's fault lasts before FIS undoes it (1-60)."),
+    Setting("drillLogRetentionDays", "integer", 90, "Retention of each region's drill experiment log group, in days CloudWatch accepts."),
+    Setting("rtoSeconds", "integer", 900, "Recovery time objective: the most seconds a failure may keep clients from an answer; drills and the report are judged against it (60-86400)."),
 )
 
 _SCHEMA_BY_KEY = {setting.key: setting for setting in SCHEMA}
@@ -384,6 +389,14 @@ class MultiRegionSettings:
 
 
 @dataclass(frozen=True)
+class DrillSettings:
+    enabled: bool
+    fault_minutes: int  # how long each fault lasts; FIS takes ISO 8601 durations such as PT10M
+    log_retention_days: int
+    rto_seconds: int  # the stack's stated recovery time objective
+
+
+@dataclass(frozen=True)
 class Settings:
     project: str
     stack: str
@@ -400,6 +413,7 @@ class Settings:
     monitoring: MonitoringSettings
     azure: AzureSettings
     multi_region: MultiRegionSettings
+    drills: DrillSettings
 
     @property
     def region_names(self) -> tuple[str, ...]:
@@ -547,6 +561,7 @@ def parse_settings(get: Callable[[str], str | None], stack: str) -> Settings:
         monitoring=_parse_monitoring(read, environment, min_size=fleet.capacity.min_size),
         azure=_parse_azure(read),
         multi_region=multi_region,
+        drills=_parse_drills(read, regions, az_count, fleet.capacity, multi_region.standby_capacity),
     )
 
 
@@ -753,6 +768,41 @@ def _parse_capacity(read: _Reader, keys: tuple[str, str, str] = ("minSize", "max
     if not min_size <= desired <= max_size:
         raise SettingsError(desired_key, desired, f"must be between {min_key} ({min_size}) and {max_key} ({max_size})")
     return Capacity(min_size=min_size, max_size=max_size, desired=desired)
+
+
+# AWS FIS service quotas: one stop-instances target holds at most 5 instances (L-3F98B425), and an action lasts
+# at most 12 hours (L-A7622DAA); this program keeps drill faults to an hour.
+FIS_MAX_INSTANCES_PER_TARGET = 5
+DRILL_FAULT_MINUTES = (1, 60)
+RTO_SECONDS = (60, 86_400)
+
+
+def _parse_drills(
+    read: _Reader, regions: tuple[RegionSettings, ...], az_count: int, full: Capacity, standby: Capacity
+) -> DrillSettings:
+    enabled = read.boolean("drillsEnabled")
+    if enabled:
+        # Drills stop servers one zone per target, so a zone may never hold more than one target's worth.
+        largest = max(full.max_size, standby.max_size)
+        fewest_zones = min(len(region.availability_zones or ()) or az_count for region in regions)
+        per_zone = -(-largest // fewest_zones)
+        if per_zone > FIS_MAX_INSTANCES_PER_TARGET:
+            raise SettingsError(
+                "maxSize",
+                largest,
+                f"with drillsEnabled a zone may hold at most {FIS_MAX_INSTANCES_PER_TARGET} model servers (AWS FIS stops at most "
+                f"{FIS_MAX_INSTANCES_PER_TARGET} instances per target, quota L-3F98B425); {largest} over {fewest_zones} zones puts "
+                f"up to {per_zone} in one; lower it, add zones, or set drillsEnabled to false",
+            )
+    log_retention = read.integer("drillLogRetentionDays")
+    if log_retention not in LOG_RETENTION_DAYS:
+        raise SettingsError("drillLogRetentionDays", log_retention, "allowed values are " + ", ".join(map(str, LOG_RETENTION_DAYS)))
+    return DrillSettings(
+        enabled=enabled,
+        fault_minutes=in_range("drillFaultMinutes", read.integer("drillFaultMinutes"), DRILL_FAULT_MINUTES, " minutes"),
+        log_retention_days=log_retention,
+        rto_seconds=in_range("rtoSeconds", read.integer("rtoSeconds"), RTO_SECONDS, " seconds"),
+    )
 
 
 def _parse_proxy(read: _Reader, region_names: tuple[str, ...]) -> ProxySettings:

@@ -139,6 +139,11 @@ def _computed_state(token: str, name: str, inputs: dict[str, Any], region: str |
         state["endpoint"] = f"{state['address']}:{int(inputs.get('port', 5432))}"
     elif token == "aws:route53/record:Record":
         state["fqdn"] = inputs.get("name")
+    elif token in ("aws:cloudwatch/metricAlarm:MetricAlarm", "aws:cloudwatch/compositeAlarm:CompositeAlarm"):
+        # As CloudWatch spells alarm ARNs; commands that read stack outputs take the alarm name from them.
+        alarm = inputs.get("alarmName") or inputs.get("name") or f"{name}-{resource_id[-7:]}"
+        state["name"] = alarm
+        state["arn"] = f"arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:{alarm}"
     return state
 
 

@@ -64,6 +64,7 @@ APIM_METRIC_POLICIES = frozenset({"azure-openai-emit-token-metric", "llm-emit-to
 APIM_DEFAULT_DIMENSIONS = frozenset({"API ID", "Operation ID", "Product ID", "User ID", "Subscription ID", "Location", "Gateway ID", "Backend ID"})
 APIM_OUTBOUND_ONLY_DIMENSIONS = frozenset({"Backend ID"})
 APIM_MAX_DIMENSIONS = 10
+FIS_EXPERIMENT_TEMPLATE = "aws:fis/experimentTemplate:ExperimentTemplate"
 
 Props = Mapping[str, Any]
 Config = Mapping[str, Any]
@@ -397,6 +398,19 @@ def deletion_protection_in_production(resource_type: str, props: Props, config: 
     return []
 
 
+def experiment_template_stops(resource_type: str, props: Props, config: Config) -> list[str]:
+    # FIS accepts stop conditions of source "none", or none at all; then only the action durations end a fault.
+    conditions = list(props.get("stopConditions") or [])
+    # Keys only: an alarm ARN is not known at preview, and reading an unknown value raises.
+    alarms = [c for c in conditions if c.get("source") == "aws:cloudwatch:alarm" and "value" in list(c)]
+    if not conditions or len(alarms) != len(conditions):
+        return [
+            "the experiment template runs with nothing to stop it: give it stop_conditions with source 'aws:cloudwatch:alarm' "
+            "and the ARN of an alarm that means stop now, and no condition of source 'none'"
+        ]
+    return []
+
+
 RULES: tuple[Rule, ...] = (
     Rule("database-not-public", "Databases are never publicly accessible.", frozenset({RDS_INSTANCE, RDS_CLUSTER_INSTANCE}), database_not_public),
     Rule(
@@ -497,6 +511,12 @@ RULES: tuple[Rule, ...] = (
         frozenset({RDS_INSTANCE, RDS_CLUSTER, LOAD_BALANCER}),
         deletion_protection_in_production,
         {"production": {"type": "boolean", "default": False}},
+    ),
+    Rule(
+        "experiment-template-stop-condition",
+        "Fault-injection experiment templates stop on CloudWatch alarms, never on nothing.",
+        frozenset({FIS_EXPERIMENT_TEMPLATE}),
+        experiment_template_stops,
     ),
 )
 

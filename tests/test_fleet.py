@@ -242,3 +242,16 @@ def test_plain_http_forward_only_without_a_certificate(dev):
         assert (listener["port"], listener["protocol"]) == (80, "HTTP")
         assert listener["defaultActions"][0]["type"] == "forward"
     assert all(endpoint["endpoint"].startswith("http://") for endpoint in dev.outputs["regions"].values())
+
+
+def test_servers_their_volumes_and_the_group_carry_the_stack_tags(prod, dev):
+    # default_tags reach neither a launch template's tag specifications nor an autoscaling group's tag list.
+    for run, stack in ((prod, "prod"), (dev, "dev")):
+        stack_tags = {"project": "ha-model-serving", "stack": stack, "environment": stack}
+        for region in run.regions:
+            template = run.one(LT, region=region)
+            specs = {spec["resourceType"]: spec["tags"] for spec in template["tagSpecifications"]}
+            assert set(specs) == {"instance", "volume"}
+            assert all(tags.items() >= stack_tags.items() and tags["Name"] for tags in specs.values()), specs
+            group_tags = {tag["key"]: (tag["value"], tag["propagateAtLaunch"]) for tag in run.one(ASG, region=region)["tags"]}
+            assert {key: group_tags[key] for key in stack_tags} == {key: (value, True) for key, value in stack_tags.items()}

@@ -78,6 +78,7 @@ SUBSCRIPTION_ID = '<dimension name="Subscription ID" />'
 BACKEND_ID = '<dimension name="Backend ID" />'
 OUTBOUND_TOKEN_METRIC = f'<policies><inbound /><outbound><azure-openai-emit-token-metric>{SUBSCRIPTION_ID}</azure-openai-emit-token-metric></outbound></policies>'
 OUTBOUND_BACKEND_COUNT = f'<policies><inbound /><outbound><emit-metric name="Backend responses">{BACKEND_ID}</emit-metric></outbound></policies>'
+ALARM_ARN = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:region-degraded"
 BAD_AND_GOOD = [
     # rule, resource type, bad props, what the message tells to change, good props, policy config
     ("database-not-public", rules.RDS_INSTANCE, {"publiclyAccessible": True}, "publicly_accessible=False", {"publiclyAccessible": False}, None),
@@ -209,6 +210,9 @@ BAD_AND_GOOD = [
     ("apim-policy-placement", rules.APIM_API_POLICY, {"value": TOKEN_METRIC.format(dimensions=SUBSCRIPTION_ID * 11)}, "at most 10", {"value": "not xml: the service validates it"}, None),
     ("deletion-protection-in-production", rules.LOAD_BALANCER, {"enableDeletionProtection": False}, "enable_deletion_protection=True", {"enableDeletionProtection": True}, {"production": True}),
     ("deletion-protection-in-production", rules.RDS_INSTANCE, {}, "set deletion_protection=True", {"deletionProtection": True}, {"production": True}),
+    ("experiment-template-stop-condition", rules.FIS_EXPERIMENT_TEMPLATE, {"stopConditions": [{"source": "none"}]}, "source 'aws:cloudwatch:alarm'", {"stopConditions": [{"source": "aws:cloudwatch:alarm", "value": ALARM_ARN}]}, None),
+    ("experiment-template-stop-condition", rules.FIS_EXPERIMENT_TEMPLATE, {}, "no condition of source 'none'", {"stopConditions": [{"source": "aws:cloudwatch:alarm", "value": ALARM_ARN}] * 2}, None),
+    ("experiment-template-stop-condition", rules.FIS_EXPERIMENT_TEMPLATE, {"stopConditions": [{"source": "aws:cloudwatch:alarm", "value": ALARM_ARN}, {"source": "none"}]}, "stop_conditions", {"stopConditions": [{"source": "aws:cloudwatch:alarm", "value": ALARM_ARN}]}, None),
 ]
 
 
@@ -234,6 +238,9 @@ def test_rules_read_preview_properties_without_touching_unknown_values():
     rule = unknown_checking_proxy({**OPEN_HTTPS, "tags": LB_TAGS, "securityGroupId": UNKNOWN_STRING_VALUE})
     assert violations(rules.AUTOSCALING_GROUP, group) == {}
     assert violations(rules.INGRESS_RULE, rule) == {}
+    # A new alarm's ARN is unknown at preview; the template still has its stop condition.
+    template = unknown_checking_proxy({"stopConditions": [{"source": "aws:cloudwatch:alarm", "value": UNKNOWN_STRING_VALUE}]})
+    assert violations(rules.FIS_EXPERIMENT_TEMPLATE, template) == {}
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ EXPLICIT_NAMES = {
     "aws:cloudwatch/logGroup:LogGroup": "name",
     "aws:cloudwatch/dashboard:Dashboard": "dashboardName",
     "aws:cloudwatch/compositeAlarm:CompositeAlarm": "alarmName",
+    # The drills' mirror alarms are read by people during a drill; CloudWatch frees an alarm's name at delete.
+    "aws:cloudwatch/metricAlarm:MetricAlarm": "name",
     "aws:route53/record:Record": "name",
 }
 NAME_INPUTS = ("name", "identifier", "dashboardName", "alarmName", "functionName", "roleName", "topicName")

@@ -48,7 +48,8 @@ def test_every_resource_goes_through_the_provider_of_its_own_region(pulumi_mocks
         if resource.type.startswith(GLOBAL_TOKEN_PREFIXES) or resource.urn in global_children:
             global_providers.add(resource.provider_urn)
             continue
-        region_in_name = next((r for r in providers.values() if r in resource.name), None)
+        # A name may mention two regions (a drill's mirror of a peer's alarm); the first one is where it lives.
+        region_in_name = min(((resource.name.index(r), r) for r in set(providers.values()) if r in resource.name), default=(0, None))[1]
         assert region_in_name == providers[resource.provider_urn], resource.name
     assert len(global_providers) <= 1, "every global resource goes through the same provider"
     assert all(providers[urn] == "us-east-1" for urn in global_providers)
