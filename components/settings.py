@@ -1212,11 +1212,20 @@ def _parse_routing(read: _Reader) -> RoutingSettings:
     )
 
 
-def region_availability_zones(settings: Settings, region: RegionSettings, discover: Callable[[], list[str]]) -> tuple[str, ...]:
-    """The region's zones: pinned ones as given, else the first azCount the region offers."""
+def region_availability_zones(settings: Settings, region: RegionSettings, discover: Callable[[bool], list[str]]) -> tuple[str, ...]:
+    """The region's zones: pinned ones once the region confirms it has them, else the first azCount it offers.
+
+    discover(available_only): names of the region's zones (no opt-in Local or Wavelength Zones), asked
+    through the region's provider; a pinned zone only has to exist, so an impaired one still deploys.
+    Raises SettingsError naming availabilityZones for a pinned zone the region lacks, azCount when it has too few.
+    """
     if region.availability_zones is not None:
+        existing = sorted(discover(False))
+        for zone in region.availability_zones:
+            if zone not in existing:
+                raise SettingsError("availabilityZones", f"{region.name}={zone}", f"{region.name} has no zone {zone}; its zones are {existing}")
         return region.availability_zones
-    offered = sorted(discover())
+    offered = sorted(discover(True))
     zones = tuple(offered[: settings.az_count])
     if len(zones) < settings.az_count:
         raise SettingsError("azCount", settings.az_count, f"{region.name} offers only {len(offered)} zones: {offered}")

@@ -93,14 +93,29 @@ def test_region_map_accepts_pinned_zones_and_certificates():
 
 def test_discovered_zones_take_the_first_az_count():
     settings = parse(azCount=3)
-    zones = region_availability_zones(settings, settings.region("us-east-1"), lambda: ["us-east-1d", "us-east-1a", "us-east-1c", "us-east-1b"])
+    zones = region_availability_zones(settings, settings.region("us-east-1"), lambda available_only: ["us-east-1d", "us-east-1a", "us-east-1c", "us-east-1b"])
     assert zones == ("us-east-1a", "us-east-1b", "us-east-1c")
+
+
+def test_pinned_zones_must_exist_in_their_region_impaired_or_not():
+    settings = parse(availabilityZones=["us-east-1=us-east-1a,us-east-1g", "us-west-2=us-west-2a,us-west-2b"])
+    asked = []
+
+    def zones_of_us_east_1(available_only: bool) -> list[str]:
+        asked.append(available_only)
+        return [f"us-east-1{letter}" for letter in "abcdef"]
+
+    with pytest.raises(SettingsError) as caught:
+        region_availability_zones(settings, settings.region("us-east-1"), zones_of_us_east_1)
+    assert caught.value.key == f"{PROJECT}:availabilityZones" and caught.value.value == "us-east-1=us-east-1g"
+    assert asked == [False]  # an impaired zone still exists: pinning it must not fail a deploy during the incident
+    assert region_availability_zones(settings, settings.region("us-west-2"), lambda available_only: ["us-west-2b", "us-west-2a"]) == ("us-west-2a", "us-west-2b")
 
 
 def test_region_with_too_few_zones_is_rejected_naming_az_count():
     settings = parse(azCount=3)
     with pytest.raises(SettingsError, match=f"{PROJECT}:azCount.*offers only 2"):
-        region_availability_zones(settings, settings.region("us-east-1"), lambda: ["us-east-1a", "us-east-1b"])
+        region_availability_zones(settings, settings.region("us-east-1"), lambda available_only: ["us-east-1a", "us-east-1b"])
 
 
 @pytest.mark.parametrize(
