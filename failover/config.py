@@ -2,16 +2,18 @@
 
 The same schema is read from a YAML file (local gateway) and from the
 `FAILOVER_CONFIG` JSON environment variable (Lambda). Every refusal is one
-`ConfigError` naming the dotted key, the bad value and what is allowed.
+`ConfigError` naming the dotted key, the bad value and what is allowed (for an
+unknown key, the closest allowed one).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 TOPOLOGIES = ("active-active", "active-passive")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
@@ -120,6 +122,8 @@ def _parse_upstreams(raw: Any) -> tuple[Upstream, ...]:
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
             # The request's own path and query are appended, so the base URL carries none.
             raise ConfigError(f"{path}.url", url, "an http:// or https:// base URL with a host and no query or fragment")
+        if not _has_valid_port(parts):
+            raise ConfigError(f"{path}.url", url, "a port from 1 to 65535, or none")
         region = entry.get("region")
         if region is not None and (not isinstance(region, str) or not region):
             raise ConfigError(f"{path}.region", region, "a non-empty string or absent")
@@ -215,7 +219,16 @@ def _mapping(raw: Any, path: str) -> Mapping[str, Any]:
 def _only_keys(entries: Mapping[str, Any], path: str, allowed: set[str]) -> None:
     for key in entries:
         if key not in allowed:
-            raise ConfigError(f"{path}.{key}" if path else str(key), entries[key], f"one of the keys {sorted(allowed)}")
+            close = difflib.get_close_matches(str(key), sorted(allowed), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{path}.{key}" if path else str(key), entries[key], f"one of the keys {sorted(allowed)}{hint}")
+
+
+def _has_valid_port(parts: SplitResult) -> bool:
+    try:
+        return parts.port != 0  # urlsplit raises on a port that is not a number from 0 to 65535
+    except ValueError:
+        return False
 
 
 def _integer(value: Any, path: str, minimum: int, maximum: int | None) -> int:

@@ -1,4 +1,5 @@
 import copy
+import re
 
 import pytest
 
@@ -95,3 +96,23 @@ def test_a_secret_put_where_an_env_var_name_belongs_is_not_echoed():
 def test_config_that_is_not_a_mapping_is_refused():
     with pytest.raises(ConfigError, match="config: .*a mapping"):
         parse_config(["not", "a", "mapping"])
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "suggestion"),
+    [
+        ("timeouts.frist_byte", 1, "did you mean 'first_byte'?"),
+        ("breaker.failure_treshold", 2, "did you mean 'failure_threshold'?"),
+        ("upstreams.0.header_from_env", {}, "did you mean 'headers_from_env'?"),
+        ("max_retry", 2, "did you mean 'max_retries'?"),
+    ],
+)
+def test_unknown_key_is_refused_with_the_closest_allowed_key(path, value, suggestion):
+    with pytest.raises(ConfigError, match=re.escape(suggestion)):
+        parse_config(_with(path, value))
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999", "http://127.0.0.1:0", "http://127.0.0.1:port"])
+def test_url_with_a_port_no_socket_can_have_is_refused(url):
+    with pytest.raises(ConfigError, match=r"upstreams\[0\]\.url: .*a port from 1 to 65535"):
+        parse_config(_with("upstreams.0.url", url))
