@@ -112,7 +112,7 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("topology", "string", "active-passive", "How regions share traffic: active-active or active-passive."),
     Setting("regions", "array", ["us-east-1", "us-west-2"], "AWS regions of the stack, each gets a network and a model fleet."),
     Setting("primaryRegion", "string", "us-east-1", "Region that holds the primary database and, in active-passive, takes the traffic."),
-    Setting("unlistedNames", "array", [], "Real names newer than the catalog their setting is checked against (regions, instanceType, dbInstanceClass, dbReplicaInstanceClass, sslPolicy, azureLocations), as setting=name, e.g. instanceType=p6-b200.48xlarge."),
+    Setting("unlistedNames", "array", [], "Real names newer than the catalog their setting is checked against (regions, instanceType, dbInstanceClass, dbReplicaInstanceClass, sslPolicy, azureLocations), as setting=name, e.g. instanceType=p7.48xlarge for a type newer than botocore."),
     Setting("vpcCidrs", "array", ["us-east-1=10.10.0.0/16", "us-west-2=10.20.0.0/16"], "One private, non-overlapping VPC CIDR per region, as region=cidr."),
     Setting("availabilityZones", "array", [], "Pinned availability zones per region, as region=az1,az2,...; regions not listed use the first azCount zones the region offers."),
     Setting("azCount", "integer", 3, "Availability zones per region when they are not pinned (at least 2)."),
@@ -662,7 +662,7 @@ def _parse_unlisted_names(read: _Reader) -> frozenset[tuple[str, str]]:
     for entry in entries:
         setting, sep, name = (part.strip() for part in entry.partition("="))
         if not sep or not setting or not name:
-            raise SettingsError(key, entry, "each entry must look like <setting>=<name>, such as instanceType=p6-b200.48xlarge")
+            raise SettingsError(key, entry, "each entry must look like <setting>=<name>, such as instanceType=p7.48xlarge")
         if setting not in CATALOGUED_SETTINGS:
             raise SettingsError(
                 key, entry, f"{setting!r} is not checked against a catalog; those that are: {', '.join(CATALOGUED_SETTINGS)}{did_you_mean(setting, CATALOGUED_SETTINGS)}"
