@@ -52,18 +52,23 @@ providers = {
 }
 
 # 3. Per region: network across its availability zones, then the model fleet in it, sized by the region's role.
+#    Every region's zones are settled first: a pinned zone a region lacks stops the program before any region's resources.
+zones = {
+    region.name: settings_module.region_availability_zones(
+        settings, region, lambda available_only, provider=providers[region.name]: discover_availability_zones(provider, available_only)
+    )
+    for region in settings.regions
+}
+
 networks: dict[str, Network] = {}
 fleets: dict[str, ModelFleet] = {}
 for region in settings.regions:
     in_region = pulumi.ResourceOptions(provider=providers[region.name])
-    zones = settings_module.region_availability_zones(
-        settings, region, lambda provider=providers[region.name]: discover_availability_zones(provider)
-    )
     networks[region.name] = Network(
         f"network-{region.name}",
         NetworkArgs(
             cidr_block=region.vpc_cidr,
-            availability_zones=zones,
+            availability_zones=zones[region.name],
             layout=settings.subnet_layout,
             nat_strategy=settings.nat_strategy,
         ),

@@ -8,19 +8,23 @@ Pulumi's project config schema only knows strings, integers, booleans and
 arrays, so per-region values are arrays of ``"<region>=<value>"`` entries
 (``vpcCidrs: ["us-east-1=10.10.0.0/16"]``): keyed by region, never by position.
 
-A bad value raises ``SettingsError`` naming the key, the value and what is
-allowed, before any resource is declared.
+A bad value raises ``SettingsError`` naming the key, the value (for a list, the
+entry) and what is allowed, before any resource is declared. So does a key of
+this project's namespace that ``SCHEMA`` does not declare (a misspelling), a
+list entry that repeats another, and a name that the catalog of its kind
+(``components/catalogs.py``) does not list, unless ``unlistedNames`` vouches for it.
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Hashable, Iterable, Mapping
 
-from components import addressing
+from components import addressing, catalogs
 from components.lambda_web_adapter import ARCHITECTURES as PROXY_ARCHITECTURES
 from components.lambda_web_adapter import LAYER_REGIONS as PROXY_REGIONS
 
@@ -73,15 +77,26 @@ DB_PORT = (1150, 65535)
 DNS_HEALTH_CHECK_INTERVALS = (10, 30)
 DNS_FAILURE_THRESHOLD = (1, 10)
 RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+# Settings whose names are checked against a catalog (components/catalogs.py); unlistedNames may vouch for newer ones.
+CATALOGUED_SETTINGS = ("regions", "instanceType", "dbInstanceClass", "dbReplicaInstanceClass", "sslPolicy", "azureLocations")
+
+
+# A value a message must not repeat: the value of a key the schema does not declare may be a secret.
+UNSHOWN = object()
 
 
 class SettingsError(ValueError):
-    """A stack setting is missing, malformed or inconsistent."""
+    """A stack setting is missing, malformed or inconsistent.
+
+    key: the setting without namespace; value: the bad value, or for a list the bad entry (UNSHOWN: left
+    out of the message); allowed: what the setting accepts instead.
+    """
 
     def __init__(self, key: str, value: Any, allowed: str):
         self.key = f"{PROJECT}:{key}"
         self.value = value
-        super().__init__(f"invalid setting {self.key} = {value!r}: {allowed}")
+        shown = "" if value is UNSHOWN else f" = {value!r}"
+        super().__init__(f"invalid setting {self.key}{shown}: {allowed}")
 
 
 @dataclass(frozen=True)
@@ -97,6 +112,7 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("topology", "string", "active-passive", "How regions share traffic: active-active or active-passive."),
     Setting("regions", "array", ["us-east-1", "us-west-2"], "AWS regions of the stack, each gets a network and a model fleet."),
     Setting("primaryRegion", "string", "us-east-1", "Region that holds the primary database and, in active-passive, takes the traffic."),
+    Setting("unlistedNames", "array", [], "Real names newer than the catalog their setting is checked against (regions, instanceType, dbInstanceClass, dbReplicaInstanceClass, sslPolicy, azureLocations), as setting=name, e.g. instanceType=p7.48xlarge for a type newer than botocore."),
     Setting("vpcCidrs", "array", ["us-east-1=10.10.0.0/16", "us-west-2=10.20.0.0/16"], "One private, non-overlapping VPC CIDR per region, as region=cidr."),
     Setting("availabilityZones", "array", [], "Pinned availability zones per region, as region=az1,az2,...; regions not listed use the first azCount zones the region offers."),
     Setting("azCount", "integer", 3, "Availability zones per region when they are not pinned (at least 2)."),
@@ -431,6 +447,7 @@ class _Reader:
 
     def __init__(self, get: Callable[[str], str | None]):
         self._get = get
+        self._unlisted: frozenset[tuple[str, str]] | None = None
 
     def _raw(self, key: str) -> Any:
         setting = _SCHEMA_BY_KEY[key]
@@ -469,25 +486,55 @@ class _Reader:
             raise SettingsError(key, value, _EXPECTED["array"])
         return tuple(item.strip() for item in value)
 
-    def region_map(self, key: str, regions: tuple[str, ...]) -> dict[str, str]:
-        """An array of "region=value" entries, as a dict; every region must be one of the stack's."""
+    def region_map(self, key: str, regions: tuple[str, ...], noun: str = "region", listed_in: str = "regions") -> dict[str, str]:
+        """An array of "<region>=<value>" entries, as a dict {region: value}.
+
+        Every region must be one of `regions` (the setting `listed_in`, whose entries are each a `noun`), once.
+        """
         entries: dict[str, str] = {}
         for entry in self.strings(key):
             region, sep, value = entry.partition("=")
             region, value = region.strip(), value.strip()
             if not sep or not region or not value:
-                raise SettingsError(key, entry, "each entry must look like <region>=<value>")
+                raise SettingsError(key, entry, f"each entry must look like <{noun}>=<value>")
             if region not in regions:
-                raise SettingsError(key, entry, f"region {region!r} is not in regions {list(regions)}")
+                raise SettingsError(key, entry, f"{noun} {region!r} is not in {listed_in} {list(regions)}{did_you_mean(region, regions)}")
             if region in entries:
-                raise SettingsError(key, entry, f"region {region!r} is listed more than once")
+                raise SettingsError(key, entry, f"{noun} {region!r} is listed more than once")
             entries[region] = value
         return entries
+
+    def listed(self, key: str, name: str, catalog: catalogs.Catalog) -> str:
+        """`name` if `catalog` lists it or unlistedNames vouches for it as "<key>=<name>".
+
+        Raises SettingsError naming `key` and the name, with the closest listed names and how to vouch for it.
+        """
+        if name in catalog or (key, name) in self.unlisted_names():
+            return name
+        raise SettingsError(
+            key,
+            name,
+            f"{catalog.what} {name!r} is not in {catalog.source}{did_you_mean(name, catalog.names)} "
+            f"If it is real but newer than that catalog, add \"{key}={name}\" to {PROJECT}:unlistedNames.",
+        )
+
+    def unlisted_names(self) -> frozenset[tuple[str, str]]:
+        """The (setting, name) pairs of unlistedNames, read and checked once."""
+        if self._unlisted is None:
+            self._unlisted = _parse_unlisted_names(self)
+        return self._unlisted
+
+
+def did_you_mean(value: str, candidates: Iterable[str]) -> str:
+    """ "; did you mean 'x'?" for the candidates closest to `value` (difflib, without case), or ""."""
+    by_folded = {candidate.lower(): candidate for candidate in candidates}
+    close = [by_folded[match] for match in difflib.get_close_matches(value.lower(), by_folded, n=2, cutoff=0.6)]
+    return "; did you mean " + " or ".join(repr(match) for match in close) + "?" if close else ""
 
 
 def choice(key: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
-        raise SettingsError(key, value, "allowed values are " + ", ".join(repr(a) for a in allowed))
+        raise SettingsError(key, value, "allowed values are " + ", ".join(repr(a) for a in allowed) + did_you_mean(value, allowed))
     return value
 
 
@@ -498,20 +545,62 @@ def in_range(key: str, value: int, bounds: tuple[int, int], unit: str = "") -> i
     return value
 
 
-def require_distinct(key: str, values: tuple[str, ...], noun: str) -> None:
-    duplicates = sorted({value for value in values if values.count(value) > 1})
-    if duplicates:
-        raise SettingsError(key, list(values), f"{noun} must be distinct; repeated: {duplicates}")
+def require_distinct(
+    key: str, values: Iterable[str], noun: str, identity: Callable[[str], Hashable] = lambda value: value, why: str = ""
+) -> None:
+    """Refuses the first entry of a list setting that repeats an earlier one, naming the key and that entry.
+
+    identity: what makes two entries the same to the service (an e-mail address without case, a parsed
+    network); why: a short reason shown when the two are written differently.
+    """
+    first_seen: dict[Hashable, str] = {}
+    for value in values:
+        same = identity(value)
+        if same in first_seen:
+            earlier = first_seen[same]
+            repeats = "this one is listed more than once" if earlier == value else f"this one repeats {earlier!r}{why}"
+            raise SettingsError(key, value, f"{noun} must be distinct; {repeats}")
+        first_seen[same] = value
+
+
+def recipient_identity(endpoint: str) -> str:
+    """What makes two alert recipients the same: their address or URL without case.
+
+    Mail systems match addresses without case, and each recipient's alert subscriptions are named after
+    this identity (components/monitoring.py), so two entries differing only in case would collide.
+    """
+    return endpoint.lower()
 
 
 def load_settings(config: Any, stack: str) -> Settings:
-    """Reads and validates every setting from a pulumi.Config."""
-    return parse_settings(config.get, stack)
+    """Reads and validates every setting from a pulumi.Config, refusing keys SCHEMA does not declare."""
+    return parse_settings(config.get, stack, keys=stack_config_keys())
 
 
-def parse_settings(get: Callable[[str], str | None], stack: str) -> Settings:
-    """Validates raw settings (as the Pulumi CLI hands them over: strings, arrays as JSON)."""
+def stack_config_keys() -> frozenset[str]:
+    """Every config key of the running stack, any namespace ("aws:region", "ha-model-serving:topology").
+
+    Under `pulumi preview`/`up` the Python language host loads the engine's PULUMI_CONFIG into
+    pulumi.runtime.config (pulumi/pulumi sdk/python/cmd/pulumi-language-python-exec), as
+    pulumi.runtime.set_all_config does under mocks and the Automation API; PULUMI_CONFIG itself is read
+    too, for a program started some other way.
+    """
+    from pulumi.runtime import config as runtime_config
+
+    return frozenset(runtime_config.CONFIG.get()) | frozenset(runtime_config.get_config_env())
+
+
+def parse_settings(get: Callable[[str], str | None], stack: str, keys: Iterable[str] | None = None) -> Settings:
+    """Validates raw settings (as the Pulumi CLI hands them over: strings, arrays as JSON).
+
+    keys: every config key the stack sets, when known; one in this project's namespace that SCHEMA does
+    not declare is refused, naming the closest declared key. (The Pulumi CLI checks only the keys
+    Pulumi.yaml declares: pulumi/pulumi sdk/go/common/workspace/config.go, mergeConfig.)
+    """
+    if keys is not None:
+        _refuse_undeclared_keys(keys)
     read = _Reader(get)
+    read.unlisted_names()  # checked first, so a bad entry is reported even when no name needs vouching for
     environment = choice("environment", read.string("environment"), ENVIRONMENTS)
     topology = choice("topology", read.string("topology"), TOPOLOGIES)
     region_names = _parse_region_names(read)
@@ -565,14 +654,54 @@ def parse_settings(get: Callable[[str], str | None], stack: str) -> Settings:
     )
 
 
+def _refuse_undeclared_keys(keys: Iterable[str]) -> None:
+    namespace = f"{PROJECT}:"
+    undeclared = sorted(key.removeprefix(namespace) for key in keys if key.startswith(namespace) and key.removeprefix(namespace) not in _SCHEMA_BY_KEY)
+    if not undeclared:
+        return
+    first, *others = undeclared
+    also = "".join(f" Also undeclared: {PROJECT}:{key}{did_you_mean(key, _SCHEMA_BY_KEY)}." for key in others)
+    raise SettingsError(
+        first,
+        UNSHOWN,
+        f"this project declares no such setting, so its value would be ignored{did_you_mean(first, _SCHEMA_BY_KEY)}{also} "
+        "Every setting is listed in Pulumi.yaml and the README.",
+    )
+
+
+def _parse_unlisted_names(read: _Reader) -> frozenset[tuple[str, str]]:
+    key = "unlistedNames"
+    entries = read.strings(key)
+    require_distinct(key, entries, "entries")
+    pairs = set()
+    for entry in entries:
+        setting, sep, name = (part.strip() for part in entry.partition("="))
+        if not sep or not setting or not name:
+            raise SettingsError(key, entry, "each entry must look like <setting>=<name>, such as instanceType=p7.48xlarge")
+        if setting not in CATALOGUED_SETTINGS:
+            raise SettingsError(
+                key, entry, f"{setting!r} is not checked against a catalog; those that are: {', '.join(CATALOGUED_SETTINGS)}{did_you_mean(setting, CATALOGUED_SETTINGS)}"
+            )
+        pairs.add((setting, name))
+    return frozenset(pairs)
+
+
 def _parse_region_names(read: _Reader) -> tuple[str, ...]:
     names = read.strings("regions")
     if not names:
         raise SettingsError("regions", list(names), "list at least one AWS region")
-    for name in names:
-        if not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", name):
-            raise SettingsError("regions", name, "expected an AWS region name such as us-east-1")
     require_distinct("regions", names, "regions")
+    for name in names:
+        # Each partition's region name pattern comes with its regions in botocore's partitions.json.
+        if catalogs.partition_of(name) is None:
+            raise SettingsError("regions", name, f"expected an AWS region name such as us-east-1{did_you_mean(name, catalogs.aws_regions().names)}")
+        read.listed("regions", name, catalogs.aws_regions())
+    partitions = {name: catalogs.partition_of(name) for name in names}
+    if len(set(partitions.values())) > 1:
+        # Partitions are separate clouds: IAM credentials and cross-region features such as read replicas
+        # stay inside one (docs.aws.amazon.com/whitepapers/latest/aws-fault-isolation-boundaries/partitions.html).
+        spread = ", ".join(f"{name} ({partition})" for name, partition in partitions.items())
+        raise SettingsError("regions", list(names), f"all regions must be in one AWS partition, but these span several: {spread}")
     return names
 
 
@@ -609,10 +738,12 @@ def _parse_regions(read: _Reader, names: tuple[str, ...], layout: addressing.Sub
     networks: dict[str, ipaddress.IPv4Network] = {}
     for name in names:
         if name not in cidrs:
-            raise SettingsError("vpcCidrs", sorted(cidrs.values()), f"region {name} has no VPC CIDR; add {name}=<cidr>")
-        network = _private_vpc_network(cidrs[name])
+            raise SettingsError("vpcCidrs", list(read.strings("vpcCidrs")), f"region {name} has no VPC CIDR; add {name}=<cidr>")
+        network = _private_vpc_network(name, cidrs[name])
         if layout.az_prefix < network.prefixlen:
-            raise SettingsError("azCidrMask", layout.az_prefix, f"an AZ block cannot be larger than {name}'s VPC {network}")
+            raise SettingsError(
+                "azCidrMask", layout.az_prefix, f"an AZ block cannot be larger than its VPC, and vpcCidrs gives {name}={network}"
+            )
         for other, other_network in networks.items():
             if network.overlaps(other_network):
                 raise SettingsError(
@@ -621,8 +752,12 @@ def _parse_regions(read: _Reader, names: tuple[str, ...], layout: addressing.Sub
         networks[name] = network
 
     for region, arn in certificates.items():
-        if not re.fullmatch(rf"arn:aws[\w-]*:acm:{region}:\d{{12}}:certificate/[\w-]+", arn):
-            raise SettingsError("certificateArns", f"{region}={arn}", f"expected an ACM certificate ARN in {region}")
+        # ARNs carry the partition of their region: arn:aws-cn:acm:cn-north-1:... (IAM User Guide, "Amazon Resource Names").
+        partition = catalogs.partition_of(region)
+        if not re.fullmatch(rf"arn:{partition}:acm:{region}:\d{{12}}:certificate/[\w-]+", arn):
+            raise SettingsError(
+                "certificateArns", f"{region}={arn}", f"expected an ACM certificate ARN in {region}: arn:{partition}:acm:{region}:<account>:certificate/<id>"
+            )
 
     return tuple(
         RegionSettings(
@@ -635,14 +770,17 @@ def _parse_regions(read: _Reader, names: tuple[str, ...], layout: addressing.Sub
     )
 
 
-def _private_vpc_network(value: str) -> ipaddress.IPv4Network:
+def _private_vpc_network(region: str, value: str) -> ipaddress.IPv4Network:
+    entry = f"{region}={value}"
     try:
         network = ipaddress.IPv4Network(value, strict=True)
     except ValueError:
-        raise SettingsError("vpcCidrs", value, "expected an IPv4 network such as 10.10.0.0/16 (host bits zero)") from None
+        raise SettingsError("vpcCidrs", entry, "expected an IPv4 network such as 10.10.0.0/16 (host bits zero)") from None
     if not any(network.subnet_of(block) for block in RFC1918):
-        raise SettingsError("vpcCidrs", value, "must be a private block inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
-    in_range("vpcCidrs", network.prefixlen, VPC_PREFIX, " (prefix length AWS accepts for a VPC)")
+        raise SettingsError("vpcCidrs", entry, "must be a private block inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
+    low, high = VPC_PREFIX
+    if not low <= network.prefixlen <= high:
+        raise SettingsError("vpcCidrs", entry, f"the prefix length must be between {low} and {high} (what AWS accepts for a VPC), not {network.prefixlen}")
     return network
 
 
@@ -658,19 +796,29 @@ def _parse_pinned_zones(
 def validate_zones(
     region: str, zones: tuple[str, ...], network: ipaddress.IPv4Network, layout: addressing.SubnetLayout, key: str
 ) -> tuple[str, ...]:
-    """Checks a region's zones, pinned or discovered: distinct, in the region, with room in the VPC."""
+    """Checks a region's zones, pinned (key availabilityZones) or discovered (key azCount): distinct, in the region, with room in the VPC.
+
+    Raises SettingsError naming `key` and the zone's region=zone entry; a discovered zone without room names azCidrMask.
+    """
     if len(zones) < 2:
         raise SettingsError(key, f"{region}={','.join(zones)}", "at least 2 availability zones per region are needed for redundancy")
-    if len(set(zones)) != len(zones):
-        raise SettingsError(key, f"{region}={','.join(zones)}", "availability zones must be distinct")
+    require_distinct(key, (f"{region}={zone}" for zone in zones), "availability zones")
     slots = layout.az_slots(network)
     for zone in zones:
         if not re.fullmatch(rf"{re.escape(region)}[a-z]", zone):
             raise SettingsError(key, f"{region}={zone}", f"expected a zone of {region} such as {region}a")
-        if addressing.az_slot(zone) >= slots:
+        room = f"{region}'s VPC {network} has room for {slots} AZ blocks of /{layout.az_prefix} (azCidrMask)"
+        if addressing.az_slot(zone) < slots:
+            continue
+        if key == "availabilityZones":
+            # A zone's block is chosen by its letter, so a letter past the room is a misspelt zone or too large a mask.
             raise SettingsError(
-                "azCidrMask", layout.az_prefix, f"{network} has room for {slots} AZ blocks of /{layout.az_prefix}, too few for zone {zone}"
+                key,
+                f"{region}={zone}",
+                f"zone letter {zone[-1]!r} needs AZ block {addressing.az_slot(zone) + 1}, but {room}; "
+                "check the zone name, or give azCidrMask a longer prefix (smaller AZ blocks)",
             )
+        raise SettingsError("azCidrMask", layout.az_prefix, f"{room}, too few for zone {zone}")
     return zones
 
 
@@ -694,9 +842,11 @@ def _parse_fleet(read: _Reader) -> FleetSettings:
             ipaddress.IPv4Network(cidr, strict=True)
         except ValueError:
             raise SettingsError("ingressCidrs", cidr, "expected IPv4 CIDRs such as 203.0.113.0/24") from None
+    # Each block becomes one security group rule per listener port; EC2 refuses a rule it already has.
+    require_distinct("ingressCidrs", ingress_cidrs, "CIDR blocks", identity=ipaddress.IPv4Network)
 
     return FleetSettings(
-        instance_type=_instance_type(read.string("instanceType")),
+        instance_type=_instance_type(read, read.string("instanceType")),
         ami_id=ami_id,
         root_volume_size=in_range("rootVolumeSize", read.integer("rootVolumeSize"), (8, 16384), " GiB"),
         model_image=model_image,
@@ -713,20 +863,20 @@ def _parse_fleet(read: _Reader) -> FleetSettings:
         requests_per_target=in_range("requestsPerTarget", read.integer("requestsPerTarget"), (1, 1_000_000)),
         load_balancer_scheme=choice("loadBalancerScheme", read.string("loadBalancerScheme"), LOAD_BALANCER_SCHEMES),
         ingress_cidrs=ingress_cidrs,
-        ssl_policy=_ssl_policy(read.string("sslPolicy")),
+        ssl_policy=_ssl_policy(read, read.string("sslPolicy")),
     )
 
 
-def _instance_type(value: str) -> str:
+def _instance_type(read: _Reader, value: str) -> str:
     if not re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", value):
         raise SettingsError("instanceType", value, "expected an EC2 instance type such as g5.xlarge")
-    return value
+    return read.listed("instanceType", value, catalogs.ec2_instance_types())
 
 
-def _ssl_policy(value: str) -> str:
+def _ssl_policy(read: _Reader, value: str) -> str:
     if not value.startswith("ELBSecurityPolicy-"):
         raise SettingsError("sslPolicy", value, "expected an ELB security policy name such as ELBSecurityPolicy-TLS13-1-2-2021-06")
-    return value
+    return read.listed("sslPolicy", value, catalogs.alb_tls_policies())
 
 
 def _parse_health_check(read: _Reader) -> HealthCheck:
@@ -852,6 +1002,10 @@ def _parse_monitoring(read: _Reader, environment: str, min_size: int) -> Monitor
     for url in webhooks:
         if not HTTPS_URL.fullmatch(url):
             raise SettingsError("alertWebhooks", url, "expected https:// URLs such as https://alerts.example.com/hook")
+    # Each recipient becomes one subscription per alert topic and one Azure action group receiver.
+    without_case = " (recipients are compared without case)"
+    require_distinct("alertEmails", emails, "e-mail addresses", identity=recipient_identity, why=without_case)
+    require_distinct("alertWebhooks", webhooks, "webhook URLs", identity=recipient_identity, why=without_case)
     alerting = read.boolean("alertingEnabled")
     if alerting and not emails and not webhooks:
         raise SettingsError("alertingEnabled", alerting, "alerting is on but nobody is alerted: set alertEmails or alertWebhooks")
@@ -956,12 +1110,19 @@ def _parse_azure_locations(read: _Reader) -> tuple[str, ...]:
         raise SettingsError("azureLocations", list(locations), "list at least one Azure location")
     for location in locations:
         if not re.fullmatch(r"[a-z]+[a-z0-9]*", location):
-            raise SettingsError("azureLocations", location, "expected an Azure location name such as swedencentral or eastus2")
+            raise SettingsError(
+                "azureLocations",
+                location,
+                "expected an Azure location's programmatic name, lowercase without spaces, such as swedencentral or eastus2"
+                + did_you_mean(location.replace(" ", ""), catalogs.azure_locations().names),
+            )
     require_distinct("azureLocations", locations, "locations")
     if len(locations) > MAX_POOL_MEMBERS:
         raise SettingsError(
             "azureLocations", f"{len(locations)} locations", f"at most {MAX_POOL_MEMBERS}: each is a member of one API Management backend pool"
         )
+    for location in locations:
+        read.listed("azureLocations", location, catalogs.azure_locations())
     return locations
 
 
@@ -970,6 +1131,10 @@ def _parse_openai_deployments(read: _Reader) -> tuple[OpenAiDeployment, ...]:
     entries = read.strings(key)
     if not entries:
         raise SettingsError(key, [], "list at least one deployment as name=model:version:sku:capacity")
+    # Azure compares resource names without case (learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules).
+    require_distinct(
+        key, entries, "deployment names", identity=lambda entry: entry.partition("=")[0].strip().lower(), why=" (Azure compares names without case)"
+    )
     deployments: dict[str, OpenAiDeployment] = {}
     for entry in entries:
         name, sep, spec = entry.partition("=")
@@ -980,8 +1145,6 @@ def _parse_openai_deployments(read: _Reader) -> tuple[OpenAiDeployment, ...]:
         name = name.strip()
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,63}", name):
             raise SettingsError(key, entry, "deployment names are 2-64 letters, digits, '.', '_' or '-'")
-        if name in deployments:
-            raise SettingsError(key, entry, f"deployment {name!r} is listed more than once")
         if not re.fullmatch(r"[a-z0-9][a-z0-9.-]*", model):
             raise SettingsError(key, entry, "expected a model name such as gpt-4o")
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]*", version):
@@ -997,7 +1160,7 @@ def _parse_openai_deployments(read: _Reader) -> tuple[OpenAiDeployment, ...]:
 def _parse_azure_weights(read: _Reader, locations: tuple[str, ...]) -> dict[str, int]:
     key = "azureBackendWeights"
     weights: dict[str, int] = {}
-    for location, value in read.region_map(key, locations).items():
+    for location, value in read.region_map(key, locations, noun="location", listed_in="azureLocations").items():
         low, high = AZURE_WEIGHT
         if not re.fullmatch(r"-?\d+", value) or not low <= int(value) <= high:
             raise SettingsError(key, f"{location}={value}", f"weights are whole numbers between {low} and {high}")
@@ -1028,7 +1191,7 @@ def _parse_multi_region(read: _Reader, topology: str, environment: str, regions:
 
 
 def _parse_database(read: _Reader, environment: str) -> DatabaseSettings:
-    instance_class = _db_instance_class("dbInstanceClass", read.string("dbInstanceClass"))
+    instance_class = _db_instance_class(read, "dbInstanceClass", read.string("dbInstanceClass"))
     replica_class = read.string("dbReplicaInstanceClass")
     engine_version = read.string("dbEngineVersion")
     if re.fullmatch(r"\d{2}\.\d+(\.\d+)?", engine_version):
@@ -1051,7 +1214,7 @@ def _parse_database(read: _Reader, environment: str) -> DatabaseSettings:
         raise SettingsError("dbBackupRetentionDays", retention, f"prod keeps at least {PROD_MIN_BACKUP_RETENTION} days of backups")
     return DatabaseSettings(
         instance_class=instance_class,
-        replica_instance_class=_db_instance_class("dbReplicaInstanceClass", replica_class) if replica_class else instance_class,
+        replica_instance_class=_db_instance_class(read, "dbReplicaInstanceClass", replica_class) if replica_class else instance_class,
         replica_multi_az=read.boolean("dbReplicaMultiAz"),
         engine_version=engine_version,
         allocated_storage=allocated,
@@ -1063,10 +1226,11 @@ def _parse_database(read: _Reader, environment: str) -> DatabaseSettings:
     )
 
 
-def _db_instance_class(key: str, value: str) -> str:
-    if not re.fullmatch(r"db\.[a-z0-9]+\.[a-z0-9]+", value):
+def _db_instance_class(read: _Reader, key: str, value: str) -> str:
+    # botocore's RDS model gives the shape of a class name (DBInstanceClass), not the classes themselves.
+    if not re.fullmatch(r"db\.[a-z0-9]+\.[a-z0-9]+", value) or not catalogs.rds_instance_class_shape().fits(value):
         raise SettingsError(key, value, "expected an RDS instance class such as db.r6g.large")
-    return value
+    return read.listed(key, value, catalogs.rds_instance_classes())
 
 
 def _identifier(key: str, value: str) -> str:
@@ -1098,11 +1262,20 @@ def _parse_routing(read: _Reader) -> RoutingSettings:
     )
 
 
-def region_availability_zones(settings: Settings, region: RegionSettings, discover: Callable[[], list[str]]) -> tuple[str, ...]:
-    """The region's zones: pinned ones as given, else the first azCount the region offers."""
+def region_availability_zones(settings: Settings, region: RegionSettings, discover: Callable[[bool], list[str]]) -> tuple[str, ...]:
+    """The region's zones: pinned ones once the region confirms it has them, else the first azCount it offers.
+
+    discover(available_only): names of the region's zones (no opt-in Local or Wavelength Zones), asked
+    through the region's provider; a pinned zone only has to exist, so an impaired one still deploys.
+    Raises SettingsError naming availabilityZones for a pinned zone the region lacks, azCount when it has too few.
+    """
     if region.availability_zones is not None:
+        existing = sorted(discover(False))
+        for zone in region.availability_zones:
+            if zone not in existing:
+                raise SettingsError("availabilityZones", f"{region.name}={zone}", f"{region.name} has no zone {zone}; its zones are {existing}")
         return region.availability_zones
-    offered = sorted(discover())
+    offered = sorted(discover(True))
     zones = tuple(offered[: settings.az_count])
     if len(zones) < settings.az_count:
         raise SettingsError("azCount", settings.az_count, f"{region.name} offers only {len(offered)} zones: {offered}")

@@ -10,7 +10,7 @@ import sys
 
 import yaml
 
-from .config import Config, ConfigError, parse_config
+from .config import Config, ConfigError, log_config_warnings, parse_config
 from .fake_upstream import FAIL_MODES
 
 EXIT_BAD_CONFIG = 2
@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"failover: refusing to start: {error}", file=sys.stderr)
         return EXIT_BAD_CONFIG
+    log_config_warnings(config)
     # Imported only now so a bad config is refused fast, before the port is bound.
     from .gateway import bind, create_app, server
 

@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .config import Config, ConfigError, parse_config
+from .config import Config, ConfigError, log_config_warnings, parse_config
 from .gateway import bind, create_app, server
 from .router import NO_UPSTREAM_HEADERS
 
@@ -72,6 +72,7 @@ def lambda_app(environ: Mapping[str, str]) -> ASGIApp:
     except ConfigError as error:
         log.error("refusing to serve: %s", error)
         return _misconfigured_app()
+    log_config_warnings(config, environ, log)  # once per execution environment, as it starts
     return without_function_url_signature(create_app(config, caller_region=environ.get(REGION_ENV)))
 
 
