@@ -3,19 +3,22 @@
 settings -> one AWS provider per region -> per region a network and a model fleet, sized by its role
 -> the replicated database -> global routing -> azure (Azure OpenAI per location, API Management pool,
 Front Door) -> per region a failover model proxy (the topology's order, then Azure)
--> monitoring (alarms, "region degraded", dashboards) -> exports
+-> monitoring (alarms, "region degraded", dashboards) -> failover drills (fault-injection templates) -> exports
 """
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_azure_native as azure_native
 
+import proxy_package
 from components import settings as settings_module
 from components import topology
 from components.azure_monitoring import AzureMonitoring, AzureMonitoringArgs
 from components.azure_names import global_name_prefix, stack_slug
 from components.azure_openai import AzureOpenAI, AzureOpenAIArgs
-from components.database import DatabaseRegion, ReplicatedDatabase, ReplicatedDatabaseArgs
+from components.alarm_relay import AlarmRelay, AlarmRelayArgs
+from components.database import PRIMARY, DatabaseRegion, ReplicatedDatabase, ReplicatedDatabaseArgs
+from components.drills import FailoverDrills, FailoverDrillsArgs, RegionDrillPlan
 from components.fleet import ModelFleet, ModelFleetArgs
 from components.front_door import FrontDoor, FrontDoorArgs, GatewayOrigin
 from components.gateway_lock import GatewayLock, GatewayLockArgs
@@ -36,8 +39,10 @@ from components.network import Network, NetworkArgs, discover_availability_zones
 from components.routing import GlobalRouting, GlobalRoutingArgs, RegionalEndpoint
 
 
-# 1. Settings: read and validated once, before any resource is declared.
+# 1. Settings: read and validated once, before any resource is declared; so is the proxy's Lambda package
+#    (built by `venv/bin/python -m proxy_package`), refused when missing or older than its sources.
 settings = settings_module.load_settings(pulumi.Config(), pulumi.get_stack())
+proxy_code = proxy_package.load() if settings.proxy.enabled else None
 stack_tags = {"project": settings.project, "stack": settings.stack, "environment": settings.environment}
 default_tags = aws.ProviderDefaultTagsArgs(tags=stack_tags)
 
@@ -47,18 +52,23 @@ providers = {
 }
 
 # 3. Per region: network across its availability zones, then the model fleet in it, sized by the region's role.
+#    Every region's zones are settled first: a pinned zone a region lacks stops the program before any region's resources.
+zones = {
+    region.name: settings_module.region_availability_zones(
+        settings, region, lambda available_only, provider=providers[region.name]: discover_availability_zones(provider, available_only)
+    )
+    for region in settings.regions
+}
+
 networks: dict[str, Network] = {}
 fleets: dict[str, ModelFleet] = {}
 for region in settings.regions:
     in_region = pulumi.ResourceOptions(provider=providers[region.name])
-    zones = settings_module.region_availability_zones(
-        settings, region, lambda provider=providers[region.name]: discover_availability_zones(provider)
-    )
     networks[region.name] = Network(
         f"network-{region.name}",
         NetworkArgs(
             cidr_block=region.vpc_cidr,
-            availability_zones=zones,
+            availability_zones=zones[region.name],
             layout=settings.subnet_layout,
             nat_strategy=settings.nat_strategy,
         ),
@@ -76,6 +86,7 @@ for region in settings.regions:
             capacity=topology.region_capacity(settings, region.name),
             certificate_arn=region.certificate_arn,
             deletion_protection=settings.deletion_protection,
+            instance_tags=stack_tags,
         ),
         opts=in_region,
     )
@@ -143,17 +154,24 @@ if azure.enabled:
     azure_tags = stack_tags
     # One resource group per stack: the tier lives and dies with the stack.
     azure_group = azure_native.resources.ResourceGroup(
-        f"azure-{azure.primary_location}",
+        "azure",
         resource_group_name=f"{settings.project}-{settings.stack}",
         location=azure.primary_location,
         tags=azure_tags,
-        opts=on_azure,
+        # A group's location only says where its metadata lives, and cannot change (pulumi-azure-native
+        # replaces the group, whose name stays: refused while it exists). Another azurePrimaryLocation
+        # moves what is in the group; the group stays where it was created.
+        # Stacks whose group was declared as azure-<location> keep it through the alias.
+        opts=pulumi.ResourceOptions(
+            provider=azure_provider, ignore_changes=["location"], aliases=[pulumi.Alias(name=f"azure-{azure.primary_location}")]
+        ),
     )
     azure_subscription_id = azure_native.authorization.get_client_config_output(
         opts=pulumi.InvokeOutputOptions(provider=azure_provider)
     ).subscription_id
-    # Account subdomains and the gateway host are global DNS names: unique per subscription and stack.
-    azure_names = azure_subscription_id.apply(lambda subscription: global_name_prefix(settings.project, settings.stack, subscription))
+    # Account subdomains and the gateway host are global DNS names that outlive a deletion: each component
+    # completes this prefix with a suffix drawn per incarnation (components/azure_names.py).
+    azure_names = global_name_prefix(settings.project, settings.stack)
     openai = AzureOpenAI(
         "openai",
         AzureOpenAIArgs(
@@ -171,7 +189,7 @@ if azure.enabled:
         "gateway",
         ModelGatewayArgs(
             resource_group_name=azure_group.name,
-            service_name=azure_names,
+            service_name_prefix=azure_names,
             subscription_id=azure_subscription_id,
             openai_account_ids={location: account.id for location, account in openai.accounts.items()},
             openai_endpoints=openai.endpoints,
@@ -221,8 +239,10 @@ if settings.proxy.enabled:
                     azure_gateway_url=azure_gateway_url,
                 ),
                 settings=settings.proxy,
+                package=proxy_code,
                 vpc_id=networks[region.name].vpc_id,
                 subnet_ids=list(networks[region.name].private_subnet_ids.values()),
+                parking_security_group_id=networks[region.name].default_security_group_id,
                 secret_environment={AZURE_KEY_ENV: gateway.subscription_key} if azure.enabled else {},
             ),
             opts=pulumi.ResourceOptions(provider=providers[region.name]),
@@ -280,7 +300,76 @@ if azure.enabled:
     )
 
 
-# 9. Exports: every regional endpoint, so clients can fail over on their own too, what the failover runbook
+# 9. Failover drills: per region, AWS FIS experiment templates for the failures the topology claims to survive,
+#    stopped by the alarms that mean "stop now". An alarm lives in one region, so each region first mirrors the
+#    other regions' region-degraded alarms (AlarmRelay) for its templates to stop on.
+drills: dict[str, FailoverDrills] = {}
+if settings.drills.enabled:
+    relays: dict[str, AlarmRelay] = {}
+    if len(settings.regions) > 1:
+        for region_name in settings.region_names:
+            relays[region_name] = AlarmRelay(
+                f"alarm-relay-{region_name}",
+                AlarmRelayArgs(
+                    region=region_name,
+                    name_prefix=f"{settings.project}-{settings.stack}-{region_name}",
+                    metric_namespace=f"{settings.project}-{settings.stack}/PeerRegions",
+                    own_alarm_arn=monitors[region_name].degraded_alarm.arn,
+                    peer_alarm_arns={peer: monitors[peer].degraded_alarm.arn for peer in settings.region_names if peer != region_name},
+                    log_retention_days=settings.drills.log_retention_days,
+                ),
+                opts=pulumi.ResourceOptions(provider=providers[region_name]),
+            )
+    for region_name, fleet in fleets.items():
+        runs_servers = fleet.capacity.desired > 0
+        # The primary is always Multi-AZ; replicas are when dbReplicaMultiAz says so.
+        multi_az_database = database.roles[region_name] == PRIMARY or settings.multi_region.database.replica_multi_az
+        drills[region_name] = FailoverDrills(
+            f"drills-{region_name}",
+            FailoverDrillsArgs(
+                plan=RegionDrillPlan(
+                    region=region_name,
+                    zones=tuple(networks[region_name].private_subnet_ids),
+                    stack_tags=stack_tags,
+                    fault_minutes=settings.drills.fault_minutes,
+                    runs_servers=runs_servers,
+                    multi_az_database=multi_az_database,
+                    has_peers=region_name in relays,
+                ),
+                name_prefix=f"{settings.project}-{settings.stack}-{region_name}",
+                settings=settings.drills,
+                autoscaling_group_name=fleet.autoscaling_group.name if runs_servers else None,
+                database_identifier=database.instances[region_name].identifier if multi_az_database else None,
+                own_alarm_arn=monitors[region_name].degraded_alarm.arn,
+                peer_alarm_arns={peer: alarm.arn for peer, alarm in relays[region_name].mirrors.items()} if region_name in relays else {},
+            ),
+            opts=pulumi.ResourceOptions(provider=providers[region_name]),
+        )
+
+# What `python -m ops.drill` reads: each scenario's template and stop conditions, and what recovery is judged against.
+pulumi.export("environment", settings.environment)
+pulumi.export("rtoSeconds", settings.drills.rto_seconds)
+pulumi.export(
+    "drills",
+    {
+        "faultMinutes": settings.drills.fault_minutes,
+        "scenarios": {
+            scenario.key: {
+                "region": region_name,
+                "kind": scenario.kind,
+                "summary": scenario.summary,
+                "templateId": region_drills.templates[scenario.key].id,
+                "stopAlarmArns": region_drills.stop_alarm_arns[scenario.key],
+                "logGroup": region_drills.log_group.name,
+            }
+            for region_name, region_drills in drills.items()
+            for scenario in region_drills.scenarios
+        },
+    },
+)
+
+
+# 10. Exports: every regional endpoint, so clients can fail over on their own too, what the failover runbook
 #    reads, and the alarm that says when to run it.
 def capacity_output(capacity: settings_module.Capacity) -> dict[str, int]:
     return {"min": capacity.min_size, "max": capacity.max_size, "desired": capacity.desired}
@@ -305,6 +394,8 @@ pulumi.export(
                 "role": database.roles[name],
                 "identifier": database.instances[name].identifier,
                 "arn": database.instances[name].arn,
+                # The master credential's secret: same name in every region, so the promoted region reads its own replica.
+                "secretName": database.credentials.secret_name,
             },
             **({"proxyUrl": proxies[name].url} if name in proxies else {}),
             "degradedAlarmArn": monitors[name].degraded_alarm.arn,

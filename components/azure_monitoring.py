@@ -199,10 +199,14 @@ class AzureMonitoring(pulumi.ComponentResource):
             "front-door": (args.front_door_profile_id, None),
         }
         targets.update({f"openai-{key}": (account_id, None) for key, account_id in args.openai_account_ids.items()})
+        # A diagnostic setting outlives a resource deleted around it and reattaches to a new one of the same
+        # name (Azure Monitor, "Diagnostic settings"): named after this incarnation's workspace, a stale one
+        # left on a re-created Front Door profile cannot collide with the new one.
+        setting_name = pulumi.Output.concat("to-", self.workspace.name)
         return {
             key: azure.monitor.DiagnosticSetting(
                 f"{name}-{key}-diagnostics",
-                name="to-log-analytics",
+                name=setting_name,
                 resource_uri=resource_id,
                 workspace_id=self.workspace.id,
                 log_analytics_destination_type=destination_type,

@@ -1,4 +1,9 @@
-"""AzureOpenAI: one Azure OpenAI account per location, each with the same model deployments."""
+"""AzureOpenAI: one Azure OpenAI account per location, each with the same model deployments.
+
+An account's name is also its custom subdomain (<name>.openai.azure.com), which Entra ID tokens
+need. Both outlive a deleted account for 48 hours (soft delete), so each account's name ends in a
+suffix new per incarnation (components/azure_names.py).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,9 @@ from typing import Mapping
 
 import pulumi
 import pulumi_azure_native as azure_native
+import pulumi_random as random
 
+from components.azure_names import incarnation_name, name_suffix
 from components.settings import OpenAiDeployment
 
 TYPE = "ha-model-serving:azure:AzureOpenAI"
@@ -17,8 +24,9 @@ TYPE = "ha-model-serving:azure:AzureOpenAI"
 class AzureOpenAIArgs:
     resource_group_name: pulumi.Input[str]
     locations: tuple[str, ...]
-    # Globally unique start of each account's name and subdomain; the location completes it.
-    name_prefix: pulumi.Input[str]
+    # Start of each account's name and subdomain (global_name_prefix); the location and a suffix drawn
+    # per incarnation complete it: <prefix>-<location>-<suffix>.
+    name_prefix: str
     deployments: tuple[OpenAiDeployment, ...]
     public_network_access: str
     tags: Mapping[str, str]
@@ -31,8 +39,12 @@ class AzureOpenAI(pulumi.ComponentResource):
         super().__init__(TYPE, name, None, opts)
         self.accounts: dict[str, azure_native.cognitiveservices.Account] = {}
         self.deployments: dict[str, list[azure_native.cognitiveservices.Deployment]] = {}
+        self.name_suffixes: dict[str, random.RandomString] = {}
         for location in args.locations:
-            account_name = pulumi.Output.concat(args.name_prefix, "-", location)
+            # An account cannot move: a new location is a new account, with a name of its own.
+            suffix = name_suffix(f"{name}-{location}", {"location": location}, pulumi.ResourceOptions(parent=self))
+            self.name_suffixes[location] = suffix
+            account_name = incarnation_name(args.name_prefix, suffix, location)
             account = azure_native.cognitiveservices.Account(
                 f"{name}-{location}",
                 account_name=account_name,

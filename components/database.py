@@ -1,4 +1,15 @@
-"""ReplicatedDatabase: the model registry and configuration store, a PostgreSQL primary with a read replica in every other region."""
+"""ReplicatedDatabase: the model registry and configuration store, a PostgreSQL primary with a read replica in every other region.
+
+Rules from the providers that shape it (docs/service-rules.md lists them with their sources):
+- RDS creates no read replica of a source whose master password RDS manages in Secrets Manager
+  (RDS User Guide, "Password management with Amazon RDS and AWS Secrets Manager", Limitations), and
+  after a failover any region may become a source: the stack owns the credential instead, a generated
+  password in a Secrets Manager secret replicated to every region of the stack.
+- A final snapshot identifier must be unused (RDS DeleteDBInstance: DBSnapshotAlreadyExists), so
+  each incarnation of the stack gets its own, kept in state.
+- A snapshot is only as restorable as its KMS key: keys of a stack that keeps final snapshots are
+  left in the account on destroy instead of being scheduled for deletion.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +18,35 @@ from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from components.firewall import allow_tcp
 from components.settings import DatabaseSettings
 
 TYPE = "ha-model-serving:aws:ReplicatedDatabase"
 PRIMARY, REPLICA = "primary", "replica"
+ENGINE = "postgres"
+# RDS for PostgreSQL master passwords: 8-128 printable ASCII characters except /, ', ", @ and space
+# (CreateDBInstance, MasterUserPassword). The special characters used are a subset that also needs no
+# quoting in a connection URI's password part beyond percent-encoding.
+PASSWORD_LENGTH = 40
+PASSWORD_SPECIALS = "!#%*()-_=+[]{}<>:?"
+# Secrets Manager keeps a deleted secret this many days (7-30) before it is gone for good.
+PROTECTED_SECRET_RECOVERY_DAYS = 30
+
+
+@dataclass(frozen=True)
+class DatabaseCredentials:
+    """Where the master credential lives: one secret, readable in every region of the stack.
+
+    `secret_name` is the same in the primary region and in every replica region (a replica secret keeps
+    its primary's name), so a client or the failover runbook reads it with the name and its own region.
+    """
+
+    secret_name: pulumi.Output[str]
+    secret_arn: pulumi.Output[str]
+    home_region: str
+    replica_regions: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -38,7 +72,8 @@ class ReplicatedDatabaseArgs:
 
 class ReplicatedDatabase(pulumi.ComponentResource):
     """Per region a customer-managed KMS key, subnet group, security group and SSL-only parameter group;
-    the primary (Multi-AZ) in the primary region and a cross-region read replica in each other region.
+    the primary (Multi-AZ) in the primary region and a cross-region read replica in each other region;
+    the master credential (a generated password) in a secret of the primary region replicated to every other.
 
     Spans regions, so each child is created through the provider of its own region.
     """
@@ -50,8 +85,20 @@ class ReplicatedDatabase(pulumi.ComponentResource):
         self.subnet_groups: dict[str, aws.rds.SubnetGroup] = {}
         self.parameter_groups: dict[str, aws.rds.ParameterGroup] = {}
         for region, where in args.regions.items():
-            self._regional_foundation(f"{name}-{region}", region, where, args.settings)
+            self._regional_foundation(f"{name}-{region}", region, where, args)
 
+        # One value per incarnation of the stack, kept in state: a destroy and a new `up` get a new one.
+        self.incarnation = random.RandomId(f"{name}-incarnation", byte_length=4, opts=pulumi.ResourceOptions(parent=self))
+        self.password = random.RandomPassword(
+            f"{name}-master-password",
+            length=PASSWORD_LENGTH,
+            override_special=PASSWORD_SPECIALS,
+            min_lower=1,
+            min_upper=1,
+            min_numeric=1,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.credentials, self.secret = self._credentials(name, args)
         self.primary = self._primary(f"{name}-{args.primary_region}", args)
         self.replicas: dict[str, aws.rds.Instance] = {
             region: self._replica(f"{name}-{region}", region, args)
@@ -61,19 +108,22 @@ class ReplicatedDatabase(pulumi.ComponentResource):
         self.instances: dict[str, aws.rds.Instance] = {args.primary_region: self.primary, **self.replicas}
         self.roles: dict[str, str] = {region: PRIMARY if region == args.primary_region else REPLICA for region in args.regions}
         self.endpoints = {region: instance.endpoint for region, instance in self.instances.items()}
-        self.register_outputs({"endpoints": self.endpoints, "roles": self.roles})
+        self.register_outputs({"endpoints": self.endpoints, "roles": self.roles, "secret_name": self.credentials.secret_name})
 
     def _in(self, where: DatabaseRegion, **extra) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, provider=where.provider, **extra)
 
-    def _regional_foundation(self, name: str, region: str, where: DatabaseRegion, settings: DatabaseSettings) -> None:
+    def _regional_foundation(self, name: str, region: str, where: DatabaseRegion, args: ReplicatedDatabaseArgs) -> None:
+        settings = args.settings
         opts = self._in(where)
         self.keys[region] = aws.kms.Key(
             name,
-            description=f"{name}: database storage and master user secret",
+            description=f"{name}: database storage, snapshots and the master credential's secret",
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            opts=opts,
+            # A final snapshot encrypted with this key outlives the stack; so must the key, or the snapshot
+            # cannot be restored once the key's deletion window ends.
+            opts=self._in(where, retain_on_delete=keeps_final_snapshots(args)),
         )
         self.subnet_groups[region] = aws.rds.SubnetGroup(
             name,
@@ -123,6 +173,8 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             # A promoted replica must already have backups: it becomes the primary during a failover.
             backup_retention_period=settings.backup_retention_days,
             copy_tags_to_snapshot=True,
+            # RDS moves the instance to new minor versions on its own; settings pin only the major version,
+            # so the next `up` never asks RDS for a downgrade it refuses.
             auto_minor_version_upgrade=True,
             enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
             deletion_protection=args.deletion_protection,
@@ -131,25 +183,56 @@ class ReplicatedDatabase(pulumi.ComponentResource):
     def _primary(self, name: str, args: ReplicatedDatabaseArgs) -> aws.rds.Instance:
         settings, region = args.settings, args.primary_region
         identifier = f"{args.identifier_prefix}-{region}"
+        keep = keeps_final_snapshots(args)
         return aws.rds.Instance(
             name,
             identifier=identifier,
-            engine="postgres",
+            engine=ENGINE,
             engine_version=settings.engine_version,
             instance_class=settings.instance_class,
             allocated_storage=settings.allocated_storage,
             storage_type="gp3",
             db_name=settings.name,
             username=settings.username,
-            # RDS generates and rotates the password in Secrets Manager; it never passes through config or state.
-            manage_master_user_password=True,
-            master_user_secret_kms_key_id=self.keys[region].arn,
+            # The stack's own credential (a Pulumi secret), never RDS-managed: a source whose password RDS
+            # manages cannot have read replicas, and every region may become the source after a failover.
+            password=self.password.result,
             multi_az=True,
-            skip_final_snapshot=not args.deletion_protection,
-            final_snapshot_identifier=f"{identifier}-final" if args.deletion_protection else None,
+            skip_final_snapshot=not keep,
+            final_snapshot_identifier=pulumi.Output.concat(identifier, "-final-", self.incarnation.hex) if keep else None,
             **self._common(region, args),
-            opts=self._in(args.regions[region]),
+            opts=self._in(args.regions[region], depends_on=[self.secret_version]),
         )
+
+    def _credentials(self, name: str, args: ReplicatedDatabaseArgs) -> tuple[DatabaseCredentials, aws.secretsmanager.Secret]:
+        """The master credential in a secret of the primary region, replicated to every other region under its own key."""
+        home = args.primary_region
+        replica_regions = tuple(region for region in args.regions if region != home)
+        secret = aws.secretsmanager.Secret(
+            f"{name}-{home}-credentials",
+            # A prefix, not a name: Secrets Manager holds a deleted secret's name for its recovery window, so a
+            # fixed name would block the next incarnation of the stack. The generated name is kept in state.
+            name_prefix=f"{args.identifier_prefix}-database-",
+            description=f"Master credential of the {args.identifier_prefix} databases (every region)",
+            kms_key_id=self.keys[home].arn,
+            # Each replica is encrypted with its own region's key (a KMS key never leaves its region).
+            replicas=[aws.secretsmanager.SecretReplicaArgs(region=region, kms_key_id=self.keys[region].arn) for region in replica_regions],
+            recovery_window_in_days=PROTECTED_SECRET_RECOVERY_DAYS if keeps_final_snapshots(args) else 0,
+            opts=self._in(args.regions[home]),
+        )
+        settings = args.settings
+        self.secret_version = aws.secretsmanager.SecretVersion(
+            f"{name}-{home}-credentials",
+            secret_id=secret.id,
+            # The shape Secrets Manager's RDS rotation functions read; the host differs per region and comes
+            # from the stack outputs.
+            secret_string=pulumi.Output.json_dumps(
+                {"engine": ENGINE, "username": settings.username, "password": self.password.result, "dbname": settings.name, "port": settings.port}
+            ),
+            opts=self._in(args.regions[home]),
+        )
+        credentials = DatabaseCredentials(secret_name=secret.name, secret_arn=secret.arn, home_region=home, replica_regions=replica_regions)
+        return credentials, secret
 
     def _replica(self, name: str, region: str, args: ReplicatedDatabaseArgs) -> aws.rds.Instance:
         settings = args.settings
@@ -165,3 +248,8 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             **self._common(region, args),
             opts=self._in(args.regions[region], depends_on=[self.primary]),
         )
+
+
+def keeps_final_snapshots(args: ReplicatedDatabaseArgs) -> bool:
+    """Protected stacks keep a final snapshot of their primary, and with it its key and its password's secret."""
+    return args.deletion_protection

@@ -5,19 +5,25 @@ from __future__ import annotations
 import base64
 import json
 import shlex
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
 from components.firewall import allow_tcp
 from components.settings import Capacity, FleetSettings
+# One reading of Auto Scaling's refresh rules, shared with the policy pack that checks any program.
+from policy.rules import LAUNCH_BEFORE_TERMINATING, terminating_first_can_empty
 
 TYPE = "ha-model-serving:aws:ModelFleet"
 SSM_MANAGED_INSTANCE_POLICY = "policy/AmazonSSMManagedInstanceCore"
 # Marks the load balancer's group and its client rules: the policy pack lets only these open 80/443 to the internet.
 LOAD_BALANCER_ROLE_TAG = {"role": "load-balancer"}
+# Load balancer and target group names are at most 32 characters (elbv2 CreateLoadBalancer, CreateTargetGroup), and
+# Pulumi's name for them is the logical name plus "-" and 7 random characters (pulumi-aws #1932).
+ELB_NAME_MAX = 32
+AUTONAME_SUFFIX = 8
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,11 @@ class ModelFleetArgs:
     capacity: Capacity
     certificate_arn: str | None
     deletion_protection: bool
+    # The stack's tags, for what the group launches: the provider's default_tags reach only a resource's own
+    # `tags`, never a launch template's tag specifications or an autoscaling group's per-tag list
+    # (terraform-provider-aws #19387, terraform-aws-modules/terraform-aws-eks #1916). Fault-injection
+    # targets and IAM conditions select the servers by these tags.
+    instance_tags: Mapping[str, str] = field(default_factory=dict)
 
 
 def model_server_user_data(settings: FleetSettings) -> str:
@@ -52,10 +63,35 @@ def model_server_user_data(settings: FleetSettings) -> str:
     )
 
 
+def refresh_preferences(capacity: Capacity, settings: FleetSettings) -> aws.autoscaling.GroupInstanceRefreshPreferencesArgs:
+    """How a launch template change rolls through the group: never through zero healthy model servers.
+
+    A group that can serve with a single server (a dev fleet, a standby, a pilot light once promoted) would lose
+    it to a terminate-first refresh, whatever the minimum healthy percentage: such groups launch each replacement
+    first and wait for it to be healthy (Auto Scaling's launch-before-terminating preset, 100-110 %). Larger groups
+    keep instanceRefreshMinHealthyPercentage and replace in place, with no extra capacity (GPU quota) needed.
+    """
+    smallest_serving = max(1, capacity.min_size)
+    low, high = settings.instance_refresh_min_healthy_percentage, 100
+    if terminating_first_can_empty(smallest_serving, low):
+        low, high = LAUNCH_BEFORE_TERMINATING
+    return aws.autoscaling.GroupInstanceRefreshPreferencesArgs(
+        min_healthy_percentage=low,
+        max_healthy_percentage=high,
+        instance_warmup=str(settings.health_check_grace_period),
+    )
+
+
 class ModelFleet(pulumi.ComponentResource):
     """ALB, health-checked target group, listeners, launch template, autoscaling group and scaling policy."""
 
     def __init__(self, name: str, args: ModelFleetArgs, opts: pulumi.ResourceOptions | None = None):
+        for logical in (f"{name}-lb", f"{name}-tg"):
+            if len(logical) + AUTONAME_SUFFIX > ELB_NAME_MAX:
+                raise ValueError(
+                    f"{logical}: load balancer and target group names get {AUTONAME_SUFFIX} characters appended and may be at most "
+                    f"{ELB_NAME_MAX}; give the fleet a name of at most {ELB_NAME_MAX - AUTONAME_SUFFIX - 3} characters"
+                )
         super().__init__(TYPE, name, None, opts)
         settings = args.settings
         self.has_tls = args.certificate_arn is not None
@@ -245,7 +281,7 @@ class ModelFleet(pulumi.ComponentResource):
             user_data=base64.b64encode(model_server_user_data(settings).encode()).decode(),
             update_default_version=True,
             tag_specifications=[
-                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags={"Name": f"{name}-server"})
+                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags={**args.instance_tags, "Name": f"{name}-server"})
                 for kind in ("instance", "volume")
             ],
             opts=pulumi.ResourceOptions(parent=self),
@@ -269,16 +305,16 @@ class ModelFleet(pulumi.ComponentResource):
             ),
             instance_refresh=aws.autoscaling.GroupInstanceRefreshArgs(
                 strategy="Rolling",
-                preferences=aws.autoscaling.GroupInstanceRefreshPreferencesArgs(
-                    min_healthy_percentage=settings.instance_refresh_min_healthy_percentage,
-                    instance_warmup=str(settings.health_check_grace_period),
-                ),
+                preferences=refresh_preferences(args.capacity, settings),
             ),
             # A scaling run never waits for model servers to load; the target group's health checks gate traffic.
             wait_for_capacity_timeout="0",
             # Published to CloudWatch so an alarm sees the group fall below its minimum.
             enabled_metrics=["GroupInServiceInstances"],
-            tags=[aws.autoscaling.GroupTagArgs(key="Name", value=f"{name}-server", propagate_at_launch=True)],
+            tags=[
+                aws.autoscaling.GroupTagArgs(key=key, value=value, propagate_at_launch=True)
+                for key, value in {**args.instance_tags, "Name": f"{name}-server"}.items()
+            ],
             opts=pulumi.ResourceOptions(
                 parent=self,
                 # Target tracking (and the failover runbook) move desired capacity; a later deploy must not undo them.

@@ -52,7 +52,10 @@ class FrontDoor(pulumi.ComponentResource):
             sku=azure_native.cdn.SkuArgs(name=args.sku),
             origin_response_timeout_seconds=args.origin_response_timeout_seconds,
             tags=dict(args.tags),
-            opts=child,
+            # A new tier replaces the profile (pulumi-azure-native forces a new profile on sku.name). Its
+            # name and its endpoint's name stay, so the endpoint keeps its host name (ResourceGroupReuse):
+            # the old profile must be gone before the new one can take them.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
         in_profile = {"resource_group_name": args.resource_group_name, "profile_name": self.profile.name}
         self.endpoint = azure_native.cdn.AFDEndpoint(

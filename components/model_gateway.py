@@ -8,7 +8,9 @@ from typing import Mapping
 
 import pulumi
 import pulumi_azure_native as azure_native
+import pulumi_random as random
 
+from components.azure_names import incarnation_name, name_suffix
 from components.settings import AzureSettings, TrafficShare
 
 TYPE = "ha-model-serving:azure:ModelGateway"
@@ -21,6 +23,11 @@ API_PATH = "openai"
 SUBSCRIPTION_KEY_HEADER = "api-key"
 TOKEN_VARIABLE = "managed-id-access-token"
 METRIC_NAMESPACE = "ha-model-serving"
+# Dimensions the service fills in for an inbound token metric (policy reference, azure-openai-emit-token-metric).
+TOKEN_METRIC_DIMENSIONS = ("Subscription ID", "API ID", "Location")
+BACKEND_RESPONSES_METRIC = "Backend responses"
+# API Management names are at most 50 characters (learn.microsoft.com/rest/api/apimanagement, serviceName).
+MAX_SERVICE_NAME = 50
 # API Management answers 503 itself, naming the pool, when every member's breaker is open: sending
 # the request to the same pool again cannot succeed.
 NAMES_THE_POOL = (
@@ -34,8 +41,9 @@ RETRYABLE = f"context.Response.StatusCode == 429 || (context.Response.StatusCode
 @dataclass(frozen=True)
 class ModelGatewayArgs:
     resource_group_name: pulumi.Input[str]
-    # Becomes <service_name>.azure-api.net: globally unique.
-    service_name: pulumi.Input[str]
+    # Start of the service's name (global_name_prefix); a suffix drawn per incarnation completes it,
+    # and the name becomes <name>.azure-api.net.
+    service_name_prefix: str
     subscription_id: pulumi.Input[str]
     # Per Azure location: the Azure OpenAI account's resource id and its endpoint (https://<subdomain>.openai.azure.com/).
     openai_account_ids: Mapping[str, pulumi.Input[str]]
@@ -43,6 +51,15 @@ class ModelGatewayArgs:
     shares: Mapping[str, TrafficShare]
     settings: AzureSettings
     tags: Mapping[str, str]
+
+
+def tier_family(sku: str) -> str:
+    """`v2` for BasicV2/StandardV2, `classic` otherwise: Azure cannot move a service between the two.
+
+    Microsoft's v2 tiers FAQ: an existing classic instance cannot be migrated to a v2 tier; the v2 tiers
+    run on another platform. A change of family is therefore treated as a new service, with a new name.
+    """
+    return "v2" if sku.endswith("V2") else "classic"
 
 
 def iso_seconds(seconds: int) -> str:
@@ -78,8 +95,10 @@ def gateway_policy(pool_backend_id: str, pool_size: int, tokens_per_minute: int,
             "tokens-consumed-header-name": "x-ratelimit-consumed-tokens",
         },
     )
+    # Token metrics are an inbound-only policy, where no backend is chosen yet: only the dimensions the
+    # service fills in there (TOKEN_METRIC_DIMENSIONS); which backend served is counted in outbound.
     metric = ElementTree.SubElement(inbound, "azure-openai-emit-token-metric", {"namespace": METRIC_NAMESPACE})
-    for dimension in ("Subscription ID", "API ID", "Backend ID", "Location"):
+    for dimension in TOKEN_METRIC_DIMENSIONS:
         ElementTree.SubElement(metric, "dimension", {"name": dimension})
 
     backend = ElementTree.SubElement(policies, "backend")
@@ -93,8 +112,21 @@ def gateway_policy(pool_backend_id: str, pool_size: int, tokens_per_minute: int,
     for section in ("outbound", "on-error"):
         element = ElementTree.SubElement(policies, section)
         ElementTree.SubElement(element, "base")
+        if section == "outbound":
+            _count_backend_responses(element)
         _exhausted_pool_as_throttling(element, retry_after_seconds)
     return ElementTree.tostring(policies, encoding="unicode")
+
+
+def _count_backend_responses(outbound: ElementTree.Element) -> None:
+    """One BACKEND_RESPONSES_METRIC per response, by the pool member that answered and its status code.
+
+    `Backend ID` is filled in by the service only in the outbound section (policy reference, default
+    dimensions of emit-metric), after the pool has picked a member.
+    """
+    metric = ElementTree.SubElement(outbound, "emit-metric", {"name": BACKEND_RESPONSES_METRIC, "value": "1", "namespace": METRIC_NAMESPACE})
+    ElementTree.SubElement(metric, "dimension", {"name": "Backend ID"})
+    ElementTree.SubElement(metric, "dimension", {"name": "Status code", "value": "@(context.Response.StatusCode.ToString())"})
 
 
 def _exhausted_pool_as_throttling(section: ElementTree.Element, retry_after_seconds: int) -> None:
@@ -114,7 +146,14 @@ class ModelGateway(pulumi.ComponentResource):
         settings = args.settings
         child = pulumi.ResourceOptions(parent=self)
 
-        self.service = self._service(name, args)
+        # A service cannot move to another location or tier family: either is a new service, so either
+        # draws a new suffix and the new service is created under its own name before the old one goes.
+        self.name_suffix = name_suffix(
+            f"{name}-apim",
+            {"location": settings.primary_location, "tierFamily": tier_family(settings.apim_sku)},
+            child,
+        )
+        self.service = self._service(name, args, self.name_suffix)
         in_service = {"resource_group_name": args.resource_group_name, "service_name": self.service.name}
 
         self.role_assignments = self._role_assignments(name, args)
@@ -248,7 +287,7 @@ class ModelGateway(pulumi.ComponentResource):
             for location, endpoint in args.openai_endpoints.items()
         }
 
-    def _service(self, name: str, args: ModelGatewayArgs) -> azure_native.apimanagement.ApiManagementService:
+    def _service(self, name: str, args: ModelGatewayArgs, suffix: random.RandomString) -> azure_native.apimanagement.ApiManagementService:
         settings = args.settings
         sku = azure_native.apimanagement.ApiManagementServiceSkuPropertiesArgs(name=settings.apim_sku, capacity=settings.apim_capacity)
         additional_locations = [
@@ -258,7 +297,7 @@ class ModelGateway(pulumi.ComponentResource):
         ]
         return azure_native.apimanagement.ApiManagementService(
             f"{name}-apim",
-            service_name=args.service_name,
+            service_name=incarnation_name(args.service_name_prefix, suffix, max_length=MAX_SERVICE_NAME),
             resource_group_name=args.resource_group_name,
             location=settings.primary_location,
             sku=sku,

@@ -1,21 +1,25 @@
-"""ModelProxy: the failover runtime (failover/) deployed as a Lambda function in one region."""
+"""ModelProxy: the failover runtime (failover/) deployed as a Lambda function in one region.
+
+The function runs the same ASGI gateway as `python -m failover serve`, behind the AWS Lambda Web
+Adapter (components/lambda_web_adapter.py), and streams answers through an IAM-authenticated
+function URL in RESPONSE_STREAM mode. Its code is the package `python -m proxy_package` builds.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
+from components import lambda_web_adapter
 from components.firewall import allow_tcp
 from components.settings import ProxySettings
+from proxy_package import ProxyPackage
 
 TYPE = "ha-model-serving:aws:ModelProxy"
-RUNTIME_PACKAGE = Path(__file__).resolve().parent.parent / "failover"
-HANDLER = "failover.lambda_handler.handler"
 CONFIG_ENV = "FAILOVER_CONFIG"
 # Holds the Azure gateway's subscription key; the runtime sends it as the api-key header.
 AZURE_KEY_ENV = "AZURE_GATEWAY_KEY"
@@ -42,8 +46,11 @@ class ModelProxyArgs:
     topology: str
     upstreams: tuple[ProxyUpstream, ...]
     settings: ProxySettings
+    package: ProxyPackage  # the built, checked Lambda package (proxy_package.load())
     vpc_id: pulumi.Input[str]
     subnet_ids: Sequence[pulumi.Input[str]]
+    # A group that outlives the function (the VPC's default group): the function moves to it before it is deleted.
+    parking_security_group_id: pulumi.Input[str]
     # Environment variable -> secret value (kept a Pulumi secret; encrypted at rest by Lambda).
     secret_environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
 
@@ -82,14 +89,6 @@ def _by_preference(own_region: str, topology: str, primary_region: str, endpoint
     return [(region, endpoints[region]) for region in [first] + [r for r in regions if r != first]]
 
 
-def runtime_archive() -> pulumi.AssetArchive:
-    """The runtime's Python modules only (no caches, examples or tests), at the handler's import path."""
-    modules = sorted(RUNTIME_PACKAGE.glob("*.py"))
-    if not any(module.name == "lambda_handler.py" for module in modules):
-        raise FileNotFoundError(f"{RUNTIME_PACKAGE}/lambda_handler.py is missing; the proxy has nothing to run")
-    return pulumi.AssetArchive({f"failover/{module.name}": pulumi.FileAsset(str(module)) for module in modules})
-
-
 def failover_config(topology: str, upstreams: Sequence[ProxyUpstream], settings: ProxySettings) -> pulumi.Output[str]:
     """The runtime's config document (same schema as the local gateway's YAML), as JSON."""
     resolved = pulumi.Output.all(*[upstream.url for upstream in upstreams])
@@ -124,7 +123,12 @@ def failover_config(topology: str, upstreams: Sequence[ProxyUpstream], settings:
 
 
 class ModelProxy(pulumi.ComponentResource):
-    """Lambda function behind an IAM-authenticated function URL, in the region's private subnets."""
+    """Lambda function behind an IAM-authenticated, streaming function URL, in the region's private subnets.
+
+    Callers sign requests with SigV4 (service `lambda`) and need both `lambda:InvokeFunctionUrl` and
+    `lambda:InvokeFunction` on the function (AWS Lambda docs, urls-auth: required for function URLs
+    created from October 2025).
+    """
 
     def __init__(self, name: str, args: ModelProxyArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(TYPE, name, None, opts)
@@ -141,14 +145,21 @@ class ModelProxy(pulumi.ComponentResource):
         self.security_group = self._security_group(name, args)
         self.role = self._role(name)
 
-        environment: dict[str, pulumi.Input[str]] = {CONFIG_ENV: failover_config(args.topology, args.upstreams, settings)}
+        environment: dict[str, pulumi.Input[str]] = {
+            **lambda_web_adapter.streaming_environment(),
+            CONFIG_ENV: failover_config(args.topology, args.upstreams, settings),
+        }
         environment.update({key: pulumi.Output.secret(value) for key, value in args.secret_environment.items()})
         self.function = aws.lambda_.Function(
             name,
-            runtime="python3.12",
-            architectures=["arm64"],
-            handler=HANDLER,
-            code=runtime_archive(),
+            runtime=args.package.runtime,
+            architectures=[settings.architecture],
+            # The adapter's bootstrap (AWS_LAMBDA_EXEC_WRAPPER) runs the handler script, which starts the gateway.
+            handler=args.package.handler,
+            layers=[lambda_web_adapter.layer_arn(args.region, settings.architecture)],
+            # A prebuilt .zip is uploaded byte for byte, so the handler keeps its executable bit
+            # (pulumi/pulumi#3593: archives Pulumi zips itself lose file modes).
+            code=pulumi.FileArchive(str(args.package.archive)),
             role=self.role.arn,
             memory_size=settings.memory_size,
             timeout=settings.timeout,
@@ -156,6 +167,10 @@ class ModelProxy(pulumi.ComponentResource):
             reserved_concurrent_executions=settings.reserved_concurrency or None,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
             vpc_config=aws.lambda_.FunctionVpcConfigArgs(subnet_ids=list(args.subnet_ids), security_group_ids=[self.security_group.id]),
+            # Lambda keeps a deleted function's network interfaces, and with them its security group, for up to
+            # 45 minutes (pulumi-aws #2642); moving the function to a lasting group first frees its own at once.
+            replace_security_groups_on_destroy=True,
+            replacement_security_group_ids=[args.parking_security_group_id],
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=self.log_group.name),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group]),
         )
@@ -163,7 +178,9 @@ class ModelProxy(pulumi.ComponentResource):
             name,
             function_name=self.function.name,
             authorization_type="AWS_IAM",
-            invoke_mode="BUFFERED",
+            # Streams as the gateway writes (up to 200 MB; beyond the first 6 MB at most 2 MB/s): AWS Lambda
+            # docs, configuration-response-streaming. Matches the adapter's AWS_LWA_INVOKE_MODE.
+            invoke_mode="RESPONSE_STREAM",
             opts=child,
         )
         self.url = self.function_url.function_url

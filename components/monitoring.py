@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping, Union
 import pulumi
 import pulumi_aws as aws
 
-from components.settings import MonitoringSettings
+from components.settings import MonitoringSettings, recipient_identity
 
 REGION_TYPE = "ha-model-serving:aws:RegionMonitoring"
 HEALTH_CHECK_TYPE = "ha-model-serving:aws:HealthCheckMonitoring"
@@ -470,7 +470,7 @@ def _alert_topic(parent: pulumi.Resource, name: str, region: str, settings: Moni
 
 def recipient_key(endpoint: str) -> str:
     """A stable, short resource-name key that does not spell out the recipient (URLs may hold tokens)."""
-    return hashlib.sha256(endpoint.lower().encode()).hexdigest()[:10]
+    return hashlib.sha256(recipient_identity(endpoint).encode()).hexdigest()[:10]
 
 
 def _declare_alarms(

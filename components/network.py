@@ -20,10 +20,13 @@ class NetworkArgs:
     nat_strategy: str  # none | single | one-per-az
 
 
-def discover_availability_zones(provider: aws.Provider) -> list[str]:
-    """Zones the region offers to every account (no opt-in Local or Wavelength Zones), sorted by name."""
+def discover_availability_zones(provider: aws.Provider, available_only: bool = True) -> list[str]:
+    """Zones the region offers to every account (no opt-in Local or Wavelength Zones), sorted by name.
+
+    available_only: leave out zones whose state is not `available` (impaired, constrained, ...).
+    """
     result = aws.get_availability_zones(
-        state="available",
+        state="available" if available_only else None,
         filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
         opts=pulumi.InvokeOptions(provider=provider),
     )
@@ -51,7 +54,9 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         # The default security group allows all traffic between its members; strip its rules so nothing can use it by accident.
-        aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=self.vpc.id, tags={"Name": f"{name}-default-deny"}, opts=child)
+        self.default_security_group = aws.ec2.DefaultSecurityGroup(
+            f"{name}-default-sg", vpc_id=self.vpc.id, tags={"Name": f"{name}-default-deny"}, opts=child
+        )
         self.internet_gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=self.vpc.id, tags={"Name": name}, opts=child)
 
         self.public_subnets: dict[str, aws.ec2.Subnet] = {}
@@ -69,6 +74,9 @@ class Network(pulumi.ComponentResource):
         self._route_isolated_subnets(name)
 
         self.vpc_id = self.vpc.id
+        # Lives as long as the VPC (a destroy forgets it, AWS deletes it with the VPC): where a VPC function's
+        # network interfaces are parked before the function is deleted.
+        self.default_security_group_id = self.default_security_group.id
         self.public_subnet_ids = {zone: subnet.id for zone, subnet in self.public_subnets.items()}
         self.private_subnet_ids = {zone: subnet.id for zone, subnet in self.private_subnets.items()}
         self.isolated_subnet_ids = {zone: subnet.id for zone, subnet in self.isolated_subnets.items()}

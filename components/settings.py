@@ -8,19 +8,25 @@ Pulumi's project config schema only knows strings, integers, booleans and
 arrays, so per-region values are arrays of ``"<region>=<value>"`` entries
 (``vpcCidrs: ["us-east-1=10.10.0.0/16"]``): keyed by region, never by position.
 
-A bad value raises ``SettingsError`` naming the key, the value and what is
-allowed, before any resource is declared.
+A bad value raises ``SettingsError`` naming the key, the value (for a list, the
+entry) and what is allowed, before any resource is declared. So does a key of
+this project's namespace that ``SCHEMA`` does not declare (a misspelling), a
+list entry that repeats another, and a name that the catalog of its kind
+(``components/catalogs.py``) does not list, unless ``unlistedNames`` vouches for it.
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Hashable, Iterable, Mapping
 
-from components import addressing
+from components import addressing, catalogs
+from components.lambda_web_adapter import ARCHITECTURES as PROXY_ARCHITECTURES
+from components.lambda_web_adapter import LAYER_REGIONS as PROXY_REGIONS
 
 PROJECT = "ha-model-serving"
 
@@ -56,8 +62,9 @@ APIM_CAPACITY = {"Developer": (1, 1), "Basic": (1, 2), "Standard": (1, 4), "Prem
 FRONT_DOOR_SKUS = ("Standard_AzureFrontDoor", "Premium_AzureFrontDoor")
 # API Management accepts at most 30 backends in one pool; each Azure location is one of them.
 MAX_POOL_MEMBERS = 30
-# Weights API Management pools and Front Door origins accept.
-AZURE_WEIGHT = (1, 1000)
+# Weights both accept: API Management pool members 0-100 (BackendPoolItem.weight in the 2024-05-01 API),
+# Front Door origins 1-1000; each location's weight feeds both.
+AZURE_WEIGHT = (1, 100)
 DEFAULT_AZURE_WEIGHT = 1
 ORIGIN_RESPONSE_TIMEOUT = (16, 240)
 PROBE_INTERVAL = (1, 255)
@@ -70,15 +77,26 @@ DB_PORT = (1150, 65535)
 DNS_HEALTH_CHECK_INTERVALS = (10, 30)
 DNS_FAILURE_THRESHOLD = (1, 10)
 RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+# Settings whose names are checked against a catalog (components/catalogs.py); unlistedNames may vouch for newer ones.
+CATALOGUED_SETTINGS = ("regions", "instanceType", "dbInstanceClass", "dbReplicaInstanceClass", "sslPolicy", "azureLocations")
+
+
+# A value a message must not repeat: the value of a key the schema does not declare may be a secret.
+UNSHOWN = object()
 
 
 class SettingsError(ValueError):
-    """A stack setting is missing, malformed or inconsistent."""
+    """A stack setting is missing, malformed or inconsistent.
+
+    key: the setting without namespace; value: the bad value, or for a list the bad entry (UNSHOWN: left
+    out of the message); allowed: what the setting accepts instead.
+    """
 
     def __init__(self, key: str, value: Any, allowed: str):
         self.key = f"{PROJECT}:{key}"
         self.value = value
-        super().__init__(f"invalid setting {self.key} = {value!r}: {allowed}")
+        shown = "" if value is UNSHOWN else f" = {value!r}"
+        super().__init__(f"invalid setting {self.key}{shown}: {allowed}")
 
 
 @dataclass(frozen=True)
@@ -94,6 +112,7 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("topology", "string", "active-passive", "How regions share traffic: active-active or active-passive."),
     Setting("regions", "array", ["us-east-1", "us-west-2"], "AWS regions of the stack, each gets a network and a model fleet."),
     Setting("primaryRegion", "string", "us-east-1", "Region that holds the primary database and, in active-passive, takes the traffic."),
+    Setting("unlistedNames", "array", [], "Real names newer than the catalog their setting is checked against (regions, instanceType, dbInstanceClass, dbReplicaInstanceClass, sslPolicy, azureLocations), as setting=name, e.g. instanceType=p7.48xlarge for a type newer than botocore."),
     Setting("vpcCidrs", "array", ["us-east-1=10.10.0.0/16", "us-west-2=10.20.0.0/16"], "One private, non-overlapping VPC CIDR per region, as region=cidr."),
     Setting("availabilityZones", "array", [], "Pinned availability zones per region, as region=az1,az2,...; regions not listed use the first azCount zones the region offers."),
     Setting("azCount", "integer", 3, "Availability zones per region when they are not pinned (at least 2)."),
@@ -125,11 +144,12 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("maxSize", "integer", 6, "Maximum model servers per region."),
     Setting("desiredCapacity", "integer", 2, "Model servers per region at deployment (between minSize and maxSize)."),
     Setting("healthCheckGracePeriod", "integer", 600, "Seconds a new instance has to load its model before failed health checks replace it."),
-    Setting("instanceRefreshMinHealthyPercentage", "integer", 90, "Share of capacity kept in service during a rolling instance refresh (0-100)."),
+    Setting("instanceRefreshMinHealthyPercentage", "integer", 90, "Share of capacity kept in service during a rolling instance refresh (0-100); groups that could drop to no healthy server (one server, or 0 %) launch replacements first instead (100-110 %)."),
     Setting("requestsPerTarget", "integer", 100, "Target-tracking goal: ALB requests per instance per minute."),
     Setting("deletionProtection", "boolean", True, "Protect load balancers and databases from deletion."),
     # Model proxy: the failover runtime as a Lambda function per region.
     Setting("proxyEnabled", "boolean", True, "Deploy the failover model proxy (Lambda, function URL with IAM auth) in every region."),
+    Setting("proxyArchitecture", "string", "arm64", "Instruction set of the proxy's Lambda function: arm64 (Graviton, cheaper per GB-second) or x86_64."),
     Setting("proxyMemorySize", "integer", 512, "Proxy memory in MB (128-10240)."),
     Setting("proxyTimeout", "integer", 120, "Seconds one proxied request may take in total, every attempt included (3-900)."),
     Setting("proxyReservedConcurrency", "integer", 50, "Concurrent executions reserved for the proxy in each region (1-1000), or 0 to share the account's unreserved pool (new accounts, whose limit is too small to reserve from)."),
@@ -171,7 +191,7 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("azureBreakerFailureCount", "integer", 3, "Failures (429 or 5xx) within azureBreakerInterval that trip an Azure OpenAI backend's circuit breaker (1-1000)."),
     Setting("azureBreakerInterval", "integer", 10, "Seconds over which a backend's failures are counted (1-3600)."),
     Setting("azureBreakerTripDuration", "integer", 10, "Seconds a tripped backend stays out of the pool, unless the backend's Retry-After says otherwise (1-3600)."),
-    Setting("azureBackendWeights", "array", [], "Share of traffic per Azure location in active-active, as location=weight (1-1000); locations not listed weigh 1."),
+    Setting("azureBackendWeights", "array", [], "Share of traffic per Azure location in active-active, as location=weight (1-100); locations not listed weigh 1."),
     Setting("azureTokensPerMinute", "integer", 10000, "Tokens per minute each API Management subscription may use, across every model."),
     Setting("azureFrontDoorSku", "string", "Standard_AzureFrontDoor", "Front Door tier: Standard_AzureFrontDoor or Premium_AzureFrontDoor."),
     Setting("azureOriginResponseTimeout", "integer", 120, "Seconds Front Door waits for API Management's response (16-240); long generations need more."),
@@ -184,17 +204,22 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("dbInstanceClass", "string", "db.r6g.large", "RDS instance class of the primary database."),
     Setting("dbReplicaInstanceClass", "string", "", "RDS instance class of the cross-region read replicas; empty means the same as dbInstanceClass."),
     Setting("dbReplicaMultiAz", "boolean", True, "Run each read replica Multi-AZ, so a promoted replica is as redundant as the primary."),
-    Setting("dbEngineVersion", "string", "16.4", "PostgreSQL engine version; its major version picks the parameter group family."),
+    Setting("dbEngineVersion", "string", "16", "PostgreSQL major version, such as 16; RDS applies minor versions itself, so a minor version is refused. It picks the parameter group family."),
     Setting("dbAllocatedStorage", "integer", 50, "Initial database storage in GiB (20-65536)."),
     Setting("dbMaxAllocatedStorage", "integer", 500, "Storage autoscaling ceiling in GiB, above dbAllocatedStorage; 0 disables autoscaling."),
     Setting("dbBackupRetentionDays", "integer", 7, "Days of automated backups (1-35; at least 7 in prod)."),
     Setting("dbName", "string", "models", "Name of the database holding the model registry and configuration."),
-    Setting("dbUsername", "string", "model_admin", "Master user name; its password is generated and kept by RDS in Secrets Manager."),
+    Setting("dbUsername", "string", "model_admin", "Master user name; its password is generated by the stack and kept in a Secrets Manager secret replicated to every region."),
     Setting("dbPort", "integer", 5432, "Port the database listens on (1150-65535)."),
     Setting("domainName", "string", "", "Global DNS name of the service, such as models.example.com; empty means no Route 53 records."),
     Setting("hostedZoneId", "string", "", "Route 53 hosted zone that holds domainName (required with domainName)."),
     Setting("dnsHealthCheckInterval", "integer", 30, "Seconds between Route 53 health checks of each regional endpoint: 10 or 30."),
     Setting("dnsFailureThreshold", "integer", 3, "Consecutive failed Route 53 health checks before a region is unhealthy (1-10)."),
+    # Failover drills: fault-injection experiment templates per region, and the recovery time they are judged against.
+    Setting("drillsEnabled", "boolean", True, "Declare the failover drills (AWS FIS experiment templates in every region); they cost nothing until python -m ops.drill runs one."),
+    Setting("drillFaultMinutes", "integer", 10, "Minutes each drill's fault lasts before FIS undoes it (1-60)."),
+    Setting("drillLogRetentionDays", "integer", 90, "Retention of each region's drill experiment log group, in days CloudWatch accepts."),
+    Setting("rtoSeconds", "integer", 900, "Recovery time objective: the most seconds a failure may keep clients from an answer; drills and the report are judged against it (60-86400)."),
 )
 
 _SCHEMA_BY_KEY = {setting.key: setting for setting in SCHEMA}
@@ -250,6 +275,7 @@ class FleetSettings:
 @dataclass(frozen=True)
 class ProxySettings:
     enabled: bool
+    architecture: str  # arm64 or x86_64
     memory_size: int
     timeout: int
     reserved_concurrency: int  # 0: no reservation
@@ -379,6 +405,14 @@ class MultiRegionSettings:
 
 
 @dataclass(frozen=True)
+class DrillSettings:
+    enabled: bool
+    fault_minutes: int  # how long each fault lasts; FIS takes ISO 8601 durations such as PT10M
+    log_retention_days: int
+    rto_seconds: int  # the stack's stated recovery time objective
+
+
+@dataclass(frozen=True)
 class Settings:
     project: str
     stack: str
@@ -395,6 +429,7 @@ class Settings:
     monitoring: MonitoringSettings
     azure: AzureSettings
     multi_region: MultiRegionSettings
+    drills: DrillSettings
 
     @property
     def region_names(self) -> tuple[str, ...]:
@@ -412,6 +447,7 @@ class _Reader:
 
     def __init__(self, get: Callable[[str], str | None]):
         self._get = get
+        self._unlisted: frozenset[tuple[str, str]] | None = None
 
     def _raw(self, key: str) -> Any:
         setting = _SCHEMA_BY_KEY[key]
@@ -450,25 +486,55 @@ class _Reader:
             raise SettingsError(key, value, _EXPECTED["array"])
         return tuple(item.strip() for item in value)
 
-    def region_map(self, key: str, regions: tuple[str, ...]) -> dict[str, str]:
-        """An array of "region=value" entries, as a dict; every region must be one of the stack's."""
+    def region_map(self, key: str, regions: tuple[str, ...], noun: str = "region", listed_in: str = "regions") -> dict[str, str]:
+        """An array of "<region>=<value>" entries, as a dict {region: value}.
+
+        Every region must be one of `regions` (the setting `listed_in`, whose entries are each a `noun`), once.
+        """
         entries: dict[str, str] = {}
         for entry in self.strings(key):
             region, sep, value = entry.partition("=")
             region, value = region.strip(), value.strip()
             if not sep or not region or not value:
-                raise SettingsError(key, entry, "each entry must look like <region>=<value>")
+                raise SettingsError(key, entry, f"each entry must look like <{noun}>=<value>")
             if region not in regions:
-                raise SettingsError(key, entry, f"region {region!r} is not in regions {list(regions)}")
+                raise SettingsError(key, entry, f"{noun} {region!r} is not in {listed_in} {list(regions)}{did_you_mean(region, regions)}")
             if region in entries:
-                raise SettingsError(key, entry, f"region {region!r} is listed more than once")
+                raise SettingsError(key, entry, f"{noun} {region!r} is listed more than once")
             entries[region] = value
         return entries
+
+    def listed(self, key: str, name: str, catalog: catalogs.Catalog) -> str:
+        """`name` if `catalog` lists it or unlistedNames vouches for it as "<key>=<name>".
+
+        Raises SettingsError naming `key` and the name, with the closest listed names and how to vouch for it.
+        """
+        if name in catalog or (key, name) in self.unlisted_names():
+            return name
+        raise SettingsError(
+            key,
+            name,
+            f"{catalog.what} {name!r} is not in {catalog.source}{did_you_mean(name, catalog.names)} "
+            f"If it is real but newer than that catalog, add \"{key}={name}\" to {PROJECT}:unlistedNames.",
+        )
+
+    def unlisted_names(self) -> frozenset[tuple[str, str]]:
+        """The (setting, name) pairs of unlistedNames, read and checked once."""
+        if self._unlisted is None:
+            self._unlisted = _parse_unlisted_names(self)
+        return self._unlisted
+
+
+def did_you_mean(value: str, candidates: Iterable[str]) -> str:
+    """ "; did you mean 'x'?" for the candidates closest to `value` (difflib, without case), or ""."""
+    by_folded = {candidate.lower(): candidate for candidate in candidates}
+    close = [by_folded[match] for match in difflib.get_close_matches(value.lower(), by_folded, n=2, cutoff=0.6)]
+    return "; did you mean " + " or ".join(repr(match) for match in close) + "?" if close else ""
 
 
 def choice(key: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
-        raise SettingsError(key, value, "allowed values are " + ", ".join(repr(a) for a in allowed))
+        raise SettingsError(key, value, "allowed values are " + ", ".join(repr(a) for a in allowed) + did_you_mean(value, allowed))
     return value
 
 
@@ -479,20 +545,62 @@ def in_range(key: str, value: int, bounds: tuple[int, int], unit: str = "") -> i
     return value
 
 
-def require_distinct(key: str, values: tuple[str, ...], noun: str) -> None:
-    duplicates = sorted({value for value in values if values.count(value) > 1})
-    if duplicates:
-        raise SettingsError(key, list(values), f"{noun} must be distinct; repeated: {duplicates}")
+def require_distinct(
+    key: str, values: Iterable[str], noun: str, identity: Callable[[str], Hashable] = lambda value: value, why: str = ""
+) -> None:
+    """Refuses the first entry of a list setting that repeats an earlier one, naming the key and that entry.
+
+    identity: what makes two entries the same to the service (an e-mail address without case, a parsed
+    network); why: a short reason shown when the two are written differently.
+    """
+    first_seen: dict[Hashable, str] = {}
+    for value in values:
+        same = identity(value)
+        if same in first_seen:
+            earlier = first_seen[same]
+            repeats = "this one is listed more than once" if earlier == value else f"this one repeats {earlier!r}{why}"
+            raise SettingsError(key, value, f"{noun} must be distinct; {repeats}")
+        first_seen[same] = value
+
+
+def recipient_identity(endpoint: str) -> str:
+    """What makes two alert recipients the same: their address or URL without case.
+
+    Mail systems match addresses without case, and each recipient's alert subscriptions are named after
+    this identity (components/monitoring.py), so two entries differing only in case would collide.
+    """
+    return endpoint.lower()
 
 
 def load_settings(config: Any, stack: str) -> Settings:
-    """Reads and validates every setting from a pulumi.Config."""
-    return parse_settings(config.get, stack)
+    """Reads and validates every setting from a pulumi.Config, refusing keys SCHEMA does not declare."""
+    return parse_settings(config.get, stack, keys=stack_config_keys())
 
 
-def parse_settings(get: Callable[[str], str | None], stack: str) -> Settings:
-    """Validates raw settings (as the Pulumi CLI hands them over: strings, arrays as JSON)."""
+def stack_config_keys() -> frozenset[str]:
+    """Every config key of the running stack, any namespace ("aws:region", "ha-model-serving:topology").
+
+    Under `pulumi preview`/`up` the Python language host loads the engine's PULUMI_CONFIG into
+    pulumi.runtime.config (pulumi/pulumi sdk/python/cmd/pulumi-language-python-exec), as
+    pulumi.runtime.set_all_config does under mocks and the Automation API; PULUMI_CONFIG itself is read
+    too, for a program started some other way.
+    """
+    from pulumi.runtime import config as runtime_config
+
+    return frozenset(runtime_config.CONFIG.get()) | frozenset(runtime_config.get_config_env())
+
+
+def parse_settings(get: Callable[[str], str | None], stack: str, keys: Iterable[str] | None = None) -> Settings:
+    """Validates raw settings (as the Pulumi CLI hands them over: strings, arrays as JSON).
+
+    keys: every config key the stack sets, when known; one in this project's namespace that SCHEMA does
+    not declare is refused, naming the closest declared key. (The Pulumi CLI checks only the keys
+    Pulumi.yaml declares: pulumi/pulumi sdk/go/common/workspace/config.go, mergeConfig.)
+    """
+    if keys is not None:
+        _refuse_undeclared_keys(keys)
     read = _Reader(get)
+    read.unlisted_names()  # checked first, so a bad entry is reported even when no name needs vouching for
     environment = choice("environment", read.string("environment"), ENVIRONMENTS)
     topology = choice("topology", read.string("topology"), TOPOLOGIES)
     region_names = _parse_region_names(read)
@@ -503,7 +611,7 @@ def parse_settings(get: Callable[[str], str | None], stack: str) -> Settings:
     layout = _parse_subnet_layout(read)
     regions = _parse_regions(read, region_names, layout)
     nat_strategy = choice("natStrategy", read.string("natStrategy"), NAT_STRATEGIES)
-    proxy = _parse_proxy(read)
+    proxy = _parse_proxy(read, region_names)
     if proxy.enabled and nat_strategy == "none":
         raise SettingsError(
             "natStrategy",
@@ -542,17 +650,58 @@ def parse_settings(get: Callable[[str], str | None], stack: str) -> Settings:
         monitoring=_parse_monitoring(read, environment, min_size=fleet.capacity.min_size),
         azure=_parse_azure(read),
         multi_region=multi_region,
+        drills=_parse_drills(read, regions, az_count, fleet.capacity, multi_region.standby_capacity),
     )
+
+
+def _refuse_undeclared_keys(keys: Iterable[str]) -> None:
+    namespace = f"{PROJECT}:"
+    undeclared = sorted(key.removeprefix(namespace) for key in keys if key.startswith(namespace) and key.removeprefix(namespace) not in _SCHEMA_BY_KEY)
+    if not undeclared:
+        return
+    first, *others = undeclared
+    also = "".join(f" Also undeclared: {PROJECT}:{key}{did_you_mean(key, _SCHEMA_BY_KEY)}." for key in others)
+    raise SettingsError(
+        first,
+        UNSHOWN,
+        f"this project declares no such setting, so its value would be ignored{did_you_mean(first, _SCHEMA_BY_KEY)}{also} "
+        "Every setting is listed in Pulumi.yaml and the README.",
+    )
+
+
+def _parse_unlisted_names(read: _Reader) -> frozenset[tuple[str, str]]:
+    key = "unlistedNames"
+    entries = read.strings(key)
+    require_distinct(key, entries, "entries")
+    pairs = set()
+    for entry in entries:
+        setting, sep, name = (part.strip() for part in entry.partition("="))
+        if not sep or not setting or not name:
+            raise SettingsError(key, entry, "each entry must look like <setting>=<name>, such as instanceType=p7.48xlarge")
+        if setting not in CATALOGUED_SETTINGS:
+            raise SettingsError(
+                key, entry, f"{setting!r} is not checked against a catalog; those that are: {', '.join(CATALOGUED_SETTINGS)}{did_you_mean(setting, CATALOGUED_SETTINGS)}"
+            )
+        pairs.add((setting, name))
+    return frozenset(pairs)
 
 
 def _parse_region_names(read: _Reader) -> tuple[str, ...]:
     names = read.strings("regions")
     if not names:
         raise SettingsError("regions", list(names), "list at least one AWS region")
-    for name in names:
-        if not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", name):
-            raise SettingsError("regions", name, "expected an AWS region name such as us-east-1")
     require_distinct("regions", names, "regions")
+    for name in names:
+        # Each partition's region name pattern comes with its regions in botocore's partitions.json.
+        if catalogs.partition_of(name) is None:
+            raise SettingsError("regions", name, f"expected an AWS region name such as us-east-1{did_you_mean(name, catalogs.aws_regions().names)}")
+        read.listed("regions", name, catalogs.aws_regions())
+    partitions = {name: catalogs.partition_of(name) for name in names}
+    if len(set(partitions.values())) > 1:
+        # Partitions are separate clouds: IAM credentials and cross-region features such as read replicas
+        # stay inside one (docs.aws.amazon.com/whitepapers/latest/aws-fault-isolation-boundaries/partitions.html).
+        spread = ", ".join(f"{name} ({partition})" for name, partition in partitions.items())
+        raise SettingsError("regions", list(names), f"all regions must be in one AWS partition, but these span several: {spread}")
     return names
 
 
@@ -589,10 +738,12 @@ def _parse_regions(read: _Reader, names: tuple[str, ...], layout: addressing.Sub
     networks: dict[str, ipaddress.IPv4Network] = {}
     for name in names:
         if name not in cidrs:
-            raise SettingsError("vpcCidrs", sorted(cidrs.values()), f"region {name} has no VPC CIDR; add {name}=<cidr>")
-        network = _private_vpc_network(cidrs[name])
+            raise SettingsError("vpcCidrs", list(read.strings("vpcCidrs")), f"region {name} has no VPC CIDR; add {name}=<cidr>")
+        network = _private_vpc_network(name, cidrs[name])
         if layout.az_prefix < network.prefixlen:
-            raise SettingsError("azCidrMask", layout.az_prefix, f"an AZ block cannot be larger than {name}'s VPC {network}")
+            raise SettingsError(
+                "azCidrMask", layout.az_prefix, f"an AZ block cannot be larger than its VPC, and vpcCidrs gives {name}={network}"
+            )
         for other, other_network in networks.items():
             if network.overlaps(other_network):
                 raise SettingsError(
@@ -601,8 +752,12 @@ def _parse_regions(read: _Reader, names: tuple[str, ...], layout: addressing.Sub
         networks[name] = network
 
     for region, arn in certificates.items():
-        if not re.fullmatch(rf"arn:aws[\w-]*:acm:{region}:\d{{12}}:certificate/[\w-]+", arn):
-            raise SettingsError("certificateArns", f"{region}={arn}", f"expected an ACM certificate ARN in {region}")
+        # ARNs carry the partition of their region: arn:aws-cn:acm:cn-north-1:... (IAM User Guide, "Amazon Resource Names").
+        partition = catalogs.partition_of(region)
+        if not re.fullmatch(rf"arn:{partition}:acm:{region}:\d{{12}}:certificate/[\w-]+", arn):
+            raise SettingsError(
+                "certificateArns", f"{region}={arn}", f"expected an ACM certificate ARN in {region}: arn:{partition}:acm:{region}:<account>:certificate/<id>"
+            )
 
     return tuple(
         RegionSettings(
@@ -615,14 +770,17 @@ def _parse_regions(read: _Reader, names: tuple[str, ...], layout: addressing.Sub
     )
 
 
-def _private_vpc_network(value: str) -> ipaddress.IPv4Network:
+def _private_vpc_network(region: str, value: str) -> ipaddress.IPv4Network:
+    entry = f"{region}={value}"
     try:
         network = ipaddress.IPv4Network(value, strict=True)
     except ValueError:
-        raise SettingsError("vpcCidrs", value, "expected an IPv4 network such as 10.10.0.0/16 (host bits zero)") from None
+        raise SettingsError("vpcCidrs", entry, "expected an IPv4 network such as 10.10.0.0/16 (host bits zero)") from None
     if not any(network.subnet_of(block) for block in RFC1918):
-        raise SettingsError("vpcCidrs", value, "must be a private block inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
-    in_range("vpcCidrs", network.prefixlen, VPC_PREFIX, " (prefix length AWS accepts for a VPC)")
+        raise SettingsError("vpcCidrs", entry, "must be a private block inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
+    low, high = VPC_PREFIX
+    if not low <= network.prefixlen <= high:
+        raise SettingsError("vpcCidrs", entry, f"the prefix length must be between {low} and {high} (what AWS accepts for a VPC), not {network.prefixlen}")
     return network
 
 
@@ -638,19 +796,29 @@ def _parse_pinned_zones(
 def validate_zones(
     region: str, zones: tuple[str, ...], network: ipaddress.IPv4Network, layout: addressing.SubnetLayout, key: str
 ) -> tuple[str, ...]:
-    """Checks a region's zones, pinned or discovered: distinct, in the region, with room in the VPC."""
+    """Checks a region's zones, pinned (key availabilityZones) or discovered (key azCount): distinct, in the region, with room in the VPC.
+
+    Raises SettingsError naming `key` and the zone's region=zone entry; a discovered zone without room names azCidrMask.
+    """
     if len(zones) < 2:
         raise SettingsError(key, f"{region}={','.join(zones)}", "at least 2 availability zones per region are needed for redundancy")
-    if len(set(zones)) != len(zones):
-        raise SettingsError(key, f"{region}={','.join(zones)}", "availability zones must be distinct")
+    require_distinct(key, (f"{region}={zone}" for zone in zones), "availability zones")
     slots = layout.az_slots(network)
     for zone in zones:
         if not re.fullmatch(rf"{re.escape(region)}[a-z]", zone):
             raise SettingsError(key, f"{region}={zone}", f"expected a zone of {region} such as {region}a")
-        if addressing.az_slot(zone) >= slots:
+        room = f"{region}'s VPC {network} has room for {slots} AZ blocks of /{layout.az_prefix} (azCidrMask)"
+        if addressing.az_slot(zone) < slots:
+            continue
+        if key == "availabilityZones":
+            # A zone's block is chosen by its letter, so a letter past the room is a misspelt zone or too large a mask.
             raise SettingsError(
-                "azCidrMask", layout.az_prefix, f"{network} has room for {slots} AZ blocks of /{layout.az_prefix}, too few for zone {zone}"
+                key,
+                f"{region}={zone}",
+                f"zone letter {zone[-1]!r} needs AZ block {addressing.az_slot(zone) + 1}, but {room}; "
+                "check the zone name, or give azCidrMask a longer prefix (smaller AZ blocks)",
             )
+        raise SettingsError("azCidrMask", layout.az_prefix, f"{room}, too few for zone {zone}")
     return zones
 
 
@@ -674,9 +842,11 @@ def _parse_fleet(read: _Reader) -> FleetSettings:
             ipaddress.IPv4Network(cidr, strict=True)
         except ValueError:
             raise SettingsError("ingressCidrs", cidr, "expected IPv4 CIDRs such as 203.0.113.0/24") from None
+    # Each block becomes one security group rule per listener port; EC2 refuses a rule it already has.
+    require_distinct("ingressCidrs", ingress_cidrs, "CIDR blocks", identity=ipaddress.IPv4Network)
 
     return FleetSettings(
-        instance_type=_instance_type(read.string("instanceType")),
+        instance_type=_instance_type(read, read.string("instanceType")),
         ami_id=ami_id,
         root_volume_size=in_range("rootVolumeSize", read.integer("rootVolumeSize"), (8, 16384), " GiB"),
         model_image=model_image,
@@ -693,20 +863,20 @@ def _parse_fleet(read: _Reader) -> FleetSettings:
         requests_per_target=in_range("requestsPerTarget", read.integer("requestsPerTarget"), (1, 1_000_000)),
         load_balancer_scheme=choice("loadBalancerScheme", read.string("loadBalancerScheme"), LOAD_BALANCER_SCHEMES),
         ingress_cidrs=ingress_cidrs,
-        ssl_policy=_ssl_policy(read.string("sslPolicy")),
+        ssl_policy=_ssl_policy(read, read.string("sslPolicy")),
     )
 
 
-def _instance_type(value: str) -> str:
+def _instance_type(read: _Reader, value: str) -> str:
     if not re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", value):
         raise SettingsError("instanceType", value, "expected an EC2 instance type such as g5.xlarge")
-    return value
+    return read.listed("instanceType", value, catalogs.ec2_instance_types())
 
 
-def _ssl_policy(value: str) -> str:
+def _ssl_policy(read: _Reader, value: str) -> str:
     if not value.startswith("ELBSecurityPolicy-"):
         raise SettingsError("sslPolicy", value, "expected an ELB security policy name such as ELBSecurityPolicy-TLS13-1-2-2021-06")
-    return value
+    return read.listed("sslPolicy", value, catalogs.alb_tls_policies())
 
 
 def _parse_health_check(read: _Reader) -> HealthCheck:
@@ -750,7 +920,49 @@ def _parse_capacity(read: _Reader, keys: tuple[str, str, str] = ("minSize", "max
     return Capacity(min_size=min_size, max_size=max_size, desired=desired)
 
 
-def _parse_proxy(read: _Reader) -> ProxySettings:
+# AWS FIS service quotas: one stop-instances target holds at most 5 instances (L-3F98B425), and an action lasts
+# at most 12 hours (L-A7622DAA); this program keeps drill faults to an hour.
+FIS_MAX_INSTANCES_PER_TARGET = 5
+DRILL_FAULT_MINUTES = (1, 60)
+RTO_SECONDS = (60, 86_400)
+
+
+def _parse_drills(
+    read: _Reader, regions: tuple[RegionSettings, ...], az_count: int, full: Capacity, standby: Capacity
+) -> DrillSettings:
+    enabled = read.boolean("drillsEnabled")
+    if enabled:
+        # Drills stop servers one zone per target, so a zone may never hold more than one target's worth.
+        largest = max(full.max_size, standby.max_size)
+        fewest_zones = min(len(region.availability_zones or ()) or az_count for region in regions)
+        per_zone = -(-largest // fewest_zones)
+        if per_zone > FIS_MAX_INSTANCES_PER_TARGET:
+            raise SettingsError(
+                "maxSize",
+                largest,
+                f"with drillsEnabled a zone may hold at most {FIS_MAX_INSTANCES_PER_TARGET} model servers (AWS FIS stops at most "
+                f"{FIS_MAX_INSTANCES_PER_TARGET} instances per target, quota L-3F98B425); {largest} over {fewest_zones} zones puts "
+                f"up to {per_zone} in one; lower it, add zones, or set drillsEnabled to false",
+            )
+    log_retention = read.integer("drillLogRetentionDays")
+    if log_retention not in LOG_RETENTION_DAYS:
+        raise SettingsError("drillLogRetentionDays", log_retention, "allowed values are " + ", ".join(map(str, LOG_RETENTION_DAYS)))
+    return DrillSettings(
+        enabled=enabled,
+        fault_minutes=in_range("drillFaultMinutes", read.integer("drillFaultMinutes"), DRILL_FAULT_MINUTES, " minutes"),
+        log_retention_days=log_retention,
+        rto_seconds=in_range("rtoSeconds", read.integer("rtoSeconds"), RTO_SECONDS, " seconds"),
+    )
+
+
+def _parse_proxy(read: _Reader, region_names: tuple[str, ...]) -> ProxySettings:
+    enabled = read.boolean("proxyEnabled")
+    unpublished = [region for region in region_names if region not in PROXY_REGIONS]
+    if enabled and unpublished:
+        # The proxy streams through the Lambda Web Adapter's published layer (components/lambda_web_adapter.py).
+        raise SettingsError(
+            "regions", list(region_names), f"the model proxy's Lambda Web Adapter layer is not published in {unpublished}; drop them or set proxyEnabled to false"
+        )
     timeout = in_range("proxyTimeout", read.integer("proxyTimeout"), (3, 900), " seconds (the Lambda limit is 900)")
     connect = in_range("proxyConnectTimeout", read.integer("proxyConnectTimeout"), (1, 30), " seconds")
     first_byte = read.integer("proxyFirstByteTimeout")
@@ -763,7 +975,8 @@ def _parse_proxy(read: _Reader) -> ProxySettings:
     if retention not in LOG_RETENTION_DAYS:
         raise SettingsError("proxyLogRetentionDays", retention, "allowed values are " + ", ".join(map(str, LOG_RETENTION_DAYS)))
     return ProxySettings(
-        enabled=read.boolean("proxyEnabled"),
+        enabled=enabled,
+        architecture=choice("proxyArchitecture", read.string("proxyArchitecture"), PROXY_ARCHITECTURES),
         memory_size=in_range("proxyMemorySize", read.integer("proxyMemorySize"), (128, 10240), " MB"),
         timeout=timeout,
         reserved_concurrency=in_range("proxyReservedConcurrency", read.integer("proxyReservedConcurrency"), (0, 1000)),
@@ -789,6 +1002,10 @@ def _parse_monitoring(read: _Reader, environment: str, min_size: int) -> Monitor
     for url in webhooks:
         if not HTTPS_URL.fullmatch(url):
             raise SettingsError("alertWebhooks", url, "expected https:// URLs such as https://alerts.example.com/hook")
+    # Each recipient becomes one subscription per alert topic and one Azure action group receiver.
+    without_case = " (recipients are compared without case)"
+    require_distinct("alertEmails", emails, "e-mail addresses", identity=recipient_identity, why=without_case)
+    require_distinct("alertWebhooks", webhooks, "webhook URLs", identity=recipient_identity, why=without_case)
     alerting = read.boolean("alertingEnabled")
     if alerting and not emails and not webhooks:
         raise SettingsError("alertingEnabled", alerting, "alerting is on but nobody is alerted: set alertEmails or alertWebhooks")
@@ -893,12 +1110,19 @@ def _parse_azure_locations(read: _Reader) -> tuple[str, ...]:
         raise SettingsError("azureLocations", list(locations), "list at least one Azure location")
     for location in locations:
         if not re.fullmatch(r"[a-z]+[a-z0-9]*", location):
-            raise SettingsError("azureLocations", location, "expected an Azure location name such as swedencentral or eastus2")
+            raise SettingsError(
+                "azureLocations",
+                location,
+                "expected an Azure location's programmatic name, lowercase without spaces, such as swedencentral or eastus2"
+                + did_you_mean(location.replace(" ", ""), catalogs.azure_locations().names),
+            )
     require_distinct("azureLocations", locations, "locations")
     if len(locations) > MAX_POOL_MEMBERS:
         raise SettingsError(
             "azureLocations", f"{len(locations)} locations", f"at most {MAX_POOL_MEMBERS}: each is a member of one API Management backend pool"
         )
+    for location in locations:
+        read.listed("azureLocations", location, catalogs.azure_locations())
     return locations
 
 
@@ -907,6 +1131,10 @@ def _parse_openai_deployments(read: _Reader) -> tuple[OpenAiDeployment, ...]:
     entries = read.strings(key)
     if not entries:
         raise SettingsError(key, [], "list at least one deployment as name=model:version:sku:capacity")
+    # Azure compares resource names without case (learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules).
+    require_distinct(
+        key, entries, "deployment names", identity=lambda entry: entry.partition("=")[0].strip().lower(), why=" (Azure compares names without case)"
+    )
     deployments: dict[str, OpenAiDeployment] = {}
     for entry in entries:
         name, sep, spec = entry.partition("=")
@@ -917,8 +1145,6 @@ def _parse_openai_deployments(read: _Reader) -> tuple[OpenAiDeployment, ...]:
         name = name.strip()
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,63}", name):
             raise SettingsError(key, entry, "deployment names are 2-64 letters, digits, '.', '_' or '-'")
-        if name in deployments:
-            raise SettingsError(key, entry, f"deployment {name!r} is listed more than once")
         if not re.fullmatch(r"[a-z0-9][a-z0-9.-]*", model):
             raise SettingsError(key, entry, "expected a model name such as gpt-4o")
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]*", version):
@@ -934,7 +1160,7 @@ def _parse_openai_deployments(read: _Reader) -> tuple[OpenAiDeployment, ...]:
 def _parse_azure_weights(read: _Reader, locations: tuple[str, ...]) -> dict[str, int]:
     key = "azureBackendWeights"
     weights: dict[str, int] = {}
-    for location, value in read.region_map(key, locations).items():
+    for location, value in read.region_map(key, locations, noun="location", listed_in="azureLocations").items():
         low, high = AZURE_WEIGHT
         if not re.fullmatch(r"-?\d+", value) or not low <= int(value) <= high:
             raise SettingsError(key, f"{location}={value}", f"weights are whole numbers between {low} and {high}")
@@ -965,11 +1191,18 @@ def _parse_multi_region(read: _Reader, topology: str, environment: str, regions:
 
 
 def _parse_database(read: _Reader, environment: str) -> DatabaseSettings:
-    instance_class = _db_instance_class("dbInstanceClass", read.string("dbInstanceClass"))
+    instance_class = _db_instance_class(read, "dbInstanceClass", read.string("dbInstanceClass"))
     replica_class = read.string("dbReplicaInstanceClass")
     engine_version = read.string("dbEngineVersion")
-    if not re.fullmatch(r"\d{2}(\.\d+)?", engine_version) or int(engine_version.split(".")[0]) < 12:
-        raise SettingsError("dbEngineVersion", engine_version, "expected a PostgreSQL version 12 or newer such as 16.4")
+    if re.fullmatch(r"\d{2}\.\d+(\.\d+)?", engine_version):
+        # Automatic minor version upgrades are on: RDS moves a pinned 16.4 to 16.8 on its own, and the next
+        # `pulumi up` would ask for 16.4 again, a downgrade RDS refuses (InvalidParameterCombination). A major
+        # version is a prefix the provider matches against the running version (engine_version docs).
+        raise SettingsError(
+            "dbEngineVersion", engine_version, f"pin only the major version ({engine_version.split('.')[0]}): RDS upgrades minor versions on its own"
+        )
+    if not re.fullmatch(r"\d{2}", engine_version) or int(engine_version) < 12:
+        raise SettingsError("dbEngineVersion", engine_version, "expected a PostgreSQL major version 12 or newer such as 16")
     allocated = in_range("dbAllocatedStorage", read.integer("dbAllocatedStorage"), DB_ALLOCATED_STORAGE, " GiB")
     max_allocated = read.integer("dbMaxAllocatedStorage")
     if max_allocated != 0 and not allocated < max_allocated <= DB_ALLOCATED_STORAGE[1]:
@@ -981,7 +1214,7 @@ def _parse_database(read: _Reader, environment: str) -> DatabaseSettings:
         raise SettingsError("dbBackupRetentionDays", retention, f"prod keeps at least {PROD_MIN_BACKUP_RETENTION} days of backups")
     return DatabaseSettings(
         instance_class=instance_class,
-        replica_instance_class=_db_instance_class("dbReplicaInstanceClass", replica_class) if replica_class else instance_class,
+        replica_instance_class=_db_instance_class(read, "dbReplicaInstanceClass", replica_class) if replica_class else instance_class,
         replica_multi_az=read.boolean("dbReplicaMultiAz"),
         engine_version=engine_version,
         allocated_storage=allocated,
@@ -993,10 +1226,11 @@ def _parse_database(read: _Reader, environment: str) -> DatabaseSettings:
     )
 
 
-def _db_instance_class(key: str, value: str) -> str:
-    if not re.fullmatch(r"db\.[a-z0-9]+\.[a-z0-9]+", value):
+def _db_instance_class(read: _Reader, key: str, value: str) -> str:
+    # botocore's RDS model gives the shape of a class name (DBInstanceClass), not the classes themselves.
+    if not re.fullmatch(r"db\.[a-z0-9]+\.[a-z0-9]+", value) or not catalogs.rds_instance_class_shape().fits(value):
         raise SettingsError(key, value, "expected an RDS instance class such as db.r6g.large")
-    return value
+    return read.listed(key, value, catalogs.rds_instance_classes())
 
 
 def _identifier(key: str, value: str) -> str:
@@ -1028,11 +1262,20 @@ def _parse_routing(read: _Reader) -> RoutingSettings:
     )
 
 
-def region_availability_zones(settings: Settings, region: RegionSettings, discover: Callable[[], list[str]]) -> tuple[str, ...]:
-    """The region's zones: pinned ones as given, else the first azCount the region offers."""
+def region_availability_zones(settings: Settings, region: RegionSettings, discover: Callable[[bool], list[str]]) -> tuple[str, ...]:
+    """The region's zones: pinned ones once the region confirms it has them, else the first azCount it offers.
+
+    discover(available_only): names of the region's zones (no opt-in Local or Wavelength Zones), asked
+    through the region's provider; a pinned zone only has to exist, so an impaired one still deploys.
+    Raises SettingsError naming availabilityZones for a pinned zone the region lacks, azCount when it has too few.
+    """
     if region.availability_zones is not None:
+        existing = sorted(discover(False))
+        for zone in region.availability_zones:
+            if zone not in existing:
+                raise SettingsError("availabilityZones", f"{region.name}={zone}", f"{region.name} has no zone {zone}; its zones are {existing}")
         return region.availability_zones
-    offered = sorted(discover())
+    offered = sorted(discover(True))
     zones = tuple(offered[: settings.az_count])
     if len(zones) < settings.az_count:
         raise SettingsError("azCount", settings.az_count, f"{region.name} offers only {len(offered)} zones: {offered}")

@@ -10,7 +10,7 @@ import sys
 
 import yaml
 
-from .config import Config, ConfigError, parse_config
+from .config import Config, ConfigError, log_config_warnings, parse_config
 from .fake_upstream import FAIL_MODES
 
 EXIT_BAD_CONFIG = 2  # also a port that is out of range or cannot be listened on
@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
     except ConfigError as error:
         return _refuse(str(error))
+    log_config_warnings(config)
     # Imported only now so a bad config is refused fast, before the port is bound.
     from .gateway import bind, create_app, server
 

@@ -2,16 +2,22 @@
 
 The same schema is read from a YAML file (local gateway) and from the
 `FAILOVER_CONFIG` JSON environment variable (Lambda). Every refusal is one
-`ConfigError` naming the dotted key, the bad value and what is allowed.
+`ConfigError` naming the dotted key, the bad value and what is allowed (for an
+unknown key, the closest allowed one). What is allowed but probably a mistake
+(two upstreams at one URL, a URL already ending in /v1, a header's environment
+variable unset) is a warning at start: `log_config_warnings`.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
+import logging
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 TOPOLOGIES = ("active-active", "active-passive")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
@@ -128,6 +134,8 @@ def _parse_upstreams(raw: Any) -> tuple[Upstream, ...]:
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
             # The request's own path and query are appended, so the base URL carries none.
             raise ConfigError(f"{path}.url", url, "an http:// or https:// base URL with a host and no query or fragment")
+        if not _has_valid_port(parts):
+            raise ConfigError(f"{path}.url", url, "a port from 1 to 65535, or none")
         region = entry.get("region")
         if region is not None and (not isinstance(region, str) or not region):
             raise ConfigError(f"{path}.region", region, "a non-empty string or absent")
@@ -223,7 +231,60 @@ def _mapping(raw: Any, path: str) -> Mapping[str, Any]:
 def _only_keys(entries: Mapping[str, Any], path: str, allowed: set[str]) -> None:
     for key in entries:
         if key not in allowed:
-            raise ConfigError(f"{path}.{key}" if path else str(key), entries[key], f"one of the keys {sorted(allowed)}")
+            close = difflib.get_close_matches(str(key), sorted(allowed), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{path}.{key}" if path else str(key), entries[key], f"one of the keys {sorted(allowed)}{hint}")
+
+
+def config_warnings(config: Config, environ: Mapping[str, str] = os.environ) -> list[str]:
+    """What the config allows but is probably a mistake, one line each naming the upstream and field.
+
+    - a URL already ending in /v1: the router appends the request path (/v1/chat/completions), so
+      requests would go to .../v1/v1/chat/completions;
+    - two upstreams at one URL (scheme and host compared without case, default port dropped): failing over
+      from one to the other retries the same server;
+    - a `headers_from_env` variable unset or empty in `environ`: the upstream gets no such header (an Azure
+      gateway without its api-key answers 401, which is passed to the caller, not failed over).
+    """
+    from .endpoints import CHAT_COMPLETIONS  # imported here, like every module of the package, after config
+
+    path = CHAT_COMPLETIONS.path
+    warnings = []
+    first_at: dict[tuple[str, str, int | None, str], tuple[int, Upstream]] = {}
+    for index, upstream in enumerate(config.upstreams):
+        where = f"upstreams[{index}] ({upstream.name})"
+        if urlsplit(upstream.url).path.endswith("/v1"):
+            warnings.append(f"{where}.url {upstream.url!r} ends in /v1, but {path} is appended: requests would go to {upstream.url}{path}")
+        same = _url_identity(upstream.url)
+        if same in first_at:
+            other_index, other = first_at[same]
+            warnings.append(f"{where}.url {upstream.url!r} is also upstreams[{other_index}] ({other.name}): failing over between them retries the same server")
+        first_at.setdefault(same, (index, upstream))
+        for header, env_name in upstream.headers_from_env:
+            if not environ.get(env_name):  # an empty value sends no header either (surface.upstream_headers)
+                warnings.append(f"{where}.headers_from_env.{header}: environment variable {env_name} is unset or empty, so requests to it carry no {header} header")
+    return warnings
+
+
+def log_config_warnings(config: Config, environ: Mapping[str, str] = os.environ, log: logging.Logger | None = None) -> list[str]:
+    """Logs each of `config_warnings` as one WARNING line (logger failover.config) and returns them."""
+    warnings = config_warnings(config, environ)
+    for warning in warnings:
+        (log or logging.getLogger("failover.config")).warning("failover config: %s", warning)
+    return warnings
+
+
+def _has_valid_port(parts: SplitResult) -> bool:
+    try:
+        return parts.port != 0  # urlsplit raises on a port that is not a number from 0 to 65535
+    except ValueError:
+        return False
+
+
+def _url_identity(url: str) -> tuple[str, str, int | None, str]:
+    parts = urlsplit(url)
+    port = parts.port if parts.port not in ({"http": 80, "https": 443}.get(parts.scheme.lower()), None) else None
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port, parts.path.rstrip("/")
 
 
 def _integer(value: Any, path: str, minimum: int, maximum: int | None) -> int:

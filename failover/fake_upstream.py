@@ -69,6 +69,8 @@ class FakeUpstream:
         self.pace = pace  # seconds between events in "slow" and between comments in "keepalive-*"
         self.raw_stream: list[bytes] = []
         self.script: deque[str] = deque()  # one-shot modes used before `mode`
+        # When set, streams pause after their first event until it is set: shows a stream is relayed as it comes.
+        self.gate: asyncio.Event | None = None
         self.seen: list[Seen] = []
         self.port = 0
         self._server: asyncio.Server | None = None
@@ -184,6 +186,9 @@ class FakeUpstream:
                 await writer.drain()
                 writer.transport.abort()
                 return False
+            if index == 1 and self.gate is not None:
+                await writer.drain()
+                await self.gate.wait()
             if mode == "stream-stall" and index == 1:
                 await writer.drain()
                 await self._until_stopped_or_left(reader, seen)

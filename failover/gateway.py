@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from .config import Config
 from .endpoints import CHAT_COMPLETIONS, Endpoint
@@ -41,13 +42,11 @@ SHUTDOWN_REASON = "the proxy is shutting down"
 def create_app(config: Config, router: Router | None = None, caller_region: str | None = None) -> Starlette:
     """The gateway app; pass `router` to inspect its health state (tests do)."""
     router = router or Router(config)
-    open_streams: set[UpstreamStream] = set()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with make_client(config.timeouts) as client:
             app.state.transport = HttpxTransport(client, config.timeouts)
-            app.state.loop = asyncio.get_running_loop()
             yield
 
     async def health(request: Request) -> Response:
@@ -87,7 +86,7 @@ def create_app(config: Config, router: Router | None = None, caller_region: str 
                 return _plain(reply)
             headers = relayable_headers(exchange.headers) | reply.headers
             if exchange.stream is not None:
-                relay = _Relay(plan, attempt, exchange, exchange.stream, open_streams)
+                relay = _Relay(plan, attempt, exchange, exchange.stream)
                 return StreamingResponse(relay.events(), status_code=reply.status, headers=headers, background=BackgroundTask(relay.finish))
             plan.close()
             return Response(exchange.body, status_code=reply.status, headers=headers)
@@ -103,7 +102,6 @@ def create_app(config: Config, router: Router | None = None, caller_region: str 
         exception_handlers={HTTPException: _http_exception},
         lifespan=lifespan,
     )
-    app.state.open_streams = open_streams
     return app
 
 
@@ -190,16 +188,19 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
+# Streams being relayed by this process, so a shutdown can end each with the error event.
+_OPEN_STREAMS: set[UpstreamStream] = set()
+
+
 class _Relay:
     """A committed stream on its way to the caller; ends with an error event unless it completed."""
 
-    def __init__(self, plan: Plan, attempt: Attempt, exchange: Exchange, stream: UpstreamStream, open_streams: set[UpstreamStream]) -> None:
+    def __init__(self, plan: Plan, attempt: Attempt, exchange: Exchange, stream: UpstreamStream) -> None:
         self._plan = plan
         self._attempt = attempt
         self._exchange = exchange
         self._stream = stream
-        self._open_streams = open_streams
-        open_streams.add(stream)
+        _OPEN_STREAMS.add(stream)
 
     async def events(self) -> AsyncIterator[bytes]:
         try:
@@ -224,7 +225,7 @@ class _Relay:
         await self._stream.aclose()
 
     def _release(self) -> None:
-        self._open_streams.discard(self._stream)
+        _OPEN_STREAMS.discard(self._stream)
         self._plan.close()
 
 
@@ -263,24 +264,26 @@ class _Server(uvicorn.Server):
     """uvicorn, plus: on Ctrl-C or SIGTERM every open stream ends at once with the error event,
     instead of being cut when the graceful-shutdown timeout cancels it."""
 
-    def __init__(self, config: uvicorn.Config, app: Starlette) -> None:
-        super().__init__(config)
-        self._app = app
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().startup(sockets)
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         super().handle_exit(sig, frame)
-        loop = getattr(self._app.state, "loop", None)
-        if loop is not None:
+        if self._loop is not None:
             # A signal handler may run in the middle of the loop's own work: hand over safely.
-            loop.call_soon_threadsafe(self._interrupt_streams)
-
-    def _interrupt_streams(self) -> None:
-        for stream in list(self._app.state.open_streams):
-            stream.interrupt(SHUTDOWN_REASON)
+            self._loop.call_soon_threadsafe(_interrupt_open_streams)
 
 
-def server(app: Starlette) -> uvicorn.Server:
+def _interrupt_open_streams() -> None:
+    for stream in list(_OPEN_STREAMS):
+        stream.interrupt(SHUTDOWN_REASON)
+
+
+def server(app: ASGIApp) -> uvicorn.Server:
     """uvicorn for `app`: its own `date` header once, no `server` header (the upstream's are not relayed)."""
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=1, server_header=False)
-    return _Server(config, app)
+    return _Server(config)
 

@@ -12,8 +12,11 @@ against its provider SDK's schema (offline/schema.py), with no opt-out.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import runpy
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -53,6 +56,12 @@ class Declared:
     dependencies: list[str] = field(default_factory=list)
     # Inputs the program marked secret (their values above are unwrapped).
     secret_inputs: frozenset[str] = frozenset()
+    # Left in the cloud, not deleted, when the stack is destroyed (the retain_on_delete option).
+    retain_on_delete: bool = False
+    # Whether a replacement deletes this resource before creating its successor (delete_before_replace).
+    delete_before_replace: bool = False
+    # Inputs whose changes Pulumi leaves alone (ignore_changes).
+    ignore_changes: tuple[str, ...] = ()
 
     def __getitem__(self, key: str) -> Any:
         return self.inputs[key]
@@ -109,7 +118,8 @@ def _computed_state(token: str, name: str, inputs: dict[str, Any], region: str |
     service = token.split(":")[1].split("/")[0] if ":" in token else "mock"
     state: dict[str, Any] = {
         "arn": f"arn:aws:{service}:{region}:{ACCOUNT}:{name}/{resource_id}",
-        "name": inputs.get("name", f"{name}-{resource_id[-7:]}"),
+        # A name_prefix gets a unique suffix from the provider, as a name left out gets one from Pulumi.
+        "name": inputs.get("name", f"{inputs.get('namePrefix', f'{name}-')}{resource_id[-7:]}"),
     }
     if token == "aws:lb/loadBalancer:LoadBalancer":
         state["arn_suffix"] = f"app/{name}/{resource_id}"
@@ -129,6 +139,11 @@ def _computed_state(token: str, name: str, inputs: dict[str, Any], region: str |
         state["endpoint"] = f"{state['address']}:{int(inputs.get('port', 5432))}"
     elif token == "aws:route53/record:Record":
         state["fqdn"] = inputs.get("name")
+    elif token in ("aws:cloudwatch/metricAlarm:MetricAlarm", "aws:cloudwatch/compositeAlarm:CompositeAlarm"):
+        # As CloudWatch spells alarm ARNs; commands that read stack outputs take the alarm name from them.
+        alarm = inputs.get("alarmName") or inputs.get("name") or f"{name}-{resource_id[-7:]}"
+        state["name"] = alarm
+        state["arn"] = f"arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:{alarm}"
     return state
 
 
@@ -163,11 +178,16 @@ _ARM_TYPES = {
 _AZURE_PARENT_INPUTS = ("accountName", "serviceName", "apiId", "profileName", "endpointName", "originGroupName")
 
 
-def _azure_resource(token: str, name: str, inputs: dict[str, Any], counter: int) -> tuple[str, dict[str, Any]]:
-    """An ARM resource id and the state Azure returns: the inputs plus what the service computes."""
+def _azure_resource(token: str, name: str, inputs: dict[str, Any], counter: int, incarnation: str = "") -> tuple[str, dict[str, Any]]:
+    """An ARM resource id and the state Azure returns: the inputs plus what the service computes.
+
+    A resource given no name is auto-named as Pulumi does: its logical name and a suffix, which a
+    later incarnation of the stack draws anew.
+    """
     kind = token.removeprefix("azure-native:")
     name_input = _AZURE_NAME_INPUTS.get(kind, "")
-    resource_name = inputs.get(name_input, f"{name}{counter:05d}")
+    auto_suffix = hashlib.sha256(f"{incarnation}/{name}".encode()).hexdigest()[:8] if incarnation else f"{counter:05d}"
+    resource_name = inputs.get(name_input, f"{name}{auto_suffix}")
     group = f"/subscriptions/{AZURE_SUBSCRIPTION}/resourceGroups/{inputs.get('resourceGroupName', resource_name)}"
     if kind == "resources:ResourceGroup":
         resource_id = group
@@ -203,6 +223,32 @@ def _azure_resource(token: str, name: str, inputs: dict[str, Any], counter: int)
     return resource_id, state
 
 
+# What pulumi-random draws from, per flag of RandomString and RandomPassword (each defaults to on).
+_RANDOM_ALPHABETS = {"lower": string.ascii_lowercase, "upper": string.ascii_uppercase, "numeric": string.digits, "special": "!@#$%&*()-_=+[]{}<>:?"}
+
+
+def _random_state(token: str, name: str, inputs: dict[str, Any], incarnation: str) -> dict[str, Any]:
+    """What pulumi-random computes: a value of the requested length and alphabet.
+
+    Derived from the stack's incarnation, the resource's name and its inputs (keepers included), so
+    a run repeats itself, while a change of keepers or another incarnation (a stack destroyed and
+    created again) draws a new value, as real creations would.
+    """
+    seed = hashlib.sha256(f"{incarnation}/{name}/{json.dumps(inputs, sort_keys=True, default=str)}".encode()).digest()
+    stream = hashlib.shake_256(seed)
+    if token == "random:index/randomId:RandomId":
+        raw = stream.digest(int(inputs["byteLength"]))
+        prefix = inputs.get("prefix", "")
+        b64_url = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return {"hex": prefix + raw.hex(), "b64Url": prefix + b64_url, "b64Std": prefix + base64.b64encode(raw).decode(), "dec": prefix + str(int.from_bytes(raw, "big"))}
+    if token in ("random:index/randomString:RandomString", "random:index/randomPassword:RandomPassword"):
+        alphabet = "".join(chars for flag, chars in _RANDOM_ALPHABETS.items() if inputs.get(flag, True) and not (flag == "special" and "overrideSpecial" in inputs))
+        alphabet += inputs.get("overrideSpecial", "") if inputs.get("special", True) else ""
+        length = int(inputs["length"])
+        return {"result": "".join(alphabet[byte % len(alphabet)] for byte in stream.digest(length))}
+    return {}
+
+
 def _secret_inputs(value: dict[str, Any]) -> frozenset[str]:
     """Top-level input names whose value is (or holds) a secret: deserializing marks a container holding one as secret."""
     return frozenset(key for key, item in value.items() if rpc.is_rpc_secret(item))
@@ -211,9 +257,11 @@ def _secret_inputs(value: dict[str, Any]) -> frozenset[str]:
 class RecordingMocks(pulumi.runtime.Mocks):
     """Answers resource registrations and data-source calls like a small, consistent AWS account."""
 
-    def __init__(self) -> None:
+    def __init__(self, incarnation: str = "") -> None:
         self.provider_regions: dict[str, str] = {}  # provider reference "urn::id" -> region
         self.counter = 0
+        # Which creation of the stack this is: random values differ from one incarnation to the next.
+        self.incarnation = incarnation
 
     def region_of(self, provider_ref: str | None) -> str | None:
         return self.provider_regions.get(provider_ref or "")
@@ -224,7 +272,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if args.typ.startswith("pulumi:providers:"):
             return resource_id, dict(args.inputs)
         if args.typ.startswith("azure-native:"):
-            return _azure_resource(args.typ, args.name, args.inputs, self.counter)
+            return _azure_resource(args.typ, args.name, args.inputs, self.counter, self.incarnation)
+        if args.typ.startswith("random:"):
+            return resource_id, {**args.inputs, **_random_state(args.typ, args.name, args.inputs, self.incarnation)}
         state = _computed_state(args.typ, args.name, args.inputs, self.region_of(args.provider), resource_id)
         return resource_id, {**state, **args.inputs}
 
@@ -287,6 +337,9 @@ class RecordingMonitor(pulumi_mocks_module.MockMonitor):
                     provider_urn=provider_urn,
                     region=region_by_urn.get(provider_urn or ""),
                     dependencies=list(request.dependencies),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    delete_before_replace=request.deleteBeforeReplace,
+                    ignore_changes=tuple(request.ignoreChanges),
                 )
             )
         # Children inherit their parent's provider: resolve the region through the parent chain.
@@ -358,9 +411,9 @@ _STACK_RUNS: dict[tuple[str, str], Run] = {}
 
 
 class PulumiMocks:
-    def run(self, program: Callable[[], Any], config: dict[str, str] | None = None, stack: str = "test") -> Run:
+    def run(self, program: Callable[[], Any], config: dict[str, str] | None = None, stack: str = "test", incarnation: str = "") -> Run:
         _ensure_event_loop()
-        mocks = RecordingMocks()
+        mocks = RecordingMocks(incarnation)
         monitor = RecordingMonitor(mocks)
         pulumi.runtime.set_all_config(config or {})
         runtime_settings.ROOT.set(None)
@@ -377,20 +430,24 @@ class PulumiMocks:
         secret_outputs = frozenset(name for name, output in exported.items() if _sync_await(output.is_secret()))
         return Run(resources=monitor.declared(), outputs=outputs, secret_outputs=secret_outputs)
 
-    def run_stack(self, stack: str, *, cached: bool = True, **overrides: Any) -> Run:
+    def run_stack(self, stack: str, *, cached: bool = True, incarnation: str = "", **overrides: Any) -> Run:
         """Runs __main__.py with Pulumi.<stack>.yaml plus any overridden settings (by key without namespace).
+
+        `incarnation` names a creation of the stack: the same stack destroyed and created again is
+        another incarnation, whose random values (name suffixes, passwords) are drawn anew.
 
         The same stack and settings declare the same resources, so a process runs each combination once
         (a whole stack takes a second or two); `cached=False` runs it again, for a caller that changed the
         program's code or the mocks in between. Callers treat the returned Run as read-only.
         """
-        key = (stack, json.dumps(overrides, sort_keys=True))
+        key = (stack, incarnation, json.dumps(overrides, sort_keys=True))
         if cached and key in _STACK_RUNS:
             return _STACK_RUNS[key]
         run = self.run(
             lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"),
             config=_stack_config(stack, overrides),
             stack=stack,
+            incarnation=incarnation,
         )
         _STACK_RUNS[key] = run
         return run

@@ -3,11 +3,14 @@
     python -m ops.failover --stack dev --to us-west-2 [--dry-run] [--outputs FILE] [--timeout SECONDS]
 
 Resource identifiers come from the stack outputs (`pulumi stack output --json`, or a JSON file).
-Three steps, each skipped when already done, so running it again after a success changes nothing:
+A check, then three steps, each skipped when already done, so running it again after a success changes nothing:
 
-  1. promote the region's database read replica to a standalone primary and wait until it is available;
-  2. scale the region's autoscaling group to full capacity and wait for healthy targets;
-  3. switch the Route 53 failover records: the region becomes PRIMARY, the old primary SECONDARY.
+  1. check that the database's master credential can be read in the region: the stack's secret is replicated
+     to every region, and the replica keeps the primary secret's name; nothing is changed, and nothing
+     else is done when it is missing;
+  2. promote the region's database read replica to a standalone primary and wait until it is available;
+  3. scale the region's autoscaling group to full capacity and wait for healthy targets;
+  4. switch the Route 53 failover records: the region becomes PRIMARY, the old primary SECONDARY.
 
 Only APIs of the target region and the global Route 53 are called: the old primary region may be down.
 Exit status: 0 done, 1 a step failed or timed out, 2 refused (wrong stack, wrong region, missing outputs).
@@ -30,6 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 ROUTE53_REGION = "us-east-1"  # Route 53's control plane
 REGION_KEYS = ("role", "autoscalingGroupName", "targetGroupArn", "fullCapacity", "database")
 CAPACITY_KEYS = ("min", "max", "desired")
+DATABASE_KEYS = ("identifier", "secretName")
 
 ClientFactory = Callable[[str, str], Any]  # (service, region) -> boto3 client
 
@@ -55,6 +59,7 @@ class FailoverPlan:
     target: str
     old_primary: str
     database_identifier: str
+    credentials_secret: str  # name of the master credential's secret, the same in every region
     autoscaling_group: str
     target_group_arn: str
     full_capacity: Capacity
@@ -76,8 +81,7 @@ def plan_failover(stack: str, outputs: Mapping[str, Any], target: str) -> Failov
     region = regions[target]
     missing = [f"regions.{target}.{key}" for key in REGION_KEYS if key not in region]
     missing += [f"regions.{target}.fullCapacity.{key}" for key in CAPACITY_KEYS if key not in region.get("fullCapacity", {})]
-    if "identifier" not in region.get("database", {}):
-        missing.append(f"regions.{target}.database.identifier")
+    missing += [f"regions.{target}.database.{key}" for key in DATABASE_KEYS if key not in region.get("database", {})]
     if "globalDnsName" in outputs and "hostedZoneId" not in outputs:
         missing.append("hostedZoneId")
     if missing:
@@ -90,6 +94,7 @@ def plan_failover(stack: str, outputs: Mapping[str, Any], target: str) -> Failov
         target=target,
         old_primary=outputs["primaryRegion"],
         database_identifier=region["database"]["identifier"],
+        credentials_secret=region["database"]["secretName"],
         autoscaling_group=region["autoscalingGroupName"],
         target_group_arn=region["targetGroupArn"],
         full_capacity=Capacity(*(int(capacity[key]) for key in CAPACITY_KEYS)),
@@ -122,6 +127,7 @@ class Failover:
         plan = self.plan
         self.out(f"Failover of stack {plan.stack}: {plan.target} becomes primary (was {plan.old_primary})" + (" [dry run]" if self.dry_run else ""))
         steps = [
+            (f"database credential {plan.credentials_secret} in {plan.target}", self.check_credentials),
             (f"promote database {plan.database_identifier}", self.promote_database),
             (f"scale {plan.autoscaling_group} to full capacity", self.scale_fleet),
             (f"switch Route 53 {plan.record_name or '(no global DNS name)'}", self.switch_dns),
@@ -130,7 +136,27 @@ class Failover:
             self.out(f"[{number}/{len(steps)}] {title}: {step()}")
         self.out("Dry run: nothing was changed." if self.dry_run else f"{plan.target} is the primary region of stack {plan.stack}.")
 
-    # 1. Database ---------------------------------------------------------------------------------
+    # 1. Credential --------------------------------------------------------------------------------
+    def check_credentials(self) -> str:
+        """Reads the secret's description (never its value) in the target region; StepFailed when it is not there."""
+        plan = self.plan
+        try:
+            secret = self.clients("secretsmanager", plan.target).describe_secret(SecretId=plan.credentials_secret)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            raise StepFailed(
+                f"the database credential {plan.credentials_secret} has no copy in {plan.target}, so nothing there could log in "
+                f"after a promotion; run pulumi up (it replicates the secret to every region) or copy the secret, then re-run"
+            ) from None
+        if secret.get("DeletedDate"):
+            raise StepFailed(f"the database credential {plan.credentials_secret} in {plan.target} is scheduled for deletion; restore it first")
+        home = secret.get("PrimaryRegion", plan.target)
+        if home == plan.target:
+            return "readable, the secret's primary copy"
+        return f"readable, a replica of the secret in {home} (it stays readable while {home} is down)"
+
+    # 2. Database ---------------------------------------------------------------------------------
     def _database(self) -> dict:
         rds = self.clients("rds", self.plan.target)
         return rds.describe_db_instances(DBInstanceIdentifier=self.plan.database_identifier)["DBInstances"][0]
@@ -153,7 +179,7 @@ class Failover:
         instance = self._database()
         return "ReadReplicaSourceDBInstanceIdentifier" not in instance and instance["DBInstanceStatus"] == "available"
 
-    # 2. Fleet ------------------------------------------------------------------------------------
+    # 3. Fleet ------------------------------------------------------------------------------------
     def scale_fleet(self) -> str:
         plan, full = self.plan, self.plan.full_capacity
         autoscaling = self.clients("autoscaling", plan.target)
@@ -180,7 +206,7 @@ class Failover:
         self._wait(f"{needed} healthy target(s) in {plan.target_group_arn}", lambda: self.healthy_targets(elbv2, plan.target_group_arn) >= needed)
         return f"set {change}; {needed}+ healthy target(s)" if now != wanted else f"{needed}+ healthy target(s)"
 
-    # 3. DNS --------------------------------------------------------------------------------------
+    # 4. DNS --------------------------------------------------------------------------------------
     def _failover_records(self, route53: Any) -> dict[str, dict]:
         """The record name's A records with a failover policy, by set identifier (the region)."""
         plan = self.plan

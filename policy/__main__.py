@@ -1,4 +1,4 @@
-"""Policy pack: every guardrail in rules.py as a mandatory policy.
+"""Policy pack: every guardrail in rules.py as a mandatory policy (resource rules, then whole-stack rules).
 
     pulumi preview --policy-pack policy --policy-pack-config policy/production.json
 """
@@ -10,9 +10,11 @@ from pulumi_policy import (
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
 )
 
-from rules import RULES, Rule
+from rules import RULES, STACK_RULES, Rule, StackRule
 
 PACK_NAME = "ha-model-serving-guardrails"
 
@@ -32,8 +34,16 @@ def validation_policy(rule: Rule) -> ResourceValidationPolicy:
     )
 
 
+def stack_policy(rule: StackRule) -> StackValidationPolicy:
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        for message in rule.violations([(resource.resource_type, resource.props) for resource in args.resources]):
+            report_violation(message)
+
+    return StackValidationPolicy(name=rule.name, description=rule.description, validate=validate, enforcement_level=EnforcementLevel.MANDATORY)
+
+
 PolicyPack(
     name=PACK_NAME,
     enforcement_level=EnforcementLevel.MANDATORY,
-    policies=[validation_policy(rule) for rule in RULES],
+    policies=[validation_policy(rule) for rule in RULES] + [stack_policy(rule) for rule in STACK_RULES],
 )

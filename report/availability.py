@@ -15,6 +15,12 @@ The model, stated once:
   (resolvers' caches expire) + the standby's scale-up time.
 - RPO of asynchronous cross-region replication = the replica lag: bounded by a
   ReplicaLag alarm's threshold when one is declared, else the documented typical lag.
+- What every region shares is in series with the regions: the global entry (Route 53)
+  and a common-mode term for failures that take every region at once (a bad rollout,
+  a provider-wide event, the shared names lapsing), each cause a stated assumption in
+  report/data/common_mode.yaml: A = 1 - sum(events a year x minutes each) / minutes a year.
+- A drill's measured time to route around implies its own figure: each regional failure
+  (an assumed number a year per region) costs clients that long, in series with the shared terms.
 
 An SLA of None means "no published SLA"; anything in series with it has none either.
 """
@@ -24,14 +30,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import yaml
 
 from report.model import Fleet, Region, Topology
 
 SLA_FILE = Path(__file__).resolve().parent / "data" / "sla.yaml"
+COMMON_MODE_FILE = Path(__file__).resolve().parent / "data" / "common_mode.yaml"
 MINUTES_PER_MONTH = 730 * 60
+MINUTES_PER_YEAR = 12 * MINUTES_PER_MONTH
 
 
 class SlaError(KeyError):
@@ -65,6 +73,48 @@ class SlaTable:
         return self.recovery[key]["value"]
 
 
+@dataclass(frozen=True)
+class Cause:
+    """One way every region fails at once: how often and for how long (stated assumptions)."""
+
+    key: str
+    what: str
+    events_per_year: float
+    minutes_per_event: float
+
+    @property
+    def minutes_per_year(self) -> float:
+        return self.events_per_year * self.minutes_per_event
+
+
+@dataclass(frozen=True)
+class CommonMode:
+    """The common-mode causes and the regional failure rate a drill's route-around time is weighed with."""
+
+    date: str
+    causes: tuple[Cause, ...]
+    regional_failures_per_year: float
+
+    @classmethod
+    def load(cls, path: Path = COMMON_MODE_FILE) -> CommonMode:
+        data = yaml.safe_load(path.read_text())
+        causes = tuple(
+            Cause(key, str(cause["what"]), float(cause["events_per_year"]), float(cause["minutes_per_event"])) for key, cause in data["causes"].items()
+        )
+        for cause in causes:
+            if cause.events_per_year < 0 or cause.minutes_per_event < 0:
+                raise ValueError(f"{path.name}: {cause.key} needs events_per_year and minutes_per_event of 0 or more")
+        return cls(str(data["date"]), causes, float(data["drill"]["regional_failures_per_year"]["value"]))
+
+    @property
+    def minutes_per_year(self) -> float:
+        return sum(cause.minutes_per_year for cause in self.causes)
+
+    @property
+    def availability(self) -> float:
+        return common_mode_availability(self.minutes_per_year)
+
+
 # --- formulas -------------------------------------------------------------------------------
 
 
@@ -94,6 +144,16 @@ def fleet_availability(instances: int, zones: int, instance_sla: float, region_s
 
 def downtime_minutes_per_month(availability: float) -> float:
     return (1.0 - availability) * MINUTES_PER_MONTH
+
+
+def common_mode_availability(minutes_per_year: float) -> float:
+    """Failures that take every region at once, as an availability: 1 - their minutes a year / the minutes of a year."""
+    return max(0.0, 1.0 - minutes_per_year / MINUTES_PER_YEAR)
+
+
+def drill_availability(route_around_seconds: float, regions: int, failures_per_region_year: float) -> float:
+    """What a measured route-around time implies: every regional failure keeps clients waiting that long."""
+    return max(0.0, 1.0 - failures_per_region_year * regions * route_around_seconds / (MINUTES_PER_YEAR * 60))
 
 
 def detection_seconds(interval_seconds: int, failure_threshold: int) -> int:
@@ -164,26 +224,63 @@ class Estimate:
     mode: str
     dns: Part | None
     regions: tuple[RegionPath, ...]
+    # The regions together: in parallel (active-active) or the primary alone (active-passive).
+    across: Part
+    common_mode: CommonMode
     composite: float | None
     recovery: Recovery
     data_loss: DataLoss
     proxy: Part | None
     azure: tuple[Part, ...]
     azure_composite: float | None
+    stated_rto_seconds: int | None
+
+    @property
+    def shared(self) -> tuple[Part, ...]:
+        """What every region shares, in series with them: the global entry and the common-mode term."""
+        return ((self.dns,) if self.dns else ()) + (Part("Common mode (every region at once)", self.common_mode.availability),)
+
+    @property
+    def terms(self) -> tuple[Part, ...]:
+        """The composite's factors, in series."""
+        return self.shared + (self.across,)
+
+    @property
+    def dominant(self) -> Part:
+        """The term that loses the most: a part without an SLA counts as losing everything."""
+        return max(self.terms, key=lambda part: 1.0 - (part.availability if part.availability is not None else 0.0))
 
 
-def estimate(topology: Topology, table: SlaTable) -> Estimate:
+@dataclass(frozen=True)
+class DrillEvidence:
+    """The latest region drill of a stack and what its measured time to route around implies."""
+
+    source: str  # the record's file name
+    scenario: str
+    started_at: str
+    interrupted: bool  # whether any probe failed at all
+    route_around_seconds: float | None  # None: clients were not routed around during the drill
+    implied: float | None
+
+
+def estimate(topology: Topology, table: SlaTable, common_mode: CommonMode | None = None) -> Estimate:
+    common_mode = common_mode or CommonMode.load()
     regions = tuple(_region_path(topology, region, table) for region in topology.regions)
     dns = Part("Route 53 DNS", table.sla("route53")) if topology.routing.declared else None
     if topology.mode == "active-active":
-        across = parallel(path.availability for path in regions)
+        across = Part("Regions in parallel", parallel(path.availability for path in regions))
     else:
-        across = next(path.availability for path in regions if path.region == topology.primary_region)
-    composite = series([dns.availability, across]) if dns else across
+        across = Part(f"Primary region {topology.primary_region} alone", next(path.availability for path in regions if path.region == topology.primary_region))
+    composite = series([*(part.availability for part in ((dns,) if dns else ())), common_mode.availability, across.availability])
     functions = [fn for region in topology.regions for fn in region.functions]
-    # The proxy tries its own region first, then every other one: all regions in parallel behind Lambda.
+    # The proxy tries its own region first, then every other one: all regions in parallel behind Lambda. It reaches
+    # them from private subnets, through its region's NAT gateway, and shares the common-mode causes.
+    nat = [table.sla("nat_gateway")] if any(region.nat_zones for region in topology.regions) else []
     proxy = (
-        Part("Lambda proxy, then every region", series([table.sla("lambda"), parallel(path.availability for path in regions)]))
+        Part(
+            "Lambda proxy and its NAT gateway, then every region, with the common mode",
+            series([table.sla("lambda"), *nat, parallel(path.availability for path in regions), common_mode.availability]),
+        )
         if functions
         else None
     )
@@ -192,13 +289,27 @@ def estimate(topology: Topology, table: SlaTable) -> Estimate:
         mode=topology.mode,
         dns=dns,
         regions=regions,
+        across=across,
+        common_mode=common_mode,
         composite=composite,
         recovery=recovery(topology, table),
         data_loss=data_loss(topology, table),
         proxy=proxy,
         azure=azure,
         azure_composite=series(part.availability for part in azure) if azure else None,
+        stated_rto_seconds=topology.stated_rto_seconds,
     )
+
+
+def drill_evidence(estimate: Estimate, regions: int, source: str, record: Mapping[str, Any]) -> DrillEvidence:
+    """The shared terms in series with what the drill's route-around time costs at the assumed regional failure rate."""
+    interrupted = record.get("fault_visible_s") is not None
+    seconds = record.get("route_around_s") if interrupted else 0.0
+    implied = None
+    if seconds is not None:
+        measured = drill_availability(float(seconds), regions, estimate.common_mode.regional_failures_per_year)
+        implied = series([*(part.availability for part in estimate.shared), measured])
+    return DrillEvidence(source, str(record["scenario"]), str(record["started_at"]), interrupted, seconds, implied)
 
 
 def _region_path(topology: Topology, region: Region, table: SlaTable) -> RegionPath:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from offline import PulumiMocks
+from ops import drill_records
 from report import availability, cost, diagram, model, render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,16 +29,20 @@ def topology_of(stack: str) -> model.Topology:
     return model.build(stack, run.resources, run.outputs)
 
 
-def stack_report(topology: model.Topology, slas: availability.SlaTable, prices: cost.PriceTable) -> Report:
-    estimate = availability.estimate(topology, slas)
+def stack_report(
+    topology: model.Topology, slas: availability.SlaTable, prices: cost.PriceTable, common_mode: availability.CommonMode | None = None
+) -> Report:
+    estimate = availability.estimate(topology, slas, common_mode)
     items = cost.line_items(topology, prices)
+    latest = drill_records.latest(topology.stack, "region")
+    evidence = availability.drill_evidence(estimate, len(topology.regions), latest[0].name, latest[1]) if latest else None
     folder = OUTPUT / topology.stack
     return Report(
         summary=render.StackSummary(topology=topology, estimate=estimate, monthly=cost.total(items)),
         files={
             folder / "topology.svg": diagram.svg(topology),
             folder / "topology.mmd": diagram.mermaid(topology),
-            folder / "availability.md": render.availability_page(topology, estimate, slas),
+            folder / "availability.md": render.availability_page(topology, estimate, slas, evidence),
             folder / "cost.md": render.cost_page(topology, items, prices),
         },
     )
@@ -48,8 +53,8 @@ def generate(stacks: list[str]) -> tuple[list[render.StackSummary], dict[Path, s
 
     With two or more stacks this includes the comparison page and the README's generated section.
     """
-    slas, prices = availability.SlaTable.load(), cost.PriceTable.load()
-    reports = [stack_report(topology_of(stack), slas, prices) for stack in stacks]
+    slas, prices, common_mode = availability.SlaTable.load(), cost.PriceTable.load(), availability.CommonMode.load()
+    reports = [stack_report(topology_of(stack), slas, prices, common_mode) for stack in stacks]
     summaries = [report.summary for report in reports]
     files = {path: text for report in reports for path, text in report.files.items()}
     if len(stacks) > 1:

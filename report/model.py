@@ -204,6 +204,8 @@ class Topology:
     routing: GlobalRouting
     azure: AzureTier
     replica_lag_alarms: tuple[ReplicaLagAlarm, ...]
+    # The stack's stated recovery time objective (its rtoSeconds output), when it states one.
+    stated_rto_seconds: int | None = None
 
     def region(self, name: str) -> Region:
         return next(region for region in self.regions if region.name == name)
@@ -215,7 +217,7 @@ class Topology:
 
 
 def build(stack: str, resources: list[Declared], outputs: dict[str, Any]) -> Topology:
-    """The topology of one stack run; `outputs` gives the declared topology mode and primary region."""
+    """The topology of one stack run; `outputs` gives the declared topology mode, primary region and stated RTO."""
     primary = str(outputs.get("primaryRegion") or _first_region(resources))
     return Topology(
         stack=stack,
@@ -229,6 +231,7 @@ def build(stack: str, resources: list[Declared], outputs: dict[str, Any]) -> Top
             for r in _of(resources, METRIC_ALARM)
             if r.get("metricName") == "ReplicaLag" and r.get("threshold") is not None
         ),
+        stated_rto_seconds=int(outputs["rtoSeconds"]) if outputs.get("rtoSeconds") is not None else None,
     )
 
 

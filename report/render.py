@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 
 from report import availability, cost
-from report.availability import Estimate, SlaTable
+from report.availability import DrillEvidence, Estimate, SlaTable
 from report.cost import LineItem, PriceTable
 from report.model import Topology
 
@@ -48,12 +48,17 @@ def rto_text(estimate: Estimate) -> str:
     return minutes(recovery.rto_seconds)
 
 
+def rto_with_stated(estimate: Estimate) -> str:
+    stated = estimate.stated_rto_seconds
+    return rto_text(estimate) + (f" (stated {minutes(stated)})" if stated is not None else "")
+
+
 def rpo_text(estimate: Estimate) -> str:
     loss = estimate.data_loss
     return f"{loss.rpo_seconds:g} s" if loss.rpo_seconds is not None else "n/a"
 
 
-def availability_page(topology: Topology, estimate: Estimate, table: SlaTable) -> str:
+def availability_page(topology: Topology, estimate: Estimate, table: SlaTable, evidence: DrillEvidence | None = None) -> str:
     lines = [
         f"# Availability: {topology.stack}",
         "",
@@ -70,21 +75,34 @@ def availability_page(topology: Topology, estimate: Estimate, table: SlaTable) -
         for part in path.parts:
             lines.append(f"| {path.region} | {path.role} | {part.label} | {percent(part.availability)} |")
         lines.append(f"| {path.region} | {path.role} | **region in series** | **{percent(path.availability)}** |")
+    common = estimate.common_mode
+    for cause in common.causes:
+        share = availability.common_mode_availability(cause.minutes_per_year)
+        lines.append(f"| shared | every region | Common mode: {cause.what} ({cause.events_per_year:g}/year x {cause.minutes_per_event:g} min) | {percent(share)} |")
+    lines.append(f"| shared | every region | **common mode in series** | **{percent(common.availability)}** |")
     combine = (
         "regions in parallel: 1 - (1 - A1)(1 - A2)..."
         if estimate.mode == "active-active"
         else f"the primary region ({topology.primary_region}) alone during normal operation"
     )
+    shared = ("Route 53 and " if estimate.dns else "") + "the common-mode term"
     lines += [
         "",
-        f"**Composite ({estimate.mode}, {combine}{', behind Route 53' if estimate.dns else ''}): "
+        f"**Composite ({estimate.mode}, {combine}, in series with {shared}): "
         f"{percent(estimate.composite)}**, about {downtime(estimate.composite)} of downtime a month.",
+        "",
+        f"The common-mode causes are stated assumptions (`report/data/common_mode.yaml`, dated {common.date}): the parallel",
+        "formula holds only for failures the regions do not share.",
     ]
     if estimate.proxy:
-        lines.append(f"Through the Lambda proxy, which tries its own region first and then the others: {percent(estimate.proxy.availability)}.")
+        lines.append(
+            "Through the Lambda proxy, which tries its own region first and then the others (Lambda, its region's NAT gateway, "
+            f"the regions in parallel, the common mode): {percent(estimate.proxy.availability)}."
+        )
     if estimate.azure:
         parts = " x ".join(f"{part.label} {percent(part.availability)}" for part in estimate.azure)
         lines.append(f"Azure path ({parts}): {percent(estimate.azure_composite)}.")
+    lines += ["", "## Which term dominates", ""] + _term_lines(estimate)
     lines += ["", "## Recovery time", ""] + _recovery_lines(estimate, table)
     loss = estimate.data_loss
     lines += ["", "## Recovery point", ""]
@@ -93,12 +111,58 @@ def availability_page(topology: Topology, estimate: Estimate, table: SlaTable) -
         lines.append("Multi-AZ instances replicate synchronously within their region, so losing one AZ loses no committed data.")
     else:
         lines.append(f"Not applicable: {loss.bound}.")
+    lines += ["", "## Drills", ""] + _drill_lines(topology, estimate, evidence)
     return "\n".join(lines) + "\n"
+
+
+def _term_lines(estimate: Estimate) -> list[str]:
+    """Each factor of the composite with the downtime it allows, the largest named."""
+    dominant = estimate.dominant
+    lines = ["| Term (in series) | Availability | Downtime / month |", "| --- | --- | --- |"]
+    for term in estimate.terms:
+        mark = "**" if term == dominant else ""
+        lines.append(f"| {mark}{term.label}{mark} | {percent(term.availability)} | {downtime(term.availability)} |")
+    lines.append("")
+    lines.append(f"Largest term: {dominant.label}.")
+    if dominant.label.startswith("Common mode"):
+        lines[-1] += " Another region cannot shrink it; rolling changes out one region at a time and fewer shared names can."
+    return lines
+
+
+def _drill_lines(topology: Topology, estimate: Estimate, evidence: DrillEvidence | None) -> list[str]:
+    stack = topology.stack
+    if evidence is None:
+        return [
+            f"No drill record yet. Run one (`python -m ops.drill --stack {stack} --scenario region-outage-{topology.primary_region}`),",
+            f"commit its record under `drill-records/{stack}/` and regenerate: the availability its measured time to route",
+            "around implies appears here, next to the figure above.",
+        ]
+    lines = [f"Last region drill: `{evidence.scenario}`, started {evidence.started_at} (`drill-records/{stack}/{evidence.source}`)."]
+    failures = estimate.common_mode.regional_failures_per_year
+    if not evidence.interrupted:
+        lines.append("No probe failed during it: clients never waited.")
+    elif evidence.route_around_seconds is None:
+        lines.append("Clients were not routed around during the drill: no availability follows from it until a failover is measured.")
+        return lines
+    else:
+        lines.append(f"Clients were routed around in {evidence.route_around_seconds:g} s.")
+    lines.append(
+        f"At {failures:g} failures per region a year (`report/data/common_mode.yaml`), each costing that long, in series with the shared terms: "
+        f"**{percent(evidence.implied)}**, next to the SLA-based **{percent(estimate.composite)}**."
+    )
+    return lines
 
 
 def _recovery_lines(estimate: Estimate, table: SlaTable) -> list[str]:
     recovery = estimate.recovery
     lines: list[str] = []
+    stated = estimate.stated_rto_seconds
+    if stated is not None:
+        if not recovery.automated:
+            verdict = "failover is manual, so it must cover running the failover runbook"
+        else:
+            verdict = f"the estimate below is {'within' if recovery.rto_seconds <= stated else 'over'} it"
+        lines += [f"Stated RTO (`rtoSeconds`): {stated} s ({minutes(stated)}); {verdict}. Drills are judged against it.", ""]
     if recovery.automated:
         lines += [
             "| Step | Seconds |",
@@ -152,7 +216,7 @@ class StackSummary:
     def line(self) -> str:
         return (
             f"{self.topology.stack}: {self.topology.mode}, {len(self.topology.regions)} region(s), "
-            f"availability {percent(self.estimate.composite)}, RTO {rto_text(self.estimate)}, "
+            f"availability {percent(self.estimate.composite)}, RTO {rto_with_stated(self.estimate)}, "
             f"RPO {rpo_text(self.estimate)}, {dollars(self.monthly)}/month"
         )
 
@@ -174,7 +238,7 @@ def comparison_table(summaries: list[StackSummary]) -> str:
         count = sum(region.desired_instances for region in topology.regions)
         rows.append(
             f"| `{topology.stack}` | {topology.mode} | {len(topology.regions)} x {'/'.join(map(str, zones))} | {count} x {instances} | "
-            f"{percent(summary.estimate.composite)} | {downtime(summary.estimate.composite)} | {rto_text(summary.estimate)} | "
+            f"{percent(summary.estimate.composite)} | {downtime(summary.estimate.composite)} | {rto_with_stated(summary.estimate)} | "
             f"{rpo_text(summary.estimate)} | {dollars(summary.monthly)} | x{summary.monthly / base.monthly:.1f} |"
         )
     return "\n".join(rows) + "\n"

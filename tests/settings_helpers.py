@@ -17,7 +17,8 @@ def raw_config(**overrides: Any):
 
 
 def parse(**overrides: Any) -> Settings:
-    return parse_settings(raw_config(**overrides), stack="test")
+    """Settings from overrides by key without namespace, which (like a stack file's keys) must all be declared."""
+    return parse_settings(raw_config(**overrides), stack="test", keys=[f"{PROJECT}:{key}" for key in overrides])
 
 
 def rejected(key: str, **overrides: Any) -> SettingsError:

@@ -1,8 +1,12 @@
 import copy
+import json
+import logging
+import re
 
 import pytest
 
-from failover.config import ConfigError, parse_config
+from failover.config import ConfigError, config_warnings, parse_config
+from failover.lambda_app import lambda_app
 
 VALID = {
     "topology": "active-passive",
@@ -95,3 +99,59 @@ def test_a_secret_put_where_an_env_var_name_belongs_is_not_echoed():
 def test_config_that_is_not_a_mapping_is_refused():
     with pytest.raises(ConfigError, match="config: .*a mapping"):
         parse_config(["not", "a", "mapping"])
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "suggestion"),
+    [
+        ("timeouts.frist_byte", 1, "did you mean 'first_byte'?"),
+        ("breaker.failure_treshold", 2, "did you mean 'failure_threshold'?"),
+        ("upstreams.0.header_from_env", {}, "did you mean 'headers_from_env'?"),
+        ("max_retry", 2, "did you mean 'max_retries'?"),
+    ],
+)
+def test_unknown_key_is_refused_with_the_closest_allowed_key(path, value, suggestion):
+    with pytest.raises(ConfigError, match=re.escape(suggestion)):
+        parse_config(_with(path, value))
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999", "http://127.0.0.1:0", "http://127.0.0.1:port"])
+def test_url_with_a_port_no_socket_can_have_is_refused(url):
+    with pytest.raises(ConfigError, match=r"upstreams\[0\]\.url: .*a port from 1 to 65535"):
+        parse_config(_with("upstreams.0.url", url))
+
+
+def _upstreams(*entries: dict) -> dict:
+    return {"topology": "active-passive", "upstreams": [{"name": f"u{index}", **entry} for index, entry in enumerate(entries)]}
+
+
+@pytest.mark.parametrize(
+    ("entries", "environ", "expected"),
+    [
+        ([{"url": "https://gw.example.net/openai/v1"}], {}, ["upstreams[0] (u0).url 'https://gw.example.net/openai/v1' ends in /v1"]),
+        ([{"url": "http://127.0.0.1:9001/v1/"}], {}, ["upstreams[0] (u0).url 'http://127.0.0.1:9001/v1' ends in /v1, but /v1/chat/completions is appended: "
+                                                      "requests would go to http://127.0.0.1:9001/v1/v1/chat/completions"]),
+        ([{"url": "http://127.0.0.1:9001"}, {"url": "http://127.0.0.1:9001/"}], {}, ["upstreams[1] (u1).url 'http://127.0.0.1:9001' is also upstreams[0] (u0)"]),
+        ([{"url": "https://GW.example.net/openai"}, {"url": "https://gw.example.net:443/openai"}], {}, ["upstreams[1] (u1).url 'https://gw.example.net:443/openai' is also upstreams[0] (u0)"]),
+        ([{"url": "https://gw.example.net", "headers_from_env": {"api-key": "AZURE_KEY"}}], {}, ["upstreams[0] (u0).headers_from_env.api-key: environment variable AZURE_KEY is unset or empty"]),
+        ([{"url": "https://gw.example.net", "headers_from_env": {"api-key": "AZURE_KEY"}}], {"AZURE_KEY": ""}, ["upstreams[0] (u0).headers_from_env.api-key"]),
+        # Not mistakes: other ports, other paths, a set variable, /v1 in the middle of a path.
+        ([{"url": "http://127.0.0.1:9001"}, {"url": "http://127.0.0.1:9002"}, {"url": "http://127.0.0.1:9001/other"}], {}, []),
+        ([{"url": "https://gw.example.net/v1beta", "headers_from_env": {"api-key": "AZURE_KEY"}}], {"AZURE_KEY": "k"}, []),
+        ([{"url": "https://gw.example.net/v1/openai"}], {}, []),
+    ],
+)
+def test_what_is_allowed_but_probably_a_mistake_is_one_warning_naming_upstream_and_field(entries, environ, expected):
+    warnings = config_warnings(parse_config(_upstreams(*entries)), environ)
+    assert len(warnings) == len(expected)
+    for warning, start in zip(warnings, expected):
+        assert warning.startswith(start) and "\n" not in warning
+
+
+def test_warnings_are_logged_as_the_lambda_starts(caplog):
+    document = _upstreams({"url": "https://gw.example.net/v1"}, {"url": "https://fd.example.net/openai", "headers_from_env": {"api-key": "AZURE_GATEWAY_KEY"}})
+    with caplog.at_level(logging.WARNING):
+        lambda_app({"FAILOVER_CONFIG": json.dumps(document), "AWS_REGION": "us-east-1"})
+    lines = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert [line.split(": ", 1)[1].split(" ", 1)[0] for line in lines] == ["upstreams[0]", "upstreams[1]"]
+    assert "AZURE_GATEWAY_KEY is unset" in lines[1]

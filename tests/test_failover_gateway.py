@@ -40,7 +40,9 @@ def start_gateway(config_path):
 def test_gateway_process_serves_fails_over_and_reports_readiness(tmp_path):
     with regions_in_thread("primary", "secondary") as (_, (primary, secondary)):
         config_path = tmp_path / "gateway.yaml"
-        config_path.write_text(yaml.safe_dump(config_doc([primary, secondary])))
+        doc = config_doc([primary, secondary])
+        doc["upstreams"][1]["headers_from_env"] = {"api-key": "FAILOVER_TEST_KEY_NOBODY_SETS"}
+        config_path.write_text(yaml.safe_dump(doc))
         process, base_url = start_gateway(config_path)
         try:
             with httpx.Client(base_url=base_url, timeout=5) as client:
@@ -61,6 +63,9 @@ def test_gateway_process_serves_fails_over_and_reports_readiness(tmp_path):
     assert "Bearer k" not in stderr and '"messages"' not in stderr  # no keys or bodies in logs
     assert "event=request method=POST path=/v1/chat/completions status=200 upstream=secondary attempts=2" in stderr
     assert "event=attempt_failed upstream=primary attempt=1 outcome=connect_error verdict=failed" in stderr
+    # Warned once, at start: the variable naming the secondary's api-key is unset.
+    warnings = [line for line in stderr.splitlines() if "failover config:" in line]
+    assert len(warnings) == 1 and "upstreams[1] (secondary).headers_from_env.api-key" in warnings[0] and "FAILOVER_TEST_KEY_NOBODY_SETS" in warnings[0]
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,8 @@ PRIMARY, STANDBY = "us-east-1", "us-west-2"
 DOMAIN = "models.dev.example.com"
 MOTO_AMI = "ami-12c6146b"  # one of the images moto's EC2 offers in every region
 CHANGING_CALLS = {"PromoteReadReplica", "UpdateAutoScalingGroup", "ChangeResourceRecordSets"}
+SECRET_NAME = "ha-model-serving-dev-database-20250101000000000000000001"
+CREDENTIAL = json.dumps({"engine": "postgres", "username": "model_admin", "password": "staged-in-moto-only", "dbname": "models", "port": 5432})
 # One session for every test: it loads each service's API model once.
 SESSION = boto3.session.Session()
 
@@ -52,8 +54,11 @@ class RecordingClients:
         return self._clients[(service, region)]
 
 
-def stage_dev_stack(with_dns: bool = True) -> dict:
+def stage_dev_stack(with_dns: bool = True, replicate_secret: bool = True) -> dict:
     """What `pulumi up` of an active-passive, pilot-light stack leaves behind, and its outputs."""
+    # The master credential: a secret in the primary region, replicated to the standby (moto models replication).
+    replicas = {"AddReplicaRegions": [{"Region": STANDBY}]} if replicate_secret else {}
+    SESSION.client("secretsmanager", region_name=PRIMARY).create_secret(Name=SECRET_NAME, SecretString=CREDENTIAL, **replicas)
     east, west = SESSION.client("rds", region_name=PRIMARY), SESSION.client("rds", region_name=STANDBY)
     primary = east.create_db_instance(
         DBInstanceIdentifier=f"ha-model-serving-dev-{PRIMARY}", Engine="postgres", DBInstanceClass="db.t4g.micro", AllocatedStorage=20,
@@ -85,7 +90,9 @@ def stage_dev_stack(with_dns: bool = True) -> dict:
                 "autoscalingGroupName": f"fleet-{region}-servers",
                 "targetGroupArn": target_group_arn if region == STANDBY else f"arn:aws:elasticloadbalancing:{region}:123456789012:targetgroup/tg/1",
                 "fullCapacity": {"min": 1, "max": 2, "desired": 1},
-                "database": {"identifier": db["DBInstanceIdentifier"], "arn": db["DBInstanceArn"], "role": db_role, "endpoint": "staged:5432"},
+                "database": {
+                    "identifier": db["DBInstanceIdentifier"], "arn": db["DBInstanceArn"], "role": db_role, "endpoint": "staged:5432", "secretName": SECRET_NAME,
+                },
             }
             for region, role, db, db_role in ((PRIMARY, "primary", primary, "primary"), (STANDBY, "standby", replica, "replica"))
         },
@@ -154,6 +161,21 @@ def test_failover_promotes_the_replica_scales_the_fleet_and_makes_the_region_pri
     }
     assert [c for c in calls if c in CHANGING_CALLS] == ["PromoteReadReplica", "UpdateAutoScalingGroup", "ChangeResourceRecordSets"]
     assert f"{STANDBY} is the primary region of stack dev" in printed
+    # The promoted region reads the credential from its own replica of the secret, by the same name.
+    assert f"a replica of the secret in {PRIMARY}" in printed
+    assert SESSION.client("secretsmanager", region_name=STANDBY).get_secret_value(SecretId=SECRET_NAME)["SecretString"] == CREDENTIAL
+
+
+def test_a_region_without_a_copy_of_the_credential_is_not_promoted(aws, tmp_path, capsys):
+    outputs = stage_dev_stack(replicate_secret=False)
+    before = standby_state(outputs)
+
+    status, printed, calls = run_runbook(outputs, tmp_path, capsys)
+
+    assert status == 1
+    assert f"{SECRET_NAME} has no copy in {STANDBY}" in printed
+    assert not CHANGING_CALLS & set(calls), calls
+    assert standby_state(outputs) == before
 
 
 def test_second_run_reports_every_step_done_and_changes_nothing(aws, tmp_path, capsys):
@@ -166,7 +188,8 @@ def test_second_run_reports_every_step_done_and_changes_nothing(aws, tmp_path, c
     assert status == 0
     assert standby_state(outputs) == after_first
     assert not CHANGING_CALLS & set(calls), calls
-    assert [line.split(": ")[1] for line in printed.splitlines() if line.startswith("[")] == ["already done"] * 3
+    steps = [line.split(": ")[1] for line in printed.splitlines() if line.startswith("[")]
+    assert steps[0].startswith("readable") and steps[1:] == ["already done"] * 3
 
 
 def test_dry_run_describes_every_step_and_changes_nothing(aws, tmp_path, capsys):
@@ -179,9 +202,9 @@ def test_dry_run_describes_every_step_and_changes_nothing(aws, tmp_path, capsys)
     assert standby_state(outputs) == before
     assert not CHANGING_CALLS & set(calls), calls
     steps = [line for line in printed.splitlines() if line.startswith("[")]
-    assert len(steps) == 3 and all("would" in step for step in steps), printed
-    assert "would set min 0->1, max 2->2, desired 0->1" in steps[1]
-    assert f"would make {STANDBY} PRIMARY, {PRIMARY} SECONDARY" in steps[2]
+    assert len(steps) == 4 and "readable" in steps[0] and all("would" in step for step in steps[1:]), printed
+    assert "would set min 0->1, max 2->2, desired 0->1" in steps[2]
+    assert f"would make {STANDBY} PRIMARY, {PRIMARY} SECONDARY" in steps[3]
     assert "nothing was changed" in printed
 
 
@@ -200,7 +223,7 @@ def minimal_outputs() -> dict:
         "primaryRegion": PRIMARY,
         "regions": {
             region: {"role": role, "autoscalingGroupName": "g", "targetGroupArn": "arn", "fullCapacity": {"min": 1, "max": 2, "desired": 1},
-                     "database": {"identifier": f"db-{region}", "role": "replica"}}
+                     "database": {"identifier": f"db-{region}", "role": "replica", "secretName": SECRET_NAME}}
             for region, role in ((PRIMARY, "primary"), (STANDBY, "standby"))
         },
     }
@@ -211,11 +234,14 @@ def refusal_cases():
     missing_group = json.loads(json.dumps(base))
     del missing_group["regions"][STANDBY]["autoscalingGroupName"]
     missing_zone = {**base, "globalDnsName": DOMAIN}
+    missing_secret = json.loads(json.dumps(base))
+    del missing_secret["regions"][STANDBY]["database"]["secretName"]
     return [
         pytest.param(base, PRIMARY, f"{PRIMARY} is not a standby of stack dev: its role is primary", id="primary"),
         pytest.param(base, "eu-west-1", "eu-west-1 is not a region of stack dev", id="unknown-region"),
         pytest.param({**base, "topology": "active-active"}, STANDBY, "is active-active, not active-passive", id="active-active"),
         pytest.param(missing_group, STANDBY, f"lack regions.{STANDBY}.autoscalingGroupName", id="missing-group"),
+        pytest.param(missing_secret, STANDBY, f"lack regions.{STANDBY}.database.secretName", id="missing-secret"),
         pytest.param(missing_zone, STANDBY, "lack hostedZoneId", id="missing-zone"),
         pytest.param({"topology": "active-passive"}, STANDBY, "lack primaryRegion, regions", id="not-deployed"),
     ]
@@ -259,6 +285,7 @@ def test_the_runbook_reads_the_outputs_the_stack_exports():
         PRIMARY, standby["database"]["identifier"], standby["autoscalingGroupName"], standby["targetGroupArn"]
     )
     assert plan.full_capacity == failover.Capacity(min=1, max=2, desired=1)
+    assert plan.credentials_secret == standby["database"]["secretName"] == exported["regions"][PRIMARY]["database"]["secretName"]
     assert (plan.hosted_zone_id, plan.record_name) == ("Z0123456789DEV", DOMAIN)
 
 

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import base64
+import math
+
+import pytest
+
+from components.fleet import refresh_preferences
+from policy import rules
+from tests.settings_helpers import parse
 
 LB = "aws:lb/loadBalancer:LoadBalancer"
 TG = "aws:lb/targetGroup:TargetGroup"
@@ -86,8 +93,52 @@ def test_autoscaling_group_uses_pinned_template_version_elb_checks_and_every_pri
         assert set(asg["vpcZoneIdentifiers"]) == private and len(private) == 3
         assert asg["targetGroupArns"] == [prod.one(TG, region=region).state["arn"]]
         assert asg["instanceRefresh"]["strategy"] == "Rolling"
-        assert asg["instanceRefresh"]["preferences"]["minHealthyPercentage"] == 90
         assert (asg["minSize"], asg["maxSize"], asg["desiredCapacity"]) == (2, 8, 3)
+
+
+def healthy_through_refresh(asg) -> list[int]:
+    """Healthy instances at each moment of a refresh of the group at each size it can serve with, as Auto Scaling runs it.
+
+    A batch keeps ceil(size x minimum %) in service but always replaces at least one instance; with a maximum above
+    100 % replacements launch (and become healthy) before the batch is terminated (RefreshPreferences).
+    """
+    preferences = asg["instanceRefresh"]["preferences"]
+    low, high = preferences["minHealthyPercentage"], preferences.get("maxHealthyPercentage", 100)
+    lowest = []
+    for size in range(max(1, int(asg["minSize"])), int(asg["maxSize"]) + 1):
+        if high > 100:
+            lowest.append(size)  # replacements are in service before anything is terminated
+        else:
+            batch = max(1, size - math.ceil(size * low / 100))
+            lowest.append(size - batch)
+    return lowest
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_template_change_never_takes_a_group_through_zero_healthy_servers(stack, dev, prod):
+    run = {"dev": dev, "prod": prod}[stack]
+    for asg in run.of_type(ASG):
+        assert min(healthy_through_refresh(asg)) >= 1, (asg.region, asg["instanceRefresh"])
+        assert rules.autoscaling_refresh_keeps_a_healthy_instance(ASG, asg.inputs, {}) == []
+
+
+def test_groups_of_one_launch_first_and_larger_groups_keep_the_configured_percentage(dev, prod):
+    # dev: a group of one in the primary, a pilot light (0, and 1 once promoted) in the standby.
+    for asg in dev.of_type(ASG):
+        assert asg["instanceRefresh"]["preferences"]["minHealthyPercentage"] == 100
+        assert asg["instanceRefresh"]["preferences"]["maxHealthyPercentage"] == 110
+    # prod: at least two servers, so a one-at-a-time refresh in place keeps one; no extra GPU capacity needed.
+    for asg in prod.of_type(ASG):
+        assert asg["instanceRefresh"]["preferences"]["minHealthyPercentage"] == 90
+        assert asg["instanceRefresh"]["preferences"]["maxHealthyPercentage"] == 100
+
+
+def test_replacing_every_server_at_once_launches_them_first():
+    settings = parse(instanceRefreshMinHealthyPercentage=0, minSize=2, maxSize=8, desiredCapacity=3).fleet
+    preferences = refresh_preferences(settings.capacity, settings)
+    assert (preferences.min_healthy_percentage, preferences.max_healthy_percentage) == (100, 110)
+    group = {"minSize": 2, "maxSize": 8, "instanceRefresh": {"preferences": {"minHealthyPercentage": 100, "maxHealthyPercentage": 110}}}
+    assert min(healthy_through_refresh(group)) >= 1
 
 
 def test_scaling_tracks_requests_per_target(prod):
@@ -145,6 +196,8 @@ def test_launch_template_requires_imdsv2_and_encrypts_the_root_volume(prod, dev)
         for template in run.of_type(LT):
             assert template["metadataOptions"]["httpTokens"] == "required"
             assert template["metadataOptions"]["httpEndpoint"] == "enabled"
+            # The model server runs in a container: one hop more than the instance itself to reach IMDSv2.
+            assert template["metadataOptions"]["httpPutResponseHopLimit"] == 2
             [volume] = template["blockDeviceMappings"]
             assert volume["ebs"]["encrypted"] == "true"
             assert template["imageId"].startswith(("ami-", "resolve:ssm:"))
@@ -189,3 +242,16 @@ def test_plain_http_forward_only_without_a_certificate(dev):
         assert (listener["port"], listener["protocol"]) == (80, "HTTP")
         assert listener["defaultActions"][0]["type"] == "forward"
     assert all(endpoint["endpoint"].startswith("http://") for endpoint in dev.outputs["regions"].values())
+
+
+def test_servers_their_volumes_and_the_group_carry_the_stack_tags(prod, dev):
+    # default_tags reach neither a launch template's tag specifications nor an autoscaling group's tag list.
+    for run, stack in ((prod, "prod"), (dev, "dev")):
+        stack_tags = {"project": "ha-model-serving", "stack": stack, "environment": stack}
+        for region in run.regions:
+            template = run.one(LT, region=region)
+            specs = {spec["resourceType"]: spec["tags"] for spec in template["tagSpecifications"]}
+            assert set(specs) == {"instance", "volume"}
+            assert all(tags.items() >= stack_tags.items() and tags["Name"] for tags in specs.values()), specs
+            group_tags = {tag["key"]: (tag["value"], tag["propagateAtLaunch"]) for tag in run.one(ASG, region=region)["tags"]}
+            assert {key: group_tags[key] for key in stack_tags} == {key: (value, True) for key, value in stack_tags.items()}

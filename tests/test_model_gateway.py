@@ -13,6 +13,7 @@ import pytest
 from components.model_gateway import OPENAI_USER_ROLE, ModelGateway, ModelGatewayArgs, gateway_policy
 from azure_stacks import premium
 from azure_stacks import prod as prod_run
+from components.settings import AZURE_WEIGHT
 from tests.settings_helpers import parse
 from offline.runner import AZURE_SUBSCRIPTION
 
@@ -148,8 +149,30 @@ def test_policy_limits_tokens_per_subscription_and_emits_token_metrics(prod):
     limit = policy.find("inbound/azure-openai-token-limit")
     assert limit.get("tokens-per-minute") == "100000"
     assert limit.get("counter-key") == "@(context.Subscription.Id)"
-    dimensions = {d.get("name") for d in policy.findall("inbound/azure-openai-emit-token-metric/dimension")}
-    assert {"Subscription ID", "Backend ID"} <= dimensions
+    dimensions = [d.get("name") for d in policy.findall("inbound/azure-openai-emit-token-metric/dimension")]
+    assert dimensions == ["Subscription ID", "API ID", "Location"]
+
+
+def test_which_backend_answered_is_counted_in_outbound_where_the_service_knows_it(prod):
+    # "Backend ID (use only in outbound policy section)": the policy reference's default dimensions. The
+    # token metric is inbound-only, before the pool picks a member, so it cannot carry it.
+    policy = parsed_policy(prod)
+    assert not [d for d in policy.iter("dimension") if d.get("name") == "Backend ID" and d not in policy.findall("outbound/emit-metric/dimension")]
+    (metric,) = policy.findall("outbound/emit-metric")
+    assert metric.get("name") == "Backend responses" and metric.get("namespace") == "ha-model-serving"
+    assert [(d.get("name"), d.get("value")) for d in metric.findall("dimension")] == [
+        ("Backend ID", None),
+        ("Status code", "@(context.Response.StatusCode.ToString())"),
+    ]
+
+
+def test_weight_settings_fit_what_the_installed_sdk_documents_for_pool_members():
+    # The same weight goes to a pool member and to a Front Door origin (1-1000): the pool's range is the narrower.
+    source = inspect.getsource(azure_native.apimanagement.BackendPoolItemArgs)
+    documented = re.search(r"The weight of the backend entity in the backend pool\. Must be between (\d+) and (\d+)", source)
+    assert documented, "the installed SDK no longer documents the pool weight range"
+    low, high = AZURE_WEIGHT
+    assert int(documented.group(1)) <= low and high <= int(documented.group(2))
 
 
 def test_policy_turns_an_exhausted_pool_into_429_with_retry_after(prod):
@@ -189,7 +212,7 @@ def test_component_key_is_secret_before_it_is_exported(pulumi_mocks):
             "gateway",
             ModelGatewayArgs(
                 resource_group_name="rg-test",
-                service_name="models-test",
+                service_name_prefix="models-test",
                 subscription_id=AZURE_SUBSCRIPTION,
                 openai_account_ids={"swedencentral": "/subscriptions/s/resourceGroups/rg-test/providers/Microsoft.CognitiveServices/accounts/a"},
                 openai_endpoints={"swedencentral": "https://a.openai.azure.com/"},

@@ -18,11 +18,12 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from components.fleet import LOAD_BALANCER_ROLE_TAG
 from policy import rules
-from policy.rules import RULES
+from policy.rules import RULES, STACK_RULES
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION = json.loads((ROOT / "policy" / "production.json").read_text())
 RULES_BY_NAME = {rule.name: rule for rule in RULES}
+STACK_RULES_BY_NAME = {rule.name: rule for rule in STACK_RULES}
 LB_TAGS = {"role": "load-balancer"}
 
 
@@ -44,6 +45,19 @@ def test_both_stacks_pass_every_rule(stacks, stack, config):
     assert {resource: v for resource, v in found.items() if v} == {}
     guarded = {r.type for r in run.resources} & set().union(*(rule.resource_types for rule in RULES))
     assert guarded >= {rules.SECURITY_GROUP, rules.INGRESS_RULE, rules.LAUNCH_TEMPLATE, rules.AUTOSCALING_GROUP, rules.LOAD_BALANCER}
+    assert {rule.name: rule.violations([(r.type, r.inputs) for r in run.resources]) for rule in STACK_RULES} == {rule.name: [] for rule in STACK_RULES}
+
+
+def test_a_stack_with_replicas_refuses_every_rds_managed_master_password():
+    rule = STACK_RULES_BY_NAME["replicated-databases-own-their-password"]
+    primary = {"engine": "postgres", "manageMasterUserPassword": True}
+    replica = {"replicateSourceDb": UNKNOWN_STRING_VALUE}
+    promoted_later = {"replicateSourceDb": UNKNOWN_STRING_VALUE, "manageMasterUserPassword": True}
+    found = rule.violations([(rules.RDS_INSTANCE, primary), (rules.RDS_INSTANCE, replica), (rules.RDS_INSTANCE, promoted_later)])
+    assert len(found) == 2 and all("manage_master_user_password=False" in message for message in found)
+    # Without replicas RDS may manage the password; with them, the stack's own secret is the fix.
+    assert rule.violations([(rules.RDS_INSTANCE, primary)]) == []
+    assert rule.violations([(rules.RDS_INSTANCE, {"engine": "postgres", "password": "from-a-secret"}), (rules.RDS_INSTANCE, replica)]) == []
 
 
 def test_production_config_demands_deletion_protection_the_dev_stack_does_not_have(stacks):
@@ -59,6 +73,12 @@ def test_the_fleet_and_the_pack_agree_on_the_load_balancer_tag():
 
 
 OPEN_HTTPS = {"cidrIpv4": "0.0.0.0/0", "ipProtocol": "tcp", "fromPort": 443, "toPort": 443}
+TOKEN_METRIC = '<policies><inbound><base /><azure-openai-emit-token-metric namespace="m">{dimensions}</azure-openai-emit-token-metric></inbound><backend><forward-request /></backend></policies>'
+SUBSCRIPTION_ID = '<dimension name="Subscription ID" />'
+BACKEND_ID = '<dimension name="Backend ID" />'
+OUTBOUND_TOKEN_METRIC = f'<policies><inbound /><outbound><azure-openai-emit-token-metric>{SUBSCRIPTION_ID}</azure-openai-emit-token-metric></outbound></policies>'
+OUTBOUND_BACKEND_COUNT = f'<policies><inbound /><outbound><emit-metric name="Backend responses">{BACKEND_ID}</emit-metric></outbound></policies>'
+ALARM_ARN = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:region-degraded"
 BAD_AND_GOOD = [
     # rule, resource type, bad props, what the message tells to change, good props, policy config
     ("database-not-public", rules.RDS_INSTANCE, {"publiclyAccessible": True}, "publicly_accessible=False", {"publiclyAccessible": False}, None),
@@ -103,12 +123,96 @@ BAD_AND_GOOD = [
     ("autoscaling-multi-az", rules.AUTOSCALING_GROUP, {"vpcZoneIdentifiers": ["subnet-a"]}, "at least 2 availability zones", {"vpcZoneIdentifiers": ["subnet-a", "subnet-b"]}, None),
     ("load-balancer-drops-invalid-headers", rules.LOAD_BALANCER, {"dropInvalidHeaderFields": False}, "drop_invalid_header_fields=True", {"loadBalancerType": "network"}, None),
     ("lambda-url-authenticated", rules.LAMBDA_FUNCTION_URL, {"authorizationType": "NONE"}, "authorization_type='AWS_IAM'", {"authorizationType": "AWS_IAM"}, None),
+    (
+        "autoscaling-refresh-keeps-a-healthy-instance",
+        rules.AUTOSCALING_GROUP,
+        {"minSize": 1, "instanceRefresh": {"strategy": "Rolling", "preferences": {"minHealthyPercentage": 100}}},
+        "min_healthy_percentage=100, max_healthy_percentage=110",
+        {"minSize": 1, "instanceRefresh": {"strategy": "Rolling", "preferences": {"minHealthyPercentage": 100, "maxHealthyPercentage": 110}}},
+        None,
+    ),
+    (
+        "autoscaling-refresh-keeps-a-healthy-instance",
+        rules.AUTOSCALING_GROUP,
+        {"minSize": 3, "instanceRefresh": {"preferences": {"minHealthyPercentage": 0}}},
+        "can leave the group (smallest size 3, minimum healthy 0 %)",
+        {"minSize": 3, "instanceRefresh": {"preferences": {"minHealthyPercentage": 90}}},
+        None,
+    ),
+    (
+        "autoscaling-refresh-keeps-a-healthy-instance",
+        rules.AUTOSCALING_GROUP,
+        {"minSize": 1, "instanceRefresh": {"preferences": {"minHealthyPercentage": 50, "maxHealthyPercentage": 200}}},
+        "at most 100 above min_healthy_percentage",
+        {"minSize": 1, "instanceRefresh": {"preferences": {"minHealthyPercentage": 100, "maxHealthyPercentage": 200}}},
+        None,
+    ),
+    (
+        "database-engine-version-major-only",
+        rules.RDS_INSTANCE,
+        {"engine": "postgres", "engineVersion": "16.4"},
+        "pin only the major version (16)",
+        {"engine": "postgres", "engineVersion": "16.4", "autoMinorVersionUpgrade": False},
+        None,
+    ),
+    ("database-engine-version-major-only", rules.RDS_INSTANCE, {"engineVersion": "16.4", "autoMinorVersionUpgrade": True}, "RDS upgrades on its own", {"engineVersion": "16"}, None),
+    (
+        "lambda-vpc-groups-released-on-destroy",
+        rules.LAMBDA_FUNCTION,
+        {"vpcConfig": {"subnetIds": ["subnet-a"], "securityGroupIds": ["sg-proxy"]}},
+        "replace_security_groups_on_destroy=True",
+        {"vpcConfig": {"subnetIds": ["subnet-a"], "securityGroupIds": ["sg-proxy"]}, "replaceSecurityGroupsOnDestroy": True, "replacementSecurityGroupIds": ["sg-default"]},
+        None,
+    ),
+    (
+        "lambda-vpc-groups-released-on-destroy",
+        rules.LAMBDA_FUNCTION,
+        {"vpcConfig": {"securityGroupIds": ["sg-proxy"]}, "replaceSecurityGroupsOnDestroy": True},
+        "replacement_security_group_ids",
+        {"runtime": "python3.12"},
+        None,
+    ),
+    (
+        "kms-key-policy-keeps-account-access",
+        rules.KMS_KEY,
+        {"policy": json.dumps({"Statement": [{"Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"}, "Action": ["kms:Decrypt"], "Resource": "*"}]})},
+        "locks the account out of its key",
+        {"policy": json.dumps({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"}]})},
+        None,
+    ),
+    ("kms-key-policy-keeps-account-access", rules.KMS_KEY, {"policy": "{not json"}, "not JSON", {"enableKeyRotation": True}, None),
+    (
+        "secret-name-free-after-destroy",
+        rules.SECRET,
+        {"name": "models-database"},
+        "use name_prefix",
+        {"namePrefix": "models-database-", "recoveryWindowInDays": 30},
+        None,
+    ),
+    ("secret-name-free-after-destroy", rules.SECRET, {"name": "models-database", "recoveryWindowInDays": 7}, "recovery_window_in_days=0", {"name": "models-database", "recoveryWindowInDays": 0}, None),
     ("azure-openai-local-auth-disabled", rules.COGNITIVE_ACCOUNT, {"kind": "OpenAI", "properties": {"disableLocalAuth": False}}, "disable_local_auth=True", {"kind": "OpenAI", "properties": {"disableLocalAuth": True}}, None),
     ("front-door-https-only", rules.FRONT_DOOR_ROUTE, {"forwardingProtocol": "MatchRequest", "httpsRedirect": "Enabled"}, "forwarding_protocol='HttpsOnly'", {"forwardingProtocol": "HttpsOnly", "httpsRedirect": "Enabled"}, None),
     ("front-door-https-only", rules.FRONT_DOOR_ROUTE, {"forwardingProtocol": "HttpsOnly"}, "https_redirect='Enabled'", {"forwardingProtocol": "HttpsOnly", "supportedProtocols": ["Https"]}, None),
     ("apim-subscription-required", rules.APIM_API, {"subscriptionRequired": False}, "subscription_required=True", {}, None),
+    (
+        "azure-openai-custom-subdomain",
+        rules.COGNITIVE_ACCOUNT,
+        {"kind": "OpenAI", "properties": {"disableLocalAuth": True}},
+        "set properties.custom_sub_domain_name",
+        {"kind": "OpenAI", "properties": {"disableLocalAuth": True, "customSubDomainName": "models-swedencentral-k3x9q2"}},
+        None,
+    ),
+    ("role-assignment-principal-type", rules.ROLE_ASSIGNMENT, {"principalId": "p", "scope": "/s"}, "set principal_type", {"principalId": "p", "principalType": "ServicePrincipal"}, None),
+    # What the gateway's policy used to say: Backend ID in inbound, before any backend is chosen.
+    ("apim-policy-placement", rules.APIM_API_POLICY, {"format": "rawxml", "value": TOKEN_METRIC.format(dimensions=BACKEND_ID)}, "only filled in in <outbound>", {"format": "rawxml", "value": TOKEN_METRIC.format(dimensions=SUBSCRIPTION_ID)}, None),
+    ("apim-policy-placement", rules.APIM_API_POLICY, {"value": OUTBOUND_TOKEN_METRIC}, "<azure-openai-emit-token-metric> is not allowed in <outbound>: move it to inbound", {"value": OUTBOUND_BACKEND_COUNT}, None),
+    ("apim-policy-placement", rules.APIM_API_POLICY, {"value": TOKEN_METRIC.format(dimensions='<dimension name="Model" />')}, "'Model' has no value", {"format": "xml-link", "value": "https://example.com/policy.xml"}, None),
+    ("apim-policy-placement", rules.APIM_API_POLICY, {"value": TOKEN_METRIC.format(dimensions=SUBSCRIPTION_ID * 11)}, "at most 10", {"value": "not xml: the service validates it"}, None),
     ("deletion-protection-in-production", rules.LOAD_BALANCER, {"enableDeletionProtection": False}, "enable_deletion_protection=True", {"enableDeletionProtection": True}, {"production": True}),
     ("deletion-protection-in-production", rules.RDS_INSTANCE, {}, "set deletion_protection=True", {"deletionProtection": True}, {"production": True}),
+    ("experiment-template-stop-condition", rules.FIS_EXPERIMENT_TEMPLATE, {"stopConditions": [{"source": "none"}]}, "source 'aws:cloudwatch:alarm'", {"stopConditions": [{"source": "aws:cloudwatch:alarm", "value": ALARM_ARN}]}, None),
+    ("experiment-template-stop-condition", rules.FIS_EXPERIMENT_TEMPLATE, {}, "no condition of source 'none'", {"stopConditions": [{"source": "aws:cloudwatch:alarm", "value": ALARM_ARN}] * 2}, None),
+    ("experiment-template-stop-condition", rules.FIS_EXPERIMENT_TEMPLATE, {"stopConditions": [{"source": "aws:cloudwatch:alarm", "value": ALARM_ARN}, {"source": "none"}]}, "stop_conditions", {"stopConditions": [{"source": "aws:cloudwatch:alarm", "value": ALARM_ARN}]}, None),
 ]
 
 
@@ -134,6 +238,9 @@ def test_rules_read_preview_properties_without_touching_unknown_values():
     rule = unknown_checking_proxy({**OPEN_HTTPS, "tags": LB_TAGS, "securityGroupId": UNKNOWN_STRING_VALUE})
     assert violations(rules.AUTOSCALING_GROUP, group) == {}
     assert violations(rules.INGRESS_RULE, rule) == {}
+    # A new alarm's ARN is unknown at preview; the template still has its stop condition.
+    template = unknown_checking_proxy({"stopConditions": [{"source": "aws:cloudwatch:alarm", "value": UNKNOWN_STRING_VALUE}]})
+    assert violations(rules.FIS_EXPERIMENT_TEMPLATE, template) == {}
 
 
 @pytest.fixture
@@ -152,13 +259,26 @@ def test_every_rule_is_registered_as_a_mandatory_policy_with_its_config(register
     assert registered["name"] == "ha-model-serving-guardrails"
     assert registered["enforcement_level"] == pulumi_policy.EnforcementLevel.MANDATORY
     policies = {policy.name: policy for policy in registered["policies"]}
-    assert set(policies) == set(RULES_BY_NAME)
+    assert set(policies) == set(RULES_BY_NAME) | set(STACK_RULES_BY_NAME)
+    for name in STACK_RULES_BY_NAME:
+        assert isinstance(policies.pop(name), pulumi_policy.StackValidationPolicy)
     for name, policy in policies.items():
         assert policy.enforcement_level == pulumi_policy.EnforcementLevel.MANDATORY, name
         expected = dict(RULES_BY_NAME[name].config_schema)
         assert (policy.config_schema.properties if policy.config_schema else {}) == expected, name
     for rule_name, settings in PRODUCTION.items():
         assert set(settings) <= set(policies[rule_name].config_schema.properties), rule_name
+
+
+def test_a_registered_stack_policy_reports_what_its_rule_finds(registered):
+    policy = next(p for p in registered["policies"] if p.name == "replicated-databases-own-their-password")
+    resources = [
+        pulumi_policy.PolicyResource(rules.RDS_INSTANCE, props, f"urn:{name}", name, None, None, None, [], {})
+        for name, props in (("primary", {"manageMasterUserPassword": True}), ("replica", {"replicateSourceDb": "arn:aws:rds:us-east-1:123456789012:db:primary"}))
+    ]
+    reported: list[str] = []
+    policy.validate(pulumi_policy.StackValidationArgs(resources), lambda message, urn=None: reported.append(message))
+    assert len(reported) == 1 and "manage_master_user_password=False" in reported[0]
 
 
 def test_a_registered_policy_reports_the_rule_messages_with_config_defaults(registered):
@@ -177,7 +297,7 @@ def test_the_pack_served_like_the_cli_runs_it_reports_mandatory_violations_with_
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             analyzer = analyzer_pb2_grpc.AnalyzerStub(channel)
             info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=10)
-            assert info.name == "ha-model-serving-guardrails" and len(info.policies) == len(RULES)
+            assert info.name == "ha-model-serving-guardrails" and len(info.policies) == len(RULES) + len(STACK_RULES)
             analyzer.Configure(
                 analyzer_pb2.ConfigureAnalyzerRequest(
                     policyConfig={

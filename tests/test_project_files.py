@@ -49,10 +49,20 @@ def readme_test_command() -> str:
     return readme_command("test")
 
 
+BUILD_PROXY_PACKAGE = "venv/bin/python -m proxy_package"
+
+
 def test_ci_runs_the_readme_test_command_in_a_fresh_virtualenv():
     ci = (ROOT / ".ci" / "run").read_text()
     assert readme_test_command() in ci
     assert "python3 -m venv" in ci and "pip install -r requirements.txt" in ci
+
+
+def test_setting_up_builds_the_proxy_package_after_installing_and_before_testing():
+    setup = readme_command("set up")
+    assert setup.endswith(f"pip install -r requirements.txt && {BUILD_PROXY_PACKAGE}")
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert ci.index("pip install -r requirements.txt") < ci.index(BUILD_PROXY_PACKAGE) < ci.index(readme_test_command())
 
 
 @pytest.mark.parametrize("requirements", ["requirements.txt", "policy/requirements.txt"])

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from components.settings import PROJECT, SettingsError, region_availability_zones
-from tests.settings_helpers import parse, rejected
+from components.settings import PROJECT, SettingsError, parse_settings, region_availability_zones, stack_config_keys
+from tests.settings_helpers import parse, raw_config, rejected
 
 
 def test_defaults_are_valid():
@@ -36,7 +38,7 @@ def test_defaults_are_valid():
         ("vpcCidrs", {"vpcCidrs": ["us-east-1=10.10.0.0/16", "us-west-2=10.20.0.0/16", "eu-west-1=10.30.0.0/16"]}, "not in regions"),
         ("azCidrMask", {"azCidrMask": 21}, "do not fit"),
         ("azCidrMask", {"vpcCidrs": ["us-east-1=10.10.0.0/24", "us-west-2=10.20.0.0/16"], "azCidrMask": 20}, "cannot be larger"),
-        ("azCidrMask", {"availabilityZones": ["us-east-1=us-east-1a,us-east-1z"], "azCidrMask": 18}, "room for 4 AZ blocks"),
+        ("availabilityZones", {"availabilityZones": ["us-east-1=us-east-1a,us-east-1z"], "azCidrMask": 18}, "room for 4 AZ blocks"),
         ("publicSubnetMask", {"publicSubnetMask": 30}, "/28"),
         ("minSize", {"minSize": 5, "maxSize": 3, "desiredCapacity": 3}, "must not exceed maxSize"),
         ("desiredCapacity", {"minSize": 2, "maxSize": 4, "desiredCapacity": 5}, "between minSize (2) and maxSize (4)"),
@@ -91,14 +93,29 @@ def test_region_map_accepts_pinned_zones_and_certificates():
 
 def test_discovered_zones_take_the_first_az_count():
     settings = parse(azCount=3)
-    zones = region_availability_zones(settings, settings.region("us-east-1"), lambda: ["us-east-1d", "us-east-1a", "us-east-1c", "us-east-1b"])
+    zones = region_availability_zones(settings, settings.region("us-east-1"), lambda available_only: ["us-east-1d", "us-east-1a", "us-east-1c", "us-east-1b"])
     assert zones == ("us-east-1a", "us-east-1b", "us-east-1c")
+
+
+def test_pinned_zones_must_exist_in_their_region_impaired_or_not():
+    settings = parse(availabilityZones=["us-east-1=us-east-1a,us-east-1g", "us-west-2=us-west-2a,us-west-2b"])
+    asked = []
+
+    def zones_of_us_east_1(available_only: bool) -> list[str]:
+        asked.append(available_only)
+        return [f"us-east-1{letter}" for letter in "abcdef"]
+
+    with pytest.raises(SettingsError) as caught:
+        region_availability_zones(settings, settings.region("us-east-1"), zones_of_us_east_1)
+    assert caught.value.key == f"{PROJECT}:availabilityZones" and caught.value.value == "us-east-1=us-east-1g"
+    assert asked == [False]  # an impaired zone still exists: pinning it must not fail a deploy during the incident
+    assert region_availability_zones(settings, settings.region("us-west-2"), lambda available_only: ["us-west-2b", "us-west-2a"]) == ("us-west-2a", "us-west-2b")
 
 
 def test_region_with_too_few_zones_is_rejected_naming_az_count():
     settings = parse(azCount=3)
     with pytest.raises(SettingsError, match=f"{PROJECT}:azCount.*offers only 2"):
-        region_availability_zones(settings, settings.region("us-east-1"), lambda: ["us-east-1a", "us-east-1b"])
+        region_availability_zones(settings, settings.region("us-east-1"), lambda available_only: ["us-east-1a", "us-east-1b"])
 
 
 @pytest.mark.parametrize(
@@ -156,19 +173,20 @@ AZURE_ON = {"azureEnabled": True, "azureApimPublisherEmail": "platform@example.c
         ("azureOpenAiDeployments", {"azureOpenAiDeployments": ["a b=gpt-4o:2024-11-20:GlobalStandard:50"]}, "deployment names"),
         ("azureOpenAiDeployments", {"azureOpenAiDeployments": ["chat=GPT 4o:2024-11-20:GlobalStandard:50"]}, "model name"),
         ("azureOpenAiDeployments", {"azureOpenAiDeployments": ["chat=gpt-4o:2024 11:GlobalStandard:50"]}, "model version"),
-        ("azureOpenAiDeployments", {"azureOpenAiDeployments": ["chat=gpt-4o:1:Standard:5", "chat=gpt-4o:2:Standard:5"]}, "more than once"),
+        ("azureOpenAiDeployments", {"azureOpenAiDeployments": ["chat=gpt-4o:1:Standard:5", "chat=gpt-4o:2:Standard:5"]}, "deployment names must be distinct"),
         ("azureOpenAiDeployments", {"azureOpenAiDeployments": []}, "at least one"),
         ("azureLocations", {"azureLocations": ["swedencentral", "swedencentral"]}, "distinct"),
-        ("azureLocations", {"azureLocations": ["Sweden Central"], "azurePrimaryLocation": "Sweden Central"}, "Azure location name"),
+        ("azureLocations", {"azureLocations": ["Sweden Central"], "azurePrimaryLocation": "Sweden Central"}, "did you mean 'swedencentral'"),
         ("azureLocations", {"azureLocations": []}, "at least one"),
         ("azureLocations", {"azureLocations": [f"location{i}" for i in range(31)], "azurePrimaryLocation": "location0"}, "at most 30"),
         ("azurePrimaryLocation", {"azurePrimaryLocation": "westeurope"}, "must be one of azureLocations"),
         ("azureOriginResponseTimeout", {"azureOriginResponseTimeout": 15}, "between 16 and 240"),
         ("azureOriginResponseTimeout", {"azureOriginResponseTimeout": 241}, "between 16 and 240"),
-        ("azureBackendWeights", {"azureBackendWeights": ["eastus2=0"]}, "between 1 and 1000"),
-        ("azureBackendWeights", {"azureBackendWeights": ["eastus2=1001"]}, "between 1 and 1000"),
-        ("azureBackendWeights", {"azureBackendWeights": ["eastus2=heavy"]}, "between 1 and 1000"),
-        ("azureBackendWeights", {"azureBackendWeights": ["westeurope=10"]}, "not in regions"),
+        ("azureBackendWeights", {"azureBackendWeights": ["eastus2=0"]}, "between 1 and 100"),
+        # API Management pools accept at most 100, although Front Door origins would take up to 1000.
+        ("azureBackendWeights", {"azureBackendWeights": ["eastus2=101"]}, "between 1 and 100"),
+        ("azureBackendWeights", {"azureBackendWeights": ["eastus2=heavy"]}, "between 1 and 100"),
+        ("azureBackendWeights", {"azureBackendWeights": ["westeurope=10"]}, "location 'westeurope' is not in azureLocations"),
         ("azureBreakerFailureCount", {"azureBreakerFailureCount": 0}, "between 1 and 1000"),
         ("azureBreakerInterval", {"azureBreakerInterval": 0}, "between 1 and 3600"),
         ("azureBreakerTripDuration", {"azureBreakerTripDuration": 3601}, "between 1 and 3600"),
@@ -214,3 +232,208 @@ def test_traffic_shares_follow_the_topology(topology, expected):
 def test_only_premium_runs_gateways_in_several_locations(sku, locations, multi_region):
     azure = parse(azureApimSku=sku, azureLocations=["swedencentral", "eastus2"][:locations]).azure
     assert azure.multi_region_gateway is multi_region
+
+
+# What AWS and Azure would refuse is refused here first: repeated entries, names no catalog lists,
+# keys the project does not declare, and every message names the setting and the entry to change.
+
+SIX_REGIONS = {
+    "topology": "active-active",
+    "regions": ["us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2"],
+    "vpcCidrs": [f"{region}=10.{10 * (i + 1)}.0.0/16" for i, region in enumerate(["us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2"])],
+}
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        pytest.param({"regions": ["us-east-1"], "vpcCidrs": ["us-east-1=10.10.0.0/16"]}, id="one region"),
+        pytest.param(SIX_REGIONS, id="six regions"),
+        pytest.param({"availabilityZones": ["us-east-1=us-east-1a,us-east-1c,us-east-1f", "us-west-2=us-west-2b,us-west-2a"]}, id="pinned zones"),
+        pytest.param({"azureEnabled": False, "azureLocations": ["swedencentral"], "azurePrimaryLocation": "swedencentral"}, id="azure off"),
+        pytest.param({"standby": "warm-standby", "standbyMinSize": 1, "standbyMaxSize": 3, "standbyDesiredCapacity": 2}, id="warm standby"),
+        pytest.param({"loadBalancerScheme": "internal", "ingressCidrs": ["10.0.0.0/8", "192.168.0.0/16"]}, id="internal load balancer"),
+        pytest.param({"regions": ["cn-north-1", "cn-northwest-1"], "primaryRegion": "cn-north-1", "vpcCidrs": ["cn-north-1=10.10.0.0/16", "cn-northwest-1=10.20.0.0/16"],
+                      "certificateArns": ["cn-north-1=arn:aws-cn:acm:cn-north-1:123456789012:certificate/abc"], "proxyEnabled": False}, id="china partition"),
+    ],
+)
+def test_good_configurations_keep_working(overrides):
+    settings = parse(**overrides)
+    assert settings.region_names == tuple(overrides.get("regions", ("us-east-1", "us-west-2")))
+
+
+@pytest.mark.parametrize(
+    "key, overrides, repeated",
+    [
+        ("alertEmails", {"alertEmails": ["oncall@example.com", "oncall@example.com"]}, "oncall@example.com"),
+        ("alertEmails", {"alertEmails": ["oncall@example.com", "ops@example.com", "OnCall@Example.COM"]}, "OnCall@Example.COM"),
+        ("alertWebhooks", {"alertWebhooks": ["https://alerts.example.com/hook", "https://alerts.example.com/hook"]}, "https://alerts.example.com/hook"),
+        ("alertWebhooks", {"alertWebhooks": ["https://alerts.example.com/hook", "https://ALERTS.example.com/hook"]}, "https://ALERTS.example.com/hook"),
+        ("ingressCidrs", {"ingressCidrs": ["203.0.113.0/24", "198.51.100.0/24", "203.0.113.0/24"]}, "203.0.113.0/24"),
+        ("ingressCidrs", {"ingressCidrs": ["0.0.0.0/0", "0.0.0.0/0"]}, "0.0.0.0/0"),
+        ("regions", {"regions": ["us-east-1", "us-west-2", "us-east-1"]}, "us-east-1"),
+        ("availabilityZones", {"availabilityZones": ["us-east-1=us-east-1a,us-east-1b,us-east-1a"]}, "us-east-1=us-east-1a"),
+        ("azureLocations", {"azureLocations": ["swedencentral", "eastus2", "swedencentral"]}, "swedencentral"),
+        ("azureOpenAiDeployments", {"azureOpenAiDeployments": ["chat=gpt-4o:2024-11-20:GlobalStandard:5", "Chat=gpt-4o-mini:2024-07-18:GlobalStandard:5"]},
+         "Chat=gpt-4o-mini:2024-07-18:GlobalStandard:5"),
+        ("unlistedNames", {"unlistedNames": ["instanceType=p9.48xlarge", "instanceType=p9.48xlarge"]}, "instanceType=p9.48xlarge"),
+    ],
+)
+def test_repeated_entry_is_refused_naming_the_key_and_the_entry(key, overrides, repeated):
+    error = rejected(key, **overrides)
+    assert error.value == repeated
+    assert "more than once" in str(error) or "repeats" in str(error)
+
+
+def test_recipients_settings_accepts_as_distinct_get_distinct_resource_names():
+    # The alert subscriptions are named by recipient_key: whatever settings let through as distinct must not collide there.
+    from components.monitoring import recipient_key
+
+    emails = ["oncall@example.com", "on.call@example.com", "oncall@example.org"]
+    webhooks = ["https://alerts.example.com/hook", "https://alerts.example.com/hook/", "https://alerts.example.com/Hook2"]
+    monitoring = parse(alertEmails=emails, alertWebhooks=webhooks).monitoring
+    keys = [recipient_key(endpoint) for endpoint in (*monitoring.alert_emails, *monitoring.alert_webhooks)]
+    assert len(set(keys)) == len(keys) == 6
+
+
+@pytest.mark.parametrize(
+    "key, overrides, suggestion",
+    [
+        ("regions", {"regions": ["us-east-9"], "vpcCidrs": ["us-east-9=10.10.0.0/16"], "primaryRegion": "us-east-9"}, "'us-east-1'"),
+        ("regions", {"regions": ["us-east-1", "eu-wset-1"], "vpcCidrs": ["us-east-1=10.10.0.0/16", "eu-wset-1=10.20.0.0/16"]}, "'eu-west-1'"),
+        ("regions", {"regions": ["us-east-1", "ap-southeast-9"], "vpcCidrs": ["us-east-1=10.10.0.0/16", "ap-southeast-9=10.20.0.0/16"]}, "'ap-southeast-"),
+        ("regions", {"regions": ["US-EAST-1"]}, "'us-east-1'"),
+        ("instanceType", {"instanceType": "g5.xlage"}, "'g5.xlarge'"),
+        ("instanceType", {"instanceType": "t3.lrage"}, "'t3.large'"),
+        ("instanceType", {"instanceType": "p9.48xlarge"}, "unlistedNames"),
+        ("dbInstanceClass", {"dbInstanceClass": "db.r6g.lage"}, "'db.r6g.large'"),
+        ("dbInstanceClass", {"dbInstanceClass": "db.r6x.large"}, "unlistedNames"),
+        ("dbReplicaInstanceClass", {"dbReplicaInstanceClass": "db.r9z.large"}, "unlistedNames"),
+        ("sslPolicy", {"sslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-07"}, "'ELBSecurityPolicy-TLS13-1-2-2021-06'"),
+        ("azureLocations", {"azureLocations": ["swedencentral", "eastsu2"]}, "'eastus2'"),
+        ("azureLocations", {"azureLocations": ["westeurope2"], "azurePrimaryLocation": "westeurope2"}, "'westeurope'"),
+        ("azureLocations", {"azureLocations": ["EastUS2"], "azurePrimaryLocation": "EastUS2"}, "'eastus2'"),
+    ],
+)
+def test_well_formed_name_no_catalog_lists_is_refused_with_the_closest_names(key, overrides, suggestion):
+    error = rejected(key, **overrides)
+    assert suggestion in str(error)
+
+
+def test_a_refused_name_says_which_catalog_and_how_to_vouch_for_it():
+    error = rejected("instanceType", instanceType="p9.48xlarge")
+    message = str(error)
+    assert "EC2 instance type 'p9.48xlarge' is not in botocore" in message
+    assert f'add "instanceType=p9.48xlarge" to {PROJECT}:unlistedNames' in message
+
+
+def test_unlisted_names_vouch_for_real_names_newer_than_the_catalogs():
+    settings = parse(
+        regions=["us-east-1", "us-east-9"],
+        vpcCidrs=["us-east-1=10.10.0.0/16", "us-east-9=10.20.0.0/16"],
+        instanceType="p9.48xlarge",
+        dbInstanceClass="db.x2g.large",
+        sslPolicy="ELBSecurityPolicy-TLS13-1-2-2030-01",
+        azureLocations=["swedencentral", "marscentral"],
+        proxyEnabled=False,  # the proxy's adapter layer is published only in the regions it lists
+        unlistedNames=[
+            "regions=us-east-9",
+            "instanceType=p9.48xlarge",
+            "dbInstanceClass=db.x2g.large",
+            "sslPolicy=ELBSecurityPolicy-TLS13-1-2-2030-01",
+            "azureLocations=marscentral",
+        ],
+    )
+    assert settings.region_names == ("us-east-1", "us-east-9")
+    assert settings.fleet.instance_type == "p9.48xlarge" and settings.multi_region.database.instance_class == "db.x2g.large"
+    assert settings.azure.locations == ("swedencentral", "marscentral")
+
+
+@pytest.mark.parametrize(
+    "key, overrides, fragment",
+    [
+        # Vouching names a setting and an exact name, and never excuses a malformed one.
+        ("regions", {"regions": ["mars-1"], "unlistedNames": ["regions=mars-1"]}, "AWS region name"),
+        ("instanceType", {"instanceType": "P9.48XLARGE", "unlistedNames": ["instanceType=P9.48XLARGE"]}, "EC2 instance type"),
+        ("dbInstanceClass", {"dbInstanceClass": "db.x2g.large", "unlistedNames": ["dbReplicaInstanceClass=db.x2g.large"]}, "unlistedNames"),
+        ("unlistedNames", {"unlistedNames": ["topology=active-standby"]}, "not checked against a catalog"),
+        ("unlistedNames", {"unlistedNames": ["instancetype=p9.48xlarge"]}, "did you mean 'instanceType'"),
+        ("unlistedNames", {"unlistedNames": ["p9.48xlarge"]}, "<setting>=<name>"),
+    ],
+)
+def test_unlisted_names_are_checked_too(key, overrides, fragment):
+    assert fragment in str(rejected(key, **overrides))
+
+
+@pytest.mark.parametrize(
+    "key, overrides, entry, fragment",
+    [
+        ("regions", {"regions": ["us-east-1", "cn-north-1"], "vpcCidrs": ["us-east-1=10.10.0.0/16", "cn-north-1=10.20.0.0/16"]},
+         ["us-east-1", "cn-north-1"], "us-east-1 (aws), cn-north-1 (aws-cn)"),
+        ("regions", {"regions": ["us-gov-west-1", "us-west-2"], "primaryRegion": "us-west-2", "vpcCidrs": ["us-gov-west-1=10.10.0.0/16", "us-west-2=10.20.0.0/16"]},
+         ["us-gov-west-1", "us-west-2"], "one AWS partition"),
+        ("certificateArns", {"certificateArns": ["us-east-1=arn:aws-cn:acm:us-east-1:123456789012:certificate/abc"]},
+         "us-east-1=arn:aws-cn:acm:us-east-1:123456789012:certificate/abc", "arn:aws:acm:us-east-1:"),
+    ],
+)
+def test_regions_and_their_arns_stay_in_one_partition(key, overrides, entry, fragment):
+    error = rejected(key, **overrides)
+    assert error.value == entry and fragment in str(error)
+
+
+@pytest.mark.parametrize(
+    "key, overrides, entry, fragment",
+    [
+        ("vpcCidrs", {"vpcCidrs": ["us-east-1=10.0.0.0/8", "us-west-2=172.16.0.0/16"]}, "us-east-1=10.0.0.0/8", "between 16 and 28"),
+        ("vpcCidrs", {"vpcCidrs": ["us-east-1=10.10.0.0/16", "us-west-2=10.20.0.0/29"]}, "us-west-2=10.20.0.0/29", "not 29"),
+        ("vpcCidrs", {"vpcCidrs": ["us-east-1=10.10.0.0/16", "us-west-2=8.8.0.0/16"]}, "us-west-2=8.8.0.0/16", "private block"),
+        ("vpcCidrs", {"vpcCidrs": ["us-east-1=10.10.0.0/16", "us-west-2=10.20.0.1/16"]}, "us-west-2=10.20.0.1/16", "host bits"),
+        ("vpcCidrs", {"vpcCidrs": ["us-east-1=10.10.0.0/16"]}, ["us-east-1=10.10.0.0/16"], "add us-west-2=<cidr>"),
+        ("availabilityZones", {"availabilityZones": ["us-east-1=us-east-1a,us-east-1z"]}, "us-east-1=us-east-1z", "check the zone name"),
+        ("availabilityZones", {"availabilityZones": ["us-west-2=us-west-2a,us-west-2e"], "azCidrMask": 18}, "us-west-2=us-west-2e", "room for 4 AZ blocks of /18"),
+        ("azureBackendWeights", {"azureBackendWeights": ["swedencentral=5", "westeurope=10"]}, "westeurope=10", "not in azureLocations"),
+        ("certificateArns", {"certificateArns": ["US-EAST-1=arn:aws:acm:us-east-1:123456789012:certificate/abc"]},
+         "US-EAST-1=arn:aws:acm:us-east-1:123456789012:certificate/abc", "did you mean 'us-east-1'"),
+        ("natStrategy", {"natStrategy": "one-per-zone"}, "one-per-zone", "did you mean 'one-per-az'"),
+    ],
+)
+def test_message_names_the_setting_to_change_and_the_entry_within_it(key, overrides, entry, fragment):
+    error = rejected(key, **overrides)
+    assert error.value == entry and fragment in str(error)
+
+
+@pytest.mark.parametrize(
+    "keys, named, suggestion",
+    [
+        ([f"{PROJECT}:topolgy"], "topolgy", "did you mean 'topology'"),
+        ([f"{PROJECT}:Regions"], "Regions", "did you mean 'regions'"),
+        ([f"{PROJECT}:azureEnabeld", f"{PROJECT}:vpcCidr"], "azureEnabeld", "did you mean 'azureEnabled'"),
+        ([f"{PROJECT}:azureEnabeld", f"{PROJECT}:vpcCidr"], "azureEnabeld", f"Also undeclared: {PROJECT}:vpcCidr; did you mean 'vpcCidrs'"),
+        ([f"{PROJECT}:dbPasword", "aws:region"], "dbPasword", ""),
+    ],
+)
+def test_undeclared_key_of_the_project_is_refused_with_the_closest_declared_one(keys, named, suggestion):
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(raw_config(**{key.split(":", 1)[1]: "s3cr3t-value" for key in keys}), "test", keys=keys)
+    message = str(caught.value)
+    assert message.startswith(f"invalid setting {PROJECT}:{named}: this project declares no such setting")
+    assert suggestion in message
+    assert "s3cr3t-value" not in message  # an undeclared key's value may be a secret
+
+
+def test_keys_of_other_namespaces_are_not_ours():
+    keys = ["aws:region", "aws:profile", "azure-native:location", "pulumi:tags", f"{PROJECT}-other:topology", f"{PROJECT}:topology"]
+    assert parse_settings(raw_config(topology="active-active"), "test", keys=keys).topology == "active-active"
+
+
+def test_stack_config_keys_come_from_the_runtime_and_from_pulumi_config(monkeypatch):
+    import contextvars
+
+    from pulumi.runtime import config as runtime_config
+
+    def keys_seen() -> frozenset[str]:
+        runtime_config.set_all_config({f"{PROJECT}:topology": "active-active"})
+        return stack_config_keys()
+
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({f"{PROJECT}:topolgy": "active-active", "aws:region": "us-east-1"}))
+    assert contextvars.copy_context().run(keys_seen) == {f"{PROJECT}:topology", f"{PROJECT}:topolgy", "aws:region"}

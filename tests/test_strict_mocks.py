@@ -172,7 +172,7 @@ def test_both_stacks_pass_with_every_provider_resource_checked(pulumi_mocks, mon
 
     monkeypatch.setattr(runner, "check_inputs", recording_check)
     run = pulumi_mocks.run_stack(stack, cached=False)
-    declared = [(r.type, r.name) for r in run.resources if r.type.startswith(("aws:", "azure-native:"))]
+    declared = [(r.type, r.name) for r in run.resources if r.type.startswith(("aws:", "azure-native:", "random:"))]
     assert declared and sorted(checked) == sorted(declared)
 
 

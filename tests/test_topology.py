@@ -77,6 +77,8 @@ THREE_REGIONS = {"regions": ["us-east-1", "us-west-2", "eu-west-1"], "vpcCidrs":
         ("dbInstanceClass", {"dbInstanceClass": "r6g.large"}, "RDS instance class"),
         ("dbReplicaInstanceClass", {"dbReplicaInstanceClass": "large"}, "RDS instance class"),
         ("dbEngineVersion", {"dbEngineVersion": "9.6"}, "12 or newer"),
+        # Automatic minor upgrades move a pinned 16.4 on; the next up would ask RDS for a downgrade.
+        ("dbEngineVersion", {"dbEngineVersion": "16.4"}, "pin only the major version (16)"),
         ("dbAllocatedStorage", {"dbAllocatedStorage": 10}, "between 20 and 65536"),
         ("dbMaxAllocatedStorage", {"dbAllocatedStorage": 100, "dbMaxAllocatedStorage": 50}, "above dbAllocatedStorage (100)"),
         ("dbName", {"dbName": "model-registry"}, "underscores"),

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.test_project_files import readme_command, readme_test_command
+from tests.test_project_files import BUILD_PROXY_PACKAGE, readme_command, readme_test_command
 
 WORKFLOW_FILE = Path(__file__).resolve().parent.parent / ".github" / "workflows" / "preview.yml"
 LONG_LIVED_KEYS = ("aws-access-key-id", "aws-secret-access-key", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "client-secret", "creds:")
@@ -54,6 +54,14 @@ def test_every_pulumi_job_installs_the_project_the_pack_and_the_cli_and_needs_th
         assert "policy/venv/bin/pip install -r policy/requirements.txt" in " ".join(runs(job)), name
         assert uses(job, "pulumi/actions"), name
         assert job["needs"] in ("test", "deploy-dev"), name
+
+
+def test_every_pulumi_job_builds_the_proxy_package_before_running_pulumi(workflow):
+    # The program refuses a missing or stale Lambda package, so a preview on a fresh runner needs the build first.
+    for name, job in {**pulumi_jobs(workflow, "preview"), **pulumi_jobs(workflow, "up")}.items():
+        steps = runs(job)
+        built = next(index for index, run in enumerate(steps) if BUILD_PROXY_PACKAGE in run)
+        assert built < next(index for index, run in enumerate(steps) if run.startswith("pulumi ")), name
 
 
 def test_pull_requests_preview_dev_and_prod_with_the_policy_pack(workflow):
