@@ -244,7 +244,8 @@ def config_warnings(config: Config, environ: Mapping[str, str] = os.environ) -> 
     - two upstreams at one URL (scheme and host compared without case, default port dropped): failing over
       from one to the other retries the same server;
     - a `headers_from_env` variable unset or empty in `environ`: the upstream gets no such header (an Azure
-      gateway without its api-key answers 401, which is passed to the caller, not failed over).
+      gateway without its api-key answers 401; the credential is the router's, so it fails over and the
+      upstream is soon ejected).
     """
     from .endpoints import CHAT_COMPLETIONS  # imported here, like every module of the package, after config
 
