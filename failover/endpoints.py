@@ -1,8 +1,13 @@
 """What a usable answer looks like, per endpoint: the rules a transport applies to bodies and stream events.
 
-Each `Endpoint` carries its own rules, so an endpoint whose streams end another way (the Responses
-API's `response.completed`, for one) plugs in its own functions without touching the transports.
+Each `Endpoint` carries its own rules: its method, what a whole 2xx body must hold, how each event
+of its streams counts (content, end, error...) and how a stream that cannot complete is ended for
+the caller. The transports and the gateway apply them without knowing which endpoint they serve.
 Standard library only.
+
+Sources: the OpenAI API reference (chat streaming, completions, embeddings, models, Responses
+streaming events) and openai-python (`src/openai/_streaming.py`: a data event holding an `error`
+object raises `APIError`; `src/openai/types/responses/*`: the Responses event types).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Callable
 
-from .events import Event
+from .events import Event, error_event
 
 
 class Kind(enum.Enum):
@@ -22,26 +27,55 @@ class Kind(enum.Enum):
     OTHER = "other"  # relayed, but proves nothing yet (e.g. Azure's prompt-filter chunk with no choices)
     KEEPALIVE = "keepalive"  # empty data: neither relayed nor proof of progress
     END = "end"  # the stream is complete
+    FAILED = "failed"  # the stream is complete, but reports that the upstream failed (Responses' `response.failed`)
     ERROR = "error"  # the upstream reports an error inside the stream
     MALFORMED = "malformed"  # breaks the endpoint's format
+
+
+EventKind = Callable[[Event], Kind]
+# (message, code, the last event relayed or None) -> the event that ends a stream which cannot complete.
+ErrorEvent = Callable[[str, str, "Event | None"], bytes]
+
+
+def openai_error_event(message: str, code: str, last: Event | None) -> bytes:
+    """The error event of chat and completion streams: `{"error": {...}}`, which openai-python raises as an APIError."""
+    return error_event(message, code)
 
 
 @dataclass(frozen=True)
 class Endpoint:
     """One OpenAI-compatible route and its answer rules.
 
-    `event_kind(event)` classifies a dispatched stream event; `body_problem(body)` returns why a
-    complete 2xx body is no answer (a short phrase for logs), or None when it is one.
+    `body_problem(body)` returns why a complete 2xx body is no answer (a short phrase for logs), or
+    None when it is one. `event_kind(event)` classifies a dispatched stream event; it is None for an
+    endpoint that never streams, whose requests are sent and answered whole whatever their body
+    says. `error_event(message, code, last)` is the event that ends a stream which cannot complete,
+    in the endpoint's own error shape.
     """
 
     path: str
-    event_kind: Callable[[Event], Kind]
+    method: str
     body_problem: Callable[[bytes], str | None]
+    event_kind: EventKind | None = None
+    error_event: ErrorEvent = openai_error_event
+
+    @property
+    def streams(self) -> bool:
+        return self.event_kind is not None
 
 
-def chat_event_kind(event: Event) -> Kind:
-    """Chat completion chunks (https://platform.openai.com/docs/api-reference/chat-streaming).
+def _json_object(data: str | bytes) -> dict | None:
+    try:
+        document = json.loads(data)
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
 
+
+def choices_event_kind(event: Event) -> Kind:
+    """Chat completion chunks and legacy completion chunks, which share one stream format.
+
+    (OpenAI API reference: "The chat completion chunk object", "Create completion" with `stream`.)
     Content is a chunk with a non-empty `choices` list or a `usage` object (the last chunk when the
     caller asked for `stream_options.include_usage`, whose `choices` is empty). A chunk with neither,
     such as Azure OpenAI's first chunk (`choices: []` and `prompt_filter_results`), is relayed but
@@ -55,11 +89,8 @@ def chat_event_kind(event: Event) -> Kind:
         return Kind.ERROR
     if data == "[DONE]" or data.strip() == "[DONE]":
         return Kind.END
-    try:
-        chunk = json.loads(data)
-    except ValueError:
-        return Kind.MALFORMED
-    if not isinstance(chunk, dict):
+    chunk = _json_object(data)
+    if chunk is None:
         return Kind.MALFORMED
     if chunk.get("error"):
         return Kind.ERROR
@@ -68,33 +99,129 @@ def chat_event_kind(event: Event) -> Kind:
     return Kind.OTHER
 
 
-def chat_body_problem(body: bytes) -> str | None:
-    """A chat completion must be a JSON object with a non-empty `choices` list and no `error` object."""
-    try:
-        completion = json.loads(body)
-    except ValueError:
-        return "not JSON"
-    if not isinstance(completion, dict):
+def _listed(key: str, missing: str) -> Callable[[bytes], str | None]:
+    """A body rule: a JSON object without an `error` object whose `key` is a non-empty list."""
+
+    def problem(body: bytes) -> str | None:
+        document = _json_object(body)
+        if document is None:
+            return "not a JSON object"
+        if document.get("error"):
+            return "an error object"
+        value = document.get(key)
+        if not isinstance(value, list) or not value:
+            return missing
+        return None
+
+    return problem
+
+
+# A chat completion or a completion: `choices` holds the answer.
+choices_body_problem = _listed("choices", "no choices")
+# An embeddings answer: `data` holds one embedding per input.
+embeddings_body_problem = _listed("data", "no embeddings")
+# A model list (`object: list`): `data` names the models. An empty list serves nobody: another
+# upstream may have models, so it fails over like any answer that is no answer.
+models_body_problem = _listed("data", "no models")
+
+
+# Responses API streaming events (OpenAI API reference "Streaming events"; openai-python
+# `types/responses/response_stream_event.py`): each data is a JSON object whose `type` names it and
+# carries a `sequence_number`. These three only report the response's status: they commit nothing.
+_RESPONSE_LIFECYCLE = frozenset({"response.created", "response.in_progress", "response.queued"})
+# The stream is complete: the caller holds the final response object, whatever its status says.
+_RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete"})
+_RESPONSE_FAILED = "response.failed"
+
+
+def responses_event_kind(event: Event) -> Kind:
+    """Responses API events (https://platform.openai.com/docs/api-reference/responses-streaming).
+
+    Content is every event that is part of the answer (`response.output_item.added`, text and
+    tool-call deltas...): anything but the lifecycle events `response.created`,
+    `response.in_progress` and `response.queued`, which are relayed but commit nothing. The stream
+    ends with `response.completed` or `response.incomplete`; `response.failed` ends it too, saying
+    the upstream failed. The error event is `type: error` (documented with `code` and `message` at the
+    top level; OpenAI sends them nested in an `error` object, openai-dotnet#881), announced by
+    `event: error`. There is no `[DONE]`: data that is not a JSON object with a string `type` breaks
+    the stream.
+    """
+    data = event.data
+    if not data.strip():
+        return Kind.KEEPALIVE
+    if event.type == "error":
+        return Kind.ERROR
+    document = _json_object(data)
+    if document is None:
+        return Kind.MALFORMED
+    kind = document.get("type")
+    if kind == "error" or document.get("error"):
+        return Kind.ERROR
+    if not isinstance(kind, str):
+        return Kind.MALFORMED
+    if kind in _RESPONSE_ENDS:
+        return Kind.END
+    if kind == _RESPONSE_FAILED:
+        return Kind.FAILED
+    if kind in _RESPONSE_LIFECYCLE:
+        return Kind.OTHER
+    return Kind.CONTENT
+
+
+def responses_body_problem(body: bytes) -> str | None:
+    """A response object must be a JSON object with an `output` list and no `error` (a failed response has one)."""
+    document = _json_object(body)
+    if document is None:
         return "not a JSON object"
-    if completion.get("error"):
+    if document.get("error"):
         return "an error object"
-    choices = completion.get("choices")
-    if not isinstance(choices, list) or not choices:
-        return "no choices"
+    if not isinstance(document.get("output"), list):
+        return "no output"
     return None
 
 
+def responses_error_event(message: str, code: str, last: Event | None) -> bytes:
+    """The Responses API's error event, numbered after the last event the caller received.
+
+    `code`, `message` and `param` sit at the top level, as the API reference and openai-python's
+    `ResponseErrorEvent` have them, and again in an `error` object, as OpenAI sends them
+    (openai-dotnet#881, Effect-TS/effect#7262) and as openai-python raises them: its stream raises
+    `APIError` only for data holding an `error` object (`_streaming.py`).
+    """
+    sequence = 0
+    previous = _json_object(last.data) if last is not None else None
+    if previous is not None and isinstance(previous.get("sequence_number"), int):
+        sequence = previous["sequence_number"] + 1
+    fields = {"code": code, "message": message, "param": None}
+    payload = {"type": "error", **fields, "sequence_number": sequence, "error": {"type": "stream_error", **fields}}
+    return Event("error", json.dumps(payload)).encode()
+
+
 def error_summary(data: str | bytes) -> str:
-    """`code: message` of an OpenAI-style error object, bounded, for logs and the caller's error event."""
-    try:
-        document = json.loads(data)
-    except ValueError:
+    """`code: message` of an error the upstream reported, bounded, for logs and the caller's error event.
+
+    Reads an OpenAI error object (`{"error": {...}}`), a Responses error event (`code` and `message`
+    at the top level) and a failed response (`{"response": {"error": {...}}}`).
+    """
+    document = _json_object(data)
+    if document is None:
         return "unreadable error"
-    error = document.get("error") if isinstance(document, dict) else None
+    error = document.get("error")
+    if not isinstance(error, dict):
+        response = document.get("response")
+        error = response.get("error") if isinstance(response, dict) else None
+    if not isinstance(error, dict):
+        error = document if "message" in document else None
     if not isinstance(error, dict):
         return "unreadable error"
     code = error.get("code") or error.get("type") or "error"
     return f"{code}: {str(error.get('message') or '')[:200]}".rstrip(": ")
 
 
-CHAT_COMPLETIONS = Endpoint("/v1/chat/completions", chat_event_kind, chat_body_problem)
+CHAT_COMPLETIONS = Endpoint("/v1/chat/completions", "POST", choices_body_problem, choices_event_kind)
+COMPLETIONS = Endpoint("/v1/completions", "POST", choices_body_problem, choices_event_kind)
+EMBEDDINGS = Endpoint("/v1/embeddings", "POST", embeddings_body_problem)
+RESPONSES = Endpoint("/v1/responses", "POST", responses_body_problem, responses_event_kind, responses_error_event)
+MODELS = Endpoint("/v1/models", "GET", models_body_problem)
+# Every route the gateway serves, in the order of the docs.
+ENDPOINTS = (CHAT_COMPLETIONS, COMPLETIONS, EMBEDDINGS, RESPONSES, MODELS)

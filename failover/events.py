@@ -49,6 +49,12 @@ def error_event(message: str, code: str) -> bytes:
     return Event("error", json.dumps(payload)).encode()
 
 
-def broken_stream_event(detail: str) -> bytes:
-    """How a stream that broke after its first content reached the caller ends: code `upstream_stream_broken`."""
-    return error_event(f"The upstream stream broke before completing ({detail}).", "upstream_stream_broken")
+# Why a committed stream ends with an error event (the `code` of that event).
+BROKEN = "upstream_stream_broken"  # the upstream broke it after its first content
+DEADLINE = "deadline_exceeded"  # the request's deadline passed while it flowed
+SHUTTING_DOWN = "proxy_shutting_down"  # the gateway is stopping
+
+
+def broken_message(detail: str) -> str:
+    """The message of the error event ending a stream that broke after its first content reached the caller."""
+    return f"The upstream stream broke before completing ({detail})."

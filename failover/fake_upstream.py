@@ -6,11 +6,20 @@ the "regions" in the fault-injection tests. It speaks just enough HTTP/1.1
 so each fault is exactly the bytes a broken server would send. Like a real
 server it sends `date` and `server` headers, and it honours
 `stream_options.include_usage` (a last chunk with `usage` and no choices).
+
+It answers `POST /v1/chat/completions`, `/v1/completions`, `/v1/embeddings`
+(floats, or base64 with `encoding_format: base64`), `/v1/responses` and
+`GET /v1/models` in the shapes of the OpenAI API reference (a Responses stream
+is its typed, numbered events, from `response.created` to `response.completed`;
+its error event is the one OpenAI sends). With `flavor="azure"` the model list
+is Azure OpenAI's (`GET /openai/v1/models`: the resource's models with
+`created_at`, `capabilities` and `lifecycle_status`). Any other route is a 404.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import socket
 import struct
@@ -18,6 +27,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from email.utils import formatdate
+from typing import Callable
 
 FAIL_MODES = (
     "none",  # answer normally
@@ -46,6 +56,7 @@ FAIL_MODES = (
     "slow",  # stream a long answer, one event every `pace` seconds
     "raw",  # answer a stream with 200 and the bytes in `raw_stream`, chunk by chunk
 )
+FLAVORS = ("openai", "azure")  # whose model list shape GET /v1/models answers with
 
 
 @dataclass
@@ -56,14 +67,18 @@ class Seen:
     stream: bool
     body: dict
     connection: int  # the client's port: requests with the same one came over one kept-alive connection
+    method: str = "POST"
     caller_left_at: float | None = None  # when the peer closed the connection before the answer was complete
 
 
 class FakeUpstream:
-    def __init__(self, name: str, mode: str = "none", retry_after: str | None = None, pace: float = 0.05) -> None:
+    def __init__(self, name: str, mode: str = "none", retry_after: str | None = None, pace: float = 0.05, flavor: str = "openai") -> None:
         if mode not in FAIL_MODES:
             raise ValueError(f"unknown fail mode {mode!r}; choose from {', '.join(FAIL_MODES)}")
+        if flavor not in FLAVORS:
+            raise ValueError(f"unknown flavor {flavor!r}; choose from {', '.join(FLAVORS)}")
         self.name = name
+        self.flavor = flavor
         self.mode = mode
         self.retry_after = retry_after
         self.pace = pace  # seconds between events in "slow" and between comments in "keepalive-*"
@@ -111,7 +126,8 @@ class FakeUpstream:
     async def _one_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         head = await reader.readuntil(b"\r\n\r\n")
         request_line, *header_lines = head.decode("latin-1").split("\r\n")
-        path = request_line.split(" ")[1] if " " in request_line else "/"
+        method, _, rest = request_line.partition(" ")
+        path = rest.split(" ")[0] if rest else "/"
         headers = {}
         for line in header_lines:
             if ":" in line:
@@ -123,7 +139,7 @@ class FakeUpstream:
         except ValueError:
             body = {}
         body = body if isinstance(body, dict) else {}
-        seen = Seen(time.monotonic(), path, headers, body.get("stream") is True, body, writer.get_extra_info("peername")[1])
+        seen = Seen(time.monotonic(), path, headers, body.get("stream") is True, body, writer.get_extra_info("peername")[1], method)
         self.seen.append(seen)
         mode = self.script.popleft() if self.script else self.mode
         try:
@@ -140,12 +156,15 @@ class FakeUpstream:
         if mode == "hang":
             await self._until_stopped_or_left(reader, seen)
             return False
+        api = _APIS.get((seen.method, seen.path.partition("?")[0]))
+        if api is None:
+            return await self._json(writer, 404, {"error": {"message": f"Invalid URL ({seen.method} {seen.path})", "type": "invalid_request_error", "param": None, "code": None}})
         error = _ERRORS.get(mode)
         if error is not None:
             status, document = error
             extra = {"retry-after": self.retry_after} if self.retry_after is not None and status in (429, 503) else {}
             return await self._json(writer, status, document, extra)
-        if not seen.stream:
+        if not seen.stream or not api.streams:
             if mode == "stream-cut":
                 writer.write(self._head(200, "application/json", {"content-length": "500"}) + b"{\"id\": \"chatcmpl")
                 await writer.drain()
@@ -153,23 +172,29 @@ class FakeUpstream:
                 return False
             if mode == "error-200":
                 return await self._json(writer, 200, _SERVER_ERROR)
+            whole = api.whole(self, seen.body)
             if mode == "no-choices":
-                return await self._json(writer, 200, {**self._completion(), "choices": []})
-            return await self._json(writer, 200, self._completion())
-        return await self._stream(mode, seen, reader, writer)
+                whole[api.answer_key] = []
+            return await self._json(writer, 200, whole)
+        return await self._stream(mode, seen, reader, writer, api)
 
-    async def _stream(self, mode: str, seen: Seen, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    async def _stream(self, mode: str, seen: Seen, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, api: _Api) -> bool:
         writer.write(self._head(200, "text/event-stream", {"cache-control": "no-cache", "transfer-encoding": "chunked"}))
         if mode == "raw":
             for part in self.raw_stream:
                 await self._chunk(writer, part)
             return await self._last_chunk(writer)
+        assert api.stream is not None
+        events = api.stream(self, seen.body)
+        for event in events.opening:
+            await self._chunk(writer, event)
         if mode == "error-event":
-            await self._chunk(writer, b"event: error\ndata: " + json.dumps(_SERVER_ERROR).encode() + b"\n\n")
+            await self._chunk(writer, events.error)
             return await self._last_chunk(writer)
         if mode == "error-200":
             await self._chunk(writer, b"data: " + json.dumps(_SERVER_ERROR).encode() + b"\n\n")
-            await self._chunk(writer, b"data: [DONE]\n\n")
+            if events.end:
+                await self._chunk(writer, events.end)
             return await self._last_chunk(writer)
         if mode in ("keepalive-cut", "keepalive-stall"):
             for _ in range(3 if mode == "keepalive-cut" else 10**9):
@@ -178,10 +203,10 @@ class FakeUpstream:
                     return False
             writer.transport.abort()
             return False
-        words = ["Hello", " from", f" {self.name}", "."]
+        pieces = events.pieces
         if mode == "slow":
-            words = [f" word{i}" for i in range(200)]
-        for index, word in enumerate(words):
+            pieces = [events.piece(f" word{i}") for i in range(200)]
+        for index, piece in enumerate(pieces):
             if mode == "stream-cut" and index == 2:
                 await writer.drain()
                 writer.transport.abort()
@@ -196,14 +221,13 @@ class FakeUpstream:
             if mode == "malformed" and index == 1:
                 await self._chunk(writer, b"data: {\"choices\": [{\"delta\": {\"content\"\n\n")
                 continue
-            await self._chunk(writer, b"data: " + json.dumps(self._delta(word)).encode() + b"\n\n")
+            await self._chunk(writer, piece)
             if mode == "slow" and await self._stopped_or_left_within(self.pace, reader, seen):
                 return False
-        await self._chunk(writer, b"data: " + json.dumps(self._delta(None, finish="stop")).encode() + b"\n\n")
-        if (seen.body.get("stream_options") or {}).get("include_usage") is True:
-            await self._chunk(writer, b"data: " + json.dumps({**self._delta(None), "choices": [], "usage": _USAGE}).encode() + b"\n\n")
-        if mode != "no-done":
-            await self._chunk(writer, b"data: [DONE]\n\n")
+        for event in events.closing:
+            await self._chunk(writer, event)
+        if mode != "no-done" and events.end:
+            await self._chunk(writer, events.end)
         return await self._last_chunk(writer)
 
     async def _until_stopped_or_left(self, reader: asyncio.StreamReader, seen: Seen) -> None:
@@ -243,26 +267,6 @@ class FakeUpstream:
         await writer.drain()
         return True
 
-    def _completion(self) -> dict:
-        return {
-            "id": f"chatcmpl-{self.name}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": f"fake-{self.name}",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": f"Hello from {self.name}."}, "finish_reason": "stop"}],
-            "usage": _USAGE,
-        }
-
-    def _delta(self, content: str | None, finish: str | None = None) -> dict:
-        delta = {"content": content} if content is not None else {}
-        return {
-            "id": f"chatcmpl-{self.name}",
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": f"fake-{self.name}",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
-
 
 _USAGE = {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}
 _SERVER_ERROR = {"error": {"message": "The server had an error while processing your request.", "type": "server_error", "param": None, "code": None}}
@@ -287,3 +291,153 @@ async def run(name: str, port: int, mode: str, retry_after: str | None) -> None:
     upstream = await FakeUpstream(name, mode, retry_after).start(port=port)
     print(f"fake upstream {name!r} listening on {upstream.url} (fail mode: {mode})", flush=True)
     await asyncio.Event().wait()
+
+
+# --- the API's shapes, per route ---------------------------------------------------------------------
+
+
+@dataclass
+class _Events:
+    """One stream's events (each one encoded, blank line included): what opens it before any content,
+    the pieces of the answer (faults strike between them), what closes it, its end marker, the error
+    event this API sends, and `piece(text)` for more pieces (the `slow` mode's long answer)."""
+
+    opening: list[bytes]
+    pieces: list[bytes]
+    closing: list[bytes]
+    end: bytes | None
+    error: bytes
+    piece: Callable[[str], bytes]
+
+
+@dataclass(frozen=True)
+class _Api:
+    streams: bool
+    answer_key: str  # the list that holds the answer: emptied by the `no-choices` fault
+    whole: Callable[[FakeUpstream, dict], dict]
+    stream: Callable[[FakeUpstream, dict], _Events] | None = None
+
+
+def _words(upstream: FakeUpstream) -> list[str]:
+    return ["Hello", " from", f" {upstream.name}", "."]
+
+
+def _data(document: dict) -> bytes:
+    return b"data: " + json.dumps(document).encode() + b"\n\n"
+
+
+_DONE = b"data: [DONE]\n\n"
+_CHAT_ERROR_EVENT = b"event: error\n" + _data(_SERVER_ERROR)
+
+
+def _chat_whole(upstream: FakeUpstream, body: dict) -> dict:
+    message = {"role": "assistant", "content": "".join(_words(upstream))}
+    return {**_head("chatcmpl", "chat.completion", upstream), "choices": [{"index": 0, "message": message, "finish_reason": "stop"}], "usage": _USAGE}
+
+
+def _chat_stream(upstream: FakeUpstream, body: dict) -> _Events:
+    def chunk(content: str | None, finish: str | None = None) -> dict:
+        delta = {"content": content} if content is not None else {}
+        return {**_head("chatcmpl", "chat.completion.chunk", upstream), "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    closing = [_data(chunk(None, finish="stop"))]
+    if (body.get("stream_options") or {}).get("include_usage") is True:
+        closing.append(_data({**chunk(None), "choices": [], "usage": _USAGE}))
+    return _Events([], [_data(chunk(word)) for word in _words(upstream)], closing, _DONE, _CHAT_ERROR_EVENT, lambda text: _data(chunk(text)))
+
+
+def _completion_whole(upstream: FakeUpstream, body: dict) -> dict:
+    choice = {"text": "".join(_words(upstream)), "index": 0, "logprobs": None, "finish_reason": "stop"}
+    return {**_head("cmpl", "text_completion", upstream), "choices": [choice], "usage": _USAGE}
+
+
+def _completion_stream(upstream: FakeUpstream, body: dict) -> _Events:
+    def chunk(text: str, finish: str | None = None) -> dict:
+        return {**_head("cmpl", "text_completion", upstream), "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish}]}
+
+    closing = [_data(chunk("", finish="stop"))]
+    if (body.get("stream_options") or {}).get("include_usage") is True:
+        closing.append(_data({**chunk(""), "choices": [], "usage": _USAGE}))
+    return _Events([], [_data(chunk(word)) for word in _words(upstream)], closing, _DONE, _CHAT_ERROR_EVENT, lambda text: _data(chunk(text)))
+
+
+def _embeddings_whole(upstream: FakeUpstream, body: dict) -> dict:
+    inputs = body.get("input")
+    count = len(inputs) if isinstance(inputs, list) and inputs and not isinstance(inputs[0], int) else 1
+    vectors = [[0.1 * (index + 1), -0.2, 0.3] for index in range(count)]
+    if body.get("encoding_format") == "base64":  # little-endian float32, as the API sends it
+        encoded: list = [base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode() for v in vectors]
+    else:
+        encoded = vectors
+    data = [{"object": "embedding", "index": index, "embedding": vector} for index, vector in enumerate(encoded)]
+    return {"object": "list", "data": data, "model": f"fake-{upstream.name}", "usage": {"prompt_tokens": 2, "total_tokens": 2}}
+
+
+def _models_whole(upstream: FakeUpstream, body: dict) -> dict:
+    if upstream.flavor == "azure":
+        # Azure OpenAI v1 `GET /openai/v1/models`: the resource's models, not its deployments.
+        capabilities = {"fine_tune": False, "inference": True, "completion": False, "chat_completion": True, "embeddings": False}
+        model = {"id": f"fake-{upstream.name}", "object": "model", "created_at": 1735689600, "status": "succeeded", "capabilities": capabilities, "lifecycle_status": "generally-available", "deprecation": {"inference": 1830297600}}
+        return {"object": "list", "data": [model]}
+    return {"object": "list", "data": [{"id": f"fake-{upstream.name}", "object": "model", "created": 1735689600, "owned_by": "fake"}]}
+
+
+def _response(upstream: FakeUpstream, status: str, text: str | None) -> dict:
+    output = []
+    if text is not None:
+        content = [{"type": "output_text", "text": text, "annotations": []}]
+        output.append({"id": f"msg_{upstream.name}", "type": "message", "role": "assistant", "status": "completed", "content": content})
+    usage = {"input_tokens": 5, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 4, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 9}
+    return {
+        "id": f"resp_{upstream.name}", "object": "response", "created_at": int(time.time()), "status": status,
+        "model": f"fake-{upstream.name}", "output": output, "error": None, "incomplete_details": None,
+        "instructions": None, "metadata": {}, "parallel_tool_calls": True, "temperature": 1.0, "tool_choice": "auto",
+        "tools": [], "top_p": 1.0, "text": {"format": {"type": "text"}}, "usage": usage if status == "completed" else None,
+    }  # fmt: skip
+
+
+def _responses_whole(upstream: FakeUpstream, body: dict) -> dict:
+    return _response(upstream, "completed", "".join(_words(upstream)))
+
+
+def _responses_stream(upstream: FakeUpstream, body: dict) -> _Events:
+    """Typed, numbered events (OpenAI API reference, "Streaming events"), each also named by `event:`."""
+    numbers = iter(range(10**9))
+    item = {"id": f"msg_{upstream.name}", "type": "message", "role": "assistant", "status": "in_progress", "content": []}
+    part = {"type": "output_text", "text": "", "annotations": []}
+    where = {"item_id": item["id"], "output_index": 0, "content_index": 0}
+
+    def event(kind: str, **fields: object) -> bytes:
+        return f"event: {kind}\n".encode() + _data({"type": kind, "sequence_number": next(numbers), **fields})
+
+    def delta(text: str) -> bytes:
+        return event("response.output_text.delta", **where, delta=text, logprobs=[])
+
+    opening = [event("response.created", response=_response(upstream, "in_progress", None)), event("response.in_progress", response=_response(upstream, "in_progress", None))]
+    words = _words(upstream)
+    first = event("response.output_item.added", output_index=0, item=item) + event("response.content_part.added", **where, part=part) + delta(words[0])
+    pieces = [first, *(delta(word) for word in words[1:])]
+    text = "".join(words)
+    done_part = {**part, "text": text}
+    closing = [
+        event("response.output_text.done", **where, text=text, logprobs=[]),
+        event("response.content_part.done", **where, part=done_part),
+        event("response.output_item.done", output_index=0, item={**item, "status": "completed", "content": [done_part]}),
+    ]
+    end = event("response.completed", response=_response(upstream, "completed", text))
+    # What OpenAI sends (openai-dotnet#881): the fields nested in `error`, next to `type` and `sequence_number`.
+    error = event("error", error={"type": "server_error", "code": "server_error", "message": "The server had an error while processing your request.", "param": None})
+    return _Events(opening, pieces, closing, end, error, delta)
+
+
+def _head(prefix: str, kind: str, upstream: FakeUpstream) -> dict:
+    return {"id": f"{prefix}-{upstream.name}", "object": kind, "created": int(time.time()), "model": f"fake-{upstream.name}"}
+
+
+_APIS: dict[tuple[str, str], _Api] = {
+    ("POST", "/v1/chat/completions"): _Api(True, "choices", _chat_whole, _chat_stream),
+    ("POST", "/v1/completions"): _Api(True, "choices", _completion_whole, _completion_stream),
+    ("POST", "/v1/embeddings"): _Api(False, "data", _embeddings_whole),
+    ("POST", "/v1/responses"): _Api(True, "output", _responses_whole, _responses_stream),
+    ("GET", "/v1/models"): _Api(False, "data", _models_whole),
+}

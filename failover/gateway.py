@@ -24,18 +24,17 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from .config import Config
-from .endpoints import CHAT_COMPLETIONS, Endpoint
-from .events import broken_stream_event, error_event
+from .endpoints import ENDPOINTS, Endpoint
+from .events import BROKEN, DEADLINE, SHUTTING_DOWN, broken_message
 from .logfmt import logfmt
 from .outcomes import DeadlineReached, Interrupted, StreamBroken
 from .router import ATTEMPTS_HEADER, NO_UPSTREAM_HEADERS, UPSTREAM_HEADER, Attempt, Plan, Reply, RequestMeta, Router
-from .surface import UpstreamRequest, forwarded_headers, not_found, relayable_headers, wants_stream
+from .surface import UpstreamRequest, forwarded_headers, method_not_allowed, not_found, relayable_headers, wants_stream
 from .transport_httpx import Exchange, HttpxTransport, UpstreamStream, make_client
 
 log = logging.getLogger("failover.gateway")
 T = TypeVar("T")
 
-ENDPOINTS = (CHAT_COMPLETIONS,)
 SHUTDOWN_REASON = "the proxy is shutting down"
 
 
@@ -66,7 +65,7 @@ def create_app(config: Config, router: Router | None = None, caller_region: str 
             if body is None:
                 return _too_large(config.max_request_bytes)
             path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            upstream_request = UpstreamRequest(path, forwarded_headers(request.headers), body, wants_stream(body))
+            upstream_request = UpstreamRequest(path, forwarded_headers(request.headers), body, endpoint.streams and wants_stream(body))
             plan = router.begin(RequestMeta(caller_region))
             try:
                 driven = await _while_caller_waits(request, _drive(plan, request.app.state.transport, upstream_request, endpoint))
@@ -86,7 +85,7 @@ def create_app(config: Config, router: Router | None = None, caller_region: str 
                 return _plain(reply)
             headers = relayable_headers(exchange.headers) | reply.headers
             if exchange.stream is not None:
-                relay = _Relay(plan, attempt, exchange, exchange.stream)
+                relay = _Relay(plan, attempt, exchange, exchange.stream, endpoint)
                 return StreamingResponse(relay.events(), status_code=reply.status, headers=headers, background=BackgroundTask(relay.finish))
             plan.close()
             return Response(exchange.body, status_code=reply.status, headers=headers)
@@ -97,7 +96,7 @@ def create_app(config: Config, router: Router | None = None, caller_region: str 
         routes=[
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
-            *(Route(endpoint.path, proxy(endpoint), methods=["POST"]) for endpoint in ENDPOINTS),
+            *(Route(endpoint.path, proxy(endpoint), methods=[endpoint.method]) for endpoint in ENDPOINTS),
         ],
         exception_handlers={HTTPException: _http_exception},
         lifespan=lifespan,
@@ -195,8 +194,9 @@ _OPEN_STREAMS: set[UpstreamStream] = set()
 class _Relay:
     """A committed stream on its way to the caller; ends with an error event unless it completed."""
 
-    def __init__(self, plan: Plan, attempt: Attempt, exchange: Exchange, stream: UpstreamStream) -> None:
+    def __init__(self, plan: Plan, attempt: Attempt, exchange: Exchange, stream: UpstreamStream, endpoint: Endpoint) -> None:
         self._plan = plan
+        self._endpoint = endpoint
         self._attempt = attempt
         self._exchange = exchange
         self._stream = stream
@@ -211,11 +211,11 @@ class _Relay:
             end = self._stream.end
             self._plan.record(self._attempt, end)
             if isinstance(end, StreamBroken):
-                yield broken_stream_event(end.detail)
+                yield self._error(broken_message(end.detail), BROKEN)
             elif isinstance(end, DeadlineReached):
-                yield error_event("The request deadline passed before the stream completed.", "deadline_exceeded")
+                yield self._error("The request deadline passed before the stream completed.", DEADLINE)
             elif isinstance(end, Interrupted):
-                yield error_event(f"The stream was stopped: {end.reason}.", "proxy_shutting_down")
+                yield self._error(f"The stream was stopped: {end.reason}.", SHUTTING_DOWN)
         finally:
             self._release()
 
@@ -224,14 +224,22 @@ class _Relay:
         self._release()
         await self._stream.aclose()
 
+    def _error(self, message: str, code: str) -> bytes:
+        return self._endpoint.error_event(message, code, self._stream.last)
+
     def _release(self) -> None:
         _OPEN_STREAMS.discard(self._stream)
         self._plan.close()
 
 
 async def _http_exception(request: Request, error: Exception) -> Response:
-    # Unknown routes and methods get an OpenAI-style error with the usual headers too.
+    # Unknown routes and methods get an OpenAI-style error with the usual headers too; a 405 keeps
+    # the `Allow` header starlette names the route's methods in (RFC 9110 15.5.6: it must be sent).
     assert isinstance(error, HTTPException)
+    if error.status_code == 405:
+        allowed = ", ".join(sorted((error.headers or {}).get("Allow", "").split(", ")))  # starlette keeps them in a set
+        body = method_not_allowed(request.method, request.url.path, allowed)
+        return JSONResponse(body, status_code=405, headers={**NO_UPSTREAM_HEADERS, "allow": allowed})
     return JSONResponse(not_found(request.method, request.url.path), status_code=error.status_code, headers=NO_UPSTREAM_HEADERS)
 
 

@@ -60,6 +60,17 @@ class StreamBroken:
 
 
 @dataclass(frozen=True)
+class StreamFailed:
+    """A committed stream ended with the upstream's own report that it failed (the Responses API's
+    `response.failed`), relayed to the caller as it came: the stream is complete, the answer is not.
+
+    Counts against the upstream like a broken stream; the caller needs no error event of ours.
+    """
+
+    detail: str
+
+
+@dataclass(frozen=True)
 class BadAnswer:
     """A 2xx whose whole body is no answer: an error object, no choices, not JSON, or not a stream when one was asked."""
 
@@ -81,7 +92,7 @@ class Interrupted:
     reason: str
 
 
-Outcome = Union[Success, StreamStarted, HttpError, ConnectError, FirstByteTimeout, StreamBroken, BadAnswer, DeadlineReached, Interrupted]
+Outcome = Union[Success, StreamStarted, HttpError, ConnectError, FirstByteTimeout, StreamBroken, StreamFailed, BadAnswer, DeadlineReached, Interrupted]
 
 
 def describe(outcome: Outcome) -> str:
@@ -90,6 +101,8 @@ def describe(outcome: Outcome) -> str:
         return f"http_{outcome.status}"
     if isinstance(outcome, StreamBroken):
         return f"stream_broken: {outcome.detail}"
+    if isinstance(outcome, StreamFailed):
+        return f"stream_failed: {outcome.detail}"
     if isinstance(outcome, BadAnswer):
         return f"bad_answer: {outcome.detail}"
     if isinstance(outcome, ConnectError):

@@ -26,7 +26,7 @@ from typing import Iterator
 from .config import Config, Upstream
 from .health import Clock, Random, State, UpstreamHealth
 from .logfmt import logfmt
-from .outcomes import DeadlineReached, HttpError, Interrupted, Outcome, StreamBroken, StreamStarted, Success, describe
+from .outcomes import DeadlineReached, HttpError, Interrupted, Outcome, StreamBroken, StreamFailed, StreamStarted, Success, describe
 from .retry_after import parse_retry_after
 from .surface import SHOULD_RETRY_HEADER, missing_model, relayable_headers
 
@@ -309,7 +309,7 @@ class Plan:
     def _record_stream_end(self, attempt: Attempt, outcome: Outcome, health: UpstreamHealth, now: float) -> None:
         # The end of a stream already committed to the caller: too late to fail over, but the
         # breaker (and a half-open probe) hears of it, unless the router or the gateway ended it.
-        if isinstance(outcome, StreamBroken):
+        if isinstance(outcome, (StreamBroken, StreamFailed)):
             health.record_failure(now)
             log.warning(logfmt(event="stream_broken", upstream=attempt.upstream.name, attempt=attempt.number, outcome=describe(outcome)))
         elif isinstance(outcome, Success):

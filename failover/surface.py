@@ -72,3 +72,9 @@ def missing_model(body: bytes) -> bool:
 def not_found(method: str, path: str) -> dict:
     """The OpenAI-style error body for a route this surface does not have."""
     return {"error": {"message": f"No route for {method} {path}.", "type": "invalid_request_error", "code": "not_found"}}
+
+
+def method_not_allowed(method: str, path: str, allowed: str) -> dict:
+    """The OpenAI-style error body for a route this surface has, called with a method it does not take."""
+    message = f"Method {method} is not allowed on {path}; allowed: {allowed}."
+    return {"error": {"message": message, "type": "invalid_request_error", "code": "method_not_allowed"}}

@@ -29,7 +29,8 @@ import httpx
 
 from .config import Timeouts
 from .endpoints import Endpoint, Kind, error_summary
-from .outcomes import BadAnswer, ConnectError, DeadlineReached, FirstByteTimeout, HttpError, Interrupted, Outcome, StreamBroken, StreamStarted, Success
+from .events import Event
+from .outcomes import BadAnswer, ConnectError, DeadlineReached, FirstByteTimeout, HttpError, Interrupted, Outcome, StreamBroken, StreamFailed, StreamStarted, Success
 from .router import Attempt
 from .sse import events, is_event_stream
 from .surface import UpstreamRequest, upstream_headers
@@ -81,10 +82,10 @@ class HttpxTransport:
         first_byte_by = started + attempt.first_byte_timeout
         cut_by_deadline = attempt.first_byte_timeout < self._timeouts.first_byte
         upstream_request = self._client.build_request(
-            "POST",
+            endpoint.method,
             attempt.upstream.url + request.path,
             headers=upstream_headers(attempt.upstream, request, self._environ),
-            content=request.body,
+            content=request.body or None,
         )
         try:
             async with asyncio.timeout_at(first_byte_by):
@@ -138,6 +139,7 @@ class UpstreamStream:
     def __init__(self, response: httpx.Response, endpoint: Endpoint, deadline: float, idle: float) -> None:
         self.response = response
         self._events = events(response)
+        assert endpoint.event_kind is not None, f"{endpoint.path} does not stream"
         self._kind = endpoint.event_kind
         self._deadline = deadline
         self._idle = idle
@@ -145,6 +147,7 @@ class UpstreamStream:
         self._interrupted: str | None = None
         self.held: list[bytes] = []
         self.end: Outcome | None = None
+        self.last: Event | None = None  # the last event relayed: the endpoint's error event follows on from it
 
     async def commit(self, by: float, cut_by_deadline: bool) -> Outcome:
         """Read until the first content event (`StreamStarted`, events so far in `held`) or the failure before it."""
@@ -153,12 +156,14 @@ class UpstreamStream:
                 async for event in self._events:
                     kind = self._kind(event)
                     if kind is Kind.CONTENT:
-                        self.held.append(event.encode())
+                        self._hold(event)
                         return StreamStarted(self.response.status_code)
                     if kind is Kind.OTHER:
-                        self.held.append(event.encode())
+                        self._hold(event)
                     elif kind is Kind.ERROR:
                         return StreamBroken(f"error event before any content ({error_summary(event.data)})")
+                    elif kind is Kind.FAILED:
+                        return StreamBroken(f"failed before any content ({error_summary(event.data)})")
                     elif kind is Kind.END:
                         return StreamBroken("ended before any content")
                     elif kind is Kind.MALFORMED:
@@ -198,15 +203,20 @@ class UpstreamStream:
                 if kind is Kind.MALFORMED:
                     self.end = StreamBroken("malformed event: data is neither JSON nor the end marker")
                     return
+                self.last = event
                 yield event.encode()
-                if kind is Kind.END:
-                    self.end = Success(self.response.status_code)
+                if kind is Kind.END or kind is Kind.FAILED:
+                    self.end = Success(self.response.status_code) if kind is Kind.END else StreamFailed(error_summary(event.data))
                     await self._read_to_the_end()
                     return
                 quiet_until = min(loop.time() + self._idle, self._deadline)
             self.end = Interrupted(self._interrupted)
         finally:
             await self.aclose()
+
+    def _hold(self, event: Event) -> None:
+        self.held.append(event.encode())
+        self.last = event
 
     def interrupt(self, reason: str) -> None:
         """End the stream at once (the gateway is shutting down); `end` becomes `Interrupted(reason)`."""

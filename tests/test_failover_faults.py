@@ -181,15 +181,23 @@ def test_a_body_cut_before_it_reached_the_caller_fails_over():
     assert (seen_a, seen_b) == (1, 1)
 
 
-def test_unknown_routes_answer_with_an_error_and_the_trace_headers():
+def test_unknown_routes_and_methods_answer_with_an_error_naming_them_and_the_trace_headers():
     async def scenario():
         async with regions("a") as (a,):
             async with gateway(config_doc([a])) as (client, _):
-                return await client.get("/v1/models"), await client.get("/v1/chat/completions"), len(a.seen)
+                missing = await client.post("/v1/assistants", json={})
+                wrong = [await client.get("/v1/chat/completions"), await client.delete("/v1/responses"), await client.post("/v1/models")]
+                return missing, wrong, len(a.seen)
 
-    missing, wrong_method, seen = run(scenario())
+    missing, wrong, seen = run(scenario())
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
-    assert wrong_method.status_code == 405 and wrong_method.headers["x-failover-upstream"] == "none"
+    # RFC 9110 15.5.6: a 405 names the methods the route takes in `Allow`.
+    assert [(r.status_code, r.headers["allow"]) for r in wrong] == [(405, "POST"), (405, "POST"), (405, "GET, HEAD")]
+    for response in wrong:
+        error = response.json()["error"]
+        assert error["code"] == "method_not_allowed" and error["type"] == "invalid_request_error"
+        assert response.request.method in error["message"] and response.headers["allow"] in error["message"]
+        assert response.headers["x-failover-upstream"] == "none" and response.headers["x-failover-attempts"] == "0"
     assert seen == 0
 
 

@@ -10,7 +10,7 @@ import json
 import httpx
 import pytest
 
-from failover.endpoints import Kind, chat_body_problem, chat_event_kind
+from failover.endpoints import Kind, choices_body_problem, choices_event_kind
 from failover.events import Event, error_event
 from failover.sse import events
 
@@ -90,7 +90,7 @@ def test_encoding_is_canonical_and_decodes_back_to_the_same_event(event):
     ids=["choices", "usage-only", "azure-prompt-filter", "empty", "blank-lines", "done", "error-event", "error-event-not-json", "error-object", "cut-json", "text", "not-an-object"],
 )
 def test_what_counts_as_content_in_a_chat_stream(event, kind):
-    assert chat_event_kind(event) is kind
+    assert choices_event_kind(event) is kind
 
 
 @pytest.mark.parametrize(
@@ -101,11 +101,11 @@ def test_what_counts_as_content_in_a_chat_stream(event, kind):
         (json.dumps({"id": "x", "choices": []}).encode(), "no choices"),
         (json.dumps({"id": "x"}).encode(), "no choices"),
         (b"[]", "not a JSON object"),
-        (b"<html>bad gateway</html>", "not JSON"),
+        (b"<html>bad gateway</html>", "not a JSON object"),
     ],
 )
 def test_what_counts_as_an_answer_in_a_whole_chat_completion(body, problem):
-    assert chat_body_problem(body) == problem
+    assert choices_body_problem(body) == problem
 
 
 def test_error_event_is_an_sse_error_with_a_json_body():
