@@ -10,7 +10,17 @@ import json
 import httpx
 import pytest
 
-from failover.endpoints import Kind, choices_body_problem, choices_event_kind
+from failover.endpoints import (
+    Kind,
+    choices_body_problem,
+    choices_event_kind,
+    embeddings_body_problem,
+    error_summary,
+    models_body_problem,
+    responses_body_problem,
+    responses_error_event,
+    responses_event_kind,
+)
 from failover.events import Event, error_event
 from failover.sse import events
 
@@ -112,3 +122,72 @@ def test_error_event_is_an_sse_error_with_a_json_body():
     event = error_event("cut", "upstream_stream_broken")
     assert event.startswith(b"event: error\ndata: ") and event.endswith(b"\n\n")
     assert decode(event) == [Event("error", json.dumps({"error": {"message": "cut", "type": "stream_error", "code": "upstream_stream_broken"}}))]
+
+
+def responses_event(kind: str, **fields) -> Event:
+    return Event(kind, json.dumps({"type": kind, "sequence_number": 3, **fields}))
+
+
+@pytest.mark.parametrize(
+    ("event", "kind"),
+    [
+        (responses_event("response.created", response={}), Kind.OTHER),
+        (responses_event("response.in_progress", response={}), Kind.OTHER),
+        (responses_event("response.queued", response={}), Kind.OTHER),
+        (responses_event("response.output_item.added", item={}), Kind.CONTENT),
+        (responses_event("response.output_text.delta", delta="hi"), Kind.CONTENT),
+        (responses_event("response.function_call_arguments.delta", delta="{"), Kind.CONTENT),
+        (responses_event("response.completed", response={"error": None}), Kind.END),
+        (responses_event("response.incomplete", response={"incomplete_details": {"reason": "max_output_tokens"}}), Kind.END),
+        (responses_event("response.failed", response={"error": {"code": "server_error"}}), Kind.FAILED),
+        (responses_event("error", code="server_error", message="documented shape"), Kind.ERROR),
+        (responses_event("error", error={"code": "too_many_requests", "message": "shape OpenAI sends"}), Kind.ERROR),
+        (Event(data=json.dumps({"error": {"message": "no type at all"}})), Kind.ERROR),
+        (Event(data=""), Kind.KEEPALIVE),
+        (Event(data="[DONE]"), Kind.MALFORMED),  # not a Responses event: its streams end with response.completed
+        (Event(data=json.dumps({"delta": "hi"})), Kind.MALFORMED),
+    ],
+    ids=["created", "in-progress", "queued", "item-added", "text-delta", "tool-delta", "completed", "incomplete", "failed", "error-documented", "error-nested", "error-object", "empty", "done", "untyped"],
+)
+def test_what_counts_as_content_and_as_the_end_in_a_responses_stream(event, kind):
+    assert responses_event_kind(event) is kind
+
+
+@pytest.mark.parametrize(
+    ("rule", "body", "problem"),
+    [
+        (responses_body_problem, {"object": "response", "status": "completed", "output": [], "error": None}, None),
+        (responses_body_problem, {"object": "response", "status": "failed", "output": [], "error": {"code": "server_error"}}, "an error object"),
+        (responses_body_problem, {"object": "response"}, "no output"),
+        (embeddings_body_problem, {"object": "list", "data": [{"embedding": [0.1]}]}, None),
+        (embeddings_body_problem, {"object": "list", "data": []}, "no embeddings"),
+        (models_body_problem, {"object": "list", "data": [{"id": "m"}]}, None),
+        (models_body_problem, {"object": "list", "data": []}, "no models"),
+        (models_body_problem, {"error": {"message": "boom"}}, "an error object"),
+    ],
+)
+def test_what_counts_as_an_answer_on_the_other_endpoints(rule, body, problem):
+    assert rule(json.dumps(body).encode()) == problem
+
+
+@pytest.mark.parametrize(
+    ("data", "summary"),
+    [
+        ('{"error": {"code": "server_error", "message": "boom"}}', "server_error: boom"),
+        ('{"type": "error", "code": "too_many_requests", "message": "slow down", "sequence_number": 2}', "too_many_requests: slow down"),
+        ('{"type": "response.failed", "response": {"error": {"code": "server_error", "message": "crashed"}}}', "server_error: crashed"),
+        ("not json", "unreadable error"),
+    ],
+)
+def test_error_summaries_read_every_error_shape(data, summary):
+    assert error_summary(data) == summary
+
+
+def test_the_responses_error_event_follows_on_from_the_last_event_relayed():
+    wire = responses_error_event("cut", "upstream_stream_broken", responses_event("response.output_text.delta", delta="hi"))
+    (event,) = decode(wire)
+    payload = json.loads(event.data)
+    assert event.type == "error" and payload["type"] == "error" and payload["sequence_number"] == 4
+    assert (payload["code"], payload["message"], payload["param"]) == ("upstream_stream_broken", "cut", None)
+    assert payload["error"] == {"type": "stream_error", "code": "upstream_stream_broken", "message": "cut", "param": None}
+    assert json.loads(decode(responses_error_event("cut", "c", None))[0].data)["sequence_number"] == 0

@@ -119,6 +119,24 @@ def test_the_packaged_function_ends_a_broken_stream_with_the_error_event(running
     assert primary.seen[0].headers["authorization"] == "Bearer model-key"  # a model key is not a SigV4 signature
 
 
+def test_the_packaged_function_serves_every_endpoint_and_streams_responses_as_they_come(running):
+    base_url, host, (primary, _) = running
+    client = openai.OpenAI(base_url=f"{base_url}/v1", api_key="unused", default_headers={"Authorization": SIGV4}, max_retries=0, timeout=10)
+    assert [model.id for model in client.models.list()] == ["fake-primary"]
+    assert client.embeddings.create(model="any", input="hi").data[0].embedding == pytest.approx([0.1, -0.2, 0.3])
+    assert client.completions.create(model="any", prompt="hi").choices[0].text == "Hello from primary."
+    primary.gate = gate = host.call(_new_gate())
+    events = iter(client.responses.create(model="any", input="hi", stream=True))
+    # The upstream holds the rest of its answer until the caller has the first words.
+    first = [next(events) for _ in range(5)]
+    assert first[-1].type == "response.output_text.delta" and not gate.is_set()
+    host.call(_open(gate))
+    rest = list(events)
+    assert "".join(e.delta for e in first + rest if e.type == "response.output_text.delta") == "Hello from primary."
+    assert rest[-1].type == "response.completed"
+    assert [(seen.method, seen.path) for seen in primary.seen] == [("GET", "/v1/models"), ("POST", "/v1/embeddings"), ("POST", "/v1/completions"), ("POST", "/v1/responses")]
+
+
 def test_a_bad_config_is_refused_per_request_without_failing_the_readiness_check(caplog):
     app = lambda_app({"FAILOVER_CONFIG": json.dumps({"topology": "mesh", "upstreams": []})})
 
