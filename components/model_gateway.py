@@ -19,6 +19,8 @@ OPENAI_USER_ROLE = "5e0bd9bd-7b93-4f28-af87-19fc36ad61bd"
 COGNITIVE_SERVICES_AUDIENCE = "https://cognitiveservices.azure.com"
 POOL_BACKEND_ID = "openai-pool"
 API_PATH = "openai"
+# The one read the model proxy sends (`GET /v1/models`); every other call is a POST under the API's path.
+MODELS_PATH = "/v1/models"
 # Azure OpenAI SDKs send their key in this header; the gateway's subscription key takes its place.
 SUBSCRIPTION_KEY_HEADER = "api-key"
 TOKEN_VARIABLE = "managed-id-access-token"
@@ -198,6 +200,19 @@ class ModelGateway(pulumi.ComponentResource):
             display_name="Inference",
             method="POST",
             url_template="/*",
+            opts=child,
+        )
+        # The model list is a GET (`client.models.list()`): Azure OpenAI's v1 API serves it at /openai/v1/models
+        # (Azure OpenAI API lifecycle, "v1 API support"), and API Management answers 404 to a request no
+        # operation matches. The API's policy applies to it as to every operation.
+        self.models_operation = azure_native.apimanagement.ApiOperation(
+            f"{name}-openai-models",
+            **in_service,
+            api_id=self.api.name,
+            operation_id="list-models",
+            display_name="List models",
+            method="GET",
+            url_template=MODELS_PATH,
             opts=child,
         )
         self.policy = azure_native.apimanagement.ApiPolicy(

@@ -233,3 +233,10 @@ def test_premium_runs_a_gateway_in_every_other_location():
     additional = {location["location"]: location["sku"] for location in service["additionalLocations"]}
     assert set(additional) == PREMIUM_LOCATIONS - {"swedencentral"}
     assert all(sku == service["sku"] for sku in additional.values())
+
+
+def test_the_api_routes_every_post_and_the_model_list_and_nothing_else(prod):
+    # Azure OpenAI's v1 API serves chat, embeddings, responses with POST and the model list with GET
+    # (learn.microsoft.com/azure/ai-foundry/openai/api-version-lifecycle, "v1 API support").
+    operations = {(op["method"], op["urlTemplate"]) for op in prod.of_type("azure-native:apimanagement:ApiOperation")}
+    assert operations == {("POST", "/*"), ("GET", "/v1/models")}
