@@ -3,17 +3,23 @@
 Starts fake upstreams and the gateway as separate processes (as they would
 run), then from this process measures:
   * latency (p50, p99) of sequential requests, direct to the upstream vs.
-    through the gateway, non-streaming and streaming;
-  * throughput with concurrent requests, direct vs. through the gateway;
+    through the gateway, non-streaming and streaming, one target after the
+    other in each round so a busy machine slows all of them alike;
+  * throughput at 16 concurrent callers, direct vs. through the gateway, in
+    alternating bursts;
   * failover: three active-active regions under load, one killed midway;
     failed requests (target zero) and how long requests kept paying for it.
-Figures are reported as ratios from one run, so the machine's speed cancels out.
+Figures are reported as ratios from one run, so the machine's speed cancels out,
+and checked against the targets below. `--baseline DIR` adds a second gateway
+run from another checkout's `failover/` (e.g. `git worktree add /tmp/before main`),
+measured in the same rounds: before and after in one run.
 
-    venv/bin/python benchmarks/proxy_overhead.py
+    venv/bin/python benchmarks/proxy_overhead.py [--help]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -28,20 +34,22 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-import httpx
+import aiohttp
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-SEQUENTIAL = 300  # requests per latency measurement
-CONCURRENT = 1000  # requests per throughput measurement
-CONCURRENCY = 10
+CONCURRENCY = 16  # callers at once in the throughput bursts (the target is stated at 16)
 FAILOVER_REQUESTS = 600
 BODY = {"model": "bench", "messages": [{"role": "user", "content": "hi"}]}
+PATH = "/v1/chat/completions"
+# Targets: added milliseconds at p50 and p99 per mode, and the least throughput ratio.
+TARGETS = {"non-streaming": (0.5, 2.0), "streaming": (1.0, 3.0)}
+THROUGHPUT_TARGET = 0.7
 
 
-def launch(*args: str) -> tuple[subprocess.Popen[str], str]:
-    """Start `python -m failover ...` and return it with the URL from its banner."""
-    process = subprocess.Popen([sys.executable, "-m", "failover", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+def launch(*args: str, source: Path = ROOT) -> tuple[subprocess.Popen[str], str]:
+    """Start `python -m failover ...` from `source` and return it with the URL from its banner."""
+    process = subprocess.Popen([sys.executable, "-m", "failover", *args], cwd=source, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert process.stdout is not None
     if not select.select([process.stdout], [], [], 20)[0]:
         process.kill()
@@ -78,30 +86,43 @@ def gateway_config(directory: str, upstream_urls: list[str], topology: str) -> s
     return path
 
 
-async def latencies(client: httpx.AsyncClient, url: str, stream: bool) -> list[float]:
-    body = {**BODY, "stream": stream}
-    samples = []
-    for _ in range(SEQUENTIAL):
-        started = time.perf_counter()
-        response = await client.post(url, json=body)
+async def _post(session: aiohttp.ClientSession, url: str, body: dict) -> None:
+    async with session.post(url, json=body) as response:
         response.raise_for_status()
-        samples.append(time.perf_counter() - started)
+        await response.read()
+
+
+async def interleaved_latencies(session: aiohttp.ClientSession, targets: dict[str, str], stream: bool, rounds: int, warm_up: int) -> dict[str, list[float]]:
+    """Seconds per request to each target, one request to each per round."""
+    body = {**BODY, "stream": stream}
+    samples: dict[str, list[float]] = {label: [] for label in targets}
+    for number in range(warm_up + rounds):
+        for label, url in targets.items():
+            started = time.perf_counter()
+            await _post(session, url + PATH, body)
+            if number >= warm_up:
+                samples[label].append(time.perf_counter() - started)
     return samples
 
 
-async def throughput(client: httpx.AsyncClient, url: str, stream: bool) -> float:
+async def alternating_throughput(session: aiohttp.ClientSession, targets: dict[str, str], stream: bool, bursts: int, burst: int) -> dict[str, float]:
+    """Requests per second for each target: `bursts` bursts of `burst` requests at CONCURRENCY, targets taking turns."""
     body = {**BODY, "stream": stream}
-    remaining = CONCURRENT
+    elapsed = {label: 0.0 for label in targets}
+    for _ in range(bursts):
+        for label, url in targets.items():
+            remaining = burst
 
-    async def worker() -> None:
-        nonlocal remaining
-        while remaining > 0:
-            remaining -= 1
-            (await client.post(url, json=body)).raise_for_status()
+            async def worker() -> None:
+                nonlocal remaining
+                while remaining > 0:
+                    remaining -= 1
+                    await _post(session, url + PATH, body)
 
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-    return CONCURRENT / (time.perf_counter() - started)
+            started = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+            elapsed[label] += time.perf_counter() - started
+    return {label: bursts * burst / seconds for label, seconds in elapsed.items()}
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -109,28 +130,22 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def overhead(direct_url: str, gateway_url: str) -> list[tuple[str, float, float, float, float, float, float]]:
+async def overhead(targets: dict[str, str], args: argparse.Namespace) -> list[tuple[str, str, float, float, float]]:
+    """(mode, gateway, added p50 ms, added p99 ms, throughput ratio) per mode and gateway, against `targets["direct"]`."""
     rows = []
-    async with httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=CONCURRENCY)) as client:
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10)) as session:
         for stream in (False, True):
-            path = "/v1/chat/completions"
-            await latencies(client, direct_url + path, stream)  # warm up connections and caches
-            await latencies(client, gateway_url + path, stream)
-            direct = await latencies(client, direct_url + path, stream)
-            proxied = await latencies(client, gateway_url + path, stream)
-            direct_rps = await throughput(client, direct_url + path, stream)
-            proxied_rps = await throughput(client, gateway_url + path, stream)
-            rows.append(
-                (
-                    "streaming" if stream else "non-streaming",
-                    statistics.median(direct) * 1000,
-                    statistics.median(proxied) * 1000,
-                    percentile(direct, 0.99) * 1000,
-                    percentile(proxied, 0.99) * 1000,
-                    direct_rps,
-                    proxied_rps,
-                )
-            )
+            mode = "streaming" if stream else "non-streaming"
+            latency = await interleaved_latencies(session, targets, stream, args.requests, args.warm_up)
+            rates = await alternating_throughput(session, targets, stream, args.bursts, args.burst)
+            direct = latency["direct"]
+            for label in targets:
+                if label != "direct":
+                    added_p50 = (statistics.median(latency[label]) - statistics.median(direct)) * 1000
+                    added_p99 = (percentile(latency[label], 0.99) - percentile(direct, 0.99)) * 1000
+                    rows.append((mode, label, added_p50, added_p99, rates[label] / rates["direct"]))
+            rows.append((mode, "direct", statistics.median(direct) * 1000, percentile(direct, 0.99) * 1000, rates["direct"]))
     return rows
 
 
@@ -139,7 +154,7 @@ async def failover_under_load(gateway_url: str, victim: subprocess.Popen[str]) -
     sent = 0
     killed_at = 0.0
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def worker(session: aiohttp.ClientSession) -> None:
         nonlocal sent, killed_at
         while sent < FAILOVER_REQUESTS:
             sent += 1
@@ -148,14 +163,15 @@ async def failover_under_load(gateway_url: str, victim: subprocess.Popen[str]) -
                 killed_at = time.perf_counter()
             started = time.perf_counter()
             try:
-                response = await client.post(gateway_url + "/v1/chat/completions", json=BODY)
-                status, attempts = response.status_code, int(response.headers.get("x-failover-attempts", "0"))
-            except httpx.HTTPError:
+                async with session.post(gateway_url + PATH, json=BODY) as response:
+                    await response.read()
+                    status, attempts = response.status, int(response.headers.get("x-failover-attempts", "0"))
+            except (aiohttp.ClientError, TimeoutError):
                 status, attempts = 0, 0
             outcomes.append((started, time.perf_counter() - started, status, attempts))
 
-    async with httpx.AsyncClient(timeout=10) as client:
-        await asyncio.gather(*(worker(client) for _ in range(CONCURRENCY)))
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        await asyncio.gather(*(worker(session) for _ in range(CONCURRENCY)))
     after_kill = [o for o in outcomes if o[0] >= killed_at]
     retried = [o for o in outcomes if o[3] > 1]
     return {
@@ -169,13 +185,57 @@ async def failover_under_load(gateway_url: str, victim: subprocess.Popen[str]) -
     }
 
 
-def main() -> None:
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="benchmarks/proxy_overhead.py",
+        description="Measure what the failover gateway adds over a direct call (latency, throughput) and how it rides out a dead region, as ratios from one run.",
+    )
+    parser.add_argument("--requests", type=int, default=300, help="sequential requests to each target per mode (default 300)")
+    parser.add_argument("--warm-up", type=int, default=50, help="rounds sent first and not counted (default 50)")
+    parser.add_argument("--bursts", type=int, default=5, help="throughput bursts per target and mode (default 5)")
+    parser.add_argument("--burst", type=int, default=200, help=f"requests per burst, {CONCURRENCY} at once (default 200)")
+    parser.add_argument("--baseline", type=Path, default=None, metavar="DIR", help="also run the gateway from DIR (a checkout holding failover/) in the same rounds")
+    parser.add_argument("--skip-failover", action="store_true", help="measure the overhead only")
+    args = parser.parse_args(argv)
+    for name in ("requests", "bursts", "burst"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name}: {getattr(args, name)} is not allowed; expected a whole number of at least 1")
+    if args.warm_up < 0:
+        parser.error(f"--warm-up: {args.warm_up} is not allowed; expected a whole number, 0 or more")
+    if args.baseline is not None and not (args.baseline / "failover" / "__main__.py").is_file():
+        parser.error(f"--baseline: {str(args.baseline)!r} is not allowed; expected a directory holding failover/__main__.py")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = arguments(argv)
     with tempfile.TemporaryDirectory() as configs, processes() as started:
         upstream, upstream_url = launch("fake-upstream", "--port", "0", "--name", "fast")
         started.append(upstream)
-        gateway, gateway_url = launch("serve", "--config", gateway_config(configs, [upstream_url], "active-passive"), "--port", "0")
+        config = gateway_config(configs, [upstream_url], "active-passive")
+        targets = {"direct": upstream_url}
+        gateway, targets["gateway"] = launch("serve", "--config", config, "--port", "0")
         started.append(gateway)
-        rows = asyncio.run(asyncio.wait_for(overhead(upstream_url, gateway_url), 300))
+        if args.baseline is not None:
+            baseline, targets["baseline"] = launch("serve", "--config", config, "--port", "0", source=args.baseline.resolve())
+            started.append(baseline)
+        rows = asyncio.run(asyncio.wait_for(overhead(targets, args), 600))
+
+    print(f"Proxy overhead on loopback ({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; {args.requests} sequential rounds, {args.bursts} x {args.burst} requests at concurrency {CONCURRENCY})\n")
+    print("| mode | gateway | p50 direct | added p50 (target) | p99 direct | added p99 (target) | throughput vs direct (target) |")
+    print("|---|---|---|---|---|---|---|")
+    direct = {mode: (p50, p99) for mode, label, p50, p99, _ in rows if label == "direct"}
+    for mode, label, added_p50, added_p99, ratio in rows:
+        if label == "direct":
+            continue
+        p50_target, p99_target = TARGETS[mode]
+        mark = lambda met: "met" if met else "MISSED"  # noqa: E731
+        print(
+            f"| {mode} | {label} | {direct[mode][0]:.2f} ms | {added_p50:+.2f} ms ({mark(added_p50 < p50_target)} < {p50_target}) "
+            f"| {direct[mode][1]:.2f} ms | {added_p99:+.2f} ms ({mark(added_p99 < p99_target)} < {p99_target}) | {ratio:.2f} ({mark(ratio >= THROUGHPUT_TARGET)} >= {THROUGHPUT_TARGET}) |"
+        )
+    if args.skip_failover:
+        return
 
     with tempfile.TemporaryDirectory() as configs, processes() as started:
         regions = [launch("fake-upstream", "--port", "0", "--name", f"region-{i}") for i in range(3)]
@@ -184,14 +244,6 @@ def main() -> None:
         started.append(gateway)
         failover = asyncio.run(asyncio.wait_for(failover_under_load(gateway_url, regions[1][0]), 120))
 
-    print(f"Proxy overhead on loopback ({os.cpu_count()} cores, {SEQUENTIAL} sequential requests, {CONCURRENT} at concurrency {CONCURRENCY})\n")
-    print("| mode | p50 direct | p50 via gateway | p50 ratio | p99 direct | p99 via gateway | p99 ratio | req/s direct | req/s via gateway | throughput ratio |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for mode, p50_d, p50_g, p99_d, p99_g, rps_d, rps_g in rows:
-        print(
-            f"| {mode} | {p50_d:.2f} ms | {p50_g:.2f} ms (+{p50_g - p50_d:.2f}) | {p50_g / p50_d:.2f}x | {p99_d:.2f} ms | {p99_g:.2f} ms | {p99_g / p99_d:.2f}x "
-            f"| {rps_d:.0f} | {rps_g:.0f} | {rps_g / rps_d:.2f} |"
-        )
     print(f"\nFailover: 1 of 3 active-active regions killed after {FAILOVER_REQUESTS // 3} of {FAILOVER_REQUESTS} requests (concurrency {CONCURRENCY})\n")
     print("| requests | failed | needed a retry | failover time (kill to last retried answer) | p50 before the kill | slowest request after the kill |")
     print("|---|---|---|---|---|---|")

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return _refuse(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}")
     print(f"failover gateway ({config.topology}, {len(config.upstreams)} upstreams) on http://{args.host}:{sock.getsockname()[1]}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends a foreground server quietly
-        asyncio.run(server(create_app(config, caller_region=args.region)).serve(sockets=[sock]))
+        server(create_app(config, caller_region=args.region)).run(sockets=[sock])  # on uvloop when installed
     return 0
 
 

@@ -30,7 +30,7 @@ from .logfmt import logfmt
 from .outcomes import DeadlineReached, Interrupted, StreamBroken
 from .router import ATTEMPTS_HEADER, NO_UPSTREAM_HEADERS, UPSTREAM_HEADER, Attempt, Plan, Reply, RequestMeta, Router
 from .surface import UpstreamRequest, forwarded_headers, method_not_allowed, not_found, relayable_headers, wants_stream
-from .transport_httpx import Exchange, HttpxTransport, UpstreamStream, make_client
+from .transport import Exchange, Transport, UpstreamStream, make_session
 
 log = logging.getLogger("failover.gateway")
 T = TypeVar("T")
@@ -44,8 +44,8 @@ def create_app(config: Config, router: Router | None = None, caller_region: str 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with make_client(config.timeouts) as client:
-            app.state.transport = HttpxTransport(client, config.timeouts)
+        async with make_session(config.timeouts) as session:
+            app.state.transport = Transport(session, config.timeouts)
             yield
 
     async def health(request: Request) -> Response:
@@ -142,7 +142,7 @@ def _too_large(limit: int) -> Response:
     return JSONResponse(error, status_code=413, headers={**NO_UPSTREAM_HEADERS, "connection": "close"})
 
 
-async def _drive(plan: Plan, transport: HttpxTransport, request: UpstreamRequest, endpoint: Endpoint) -> tuple[Attempt | None, Exchange | None]:
+async def _drive(plan: Plan, transport: Transport, request: UpstreamRequest, endpoint: Endpoint) -> tuple[Attempt | None, Exchange | None]:
     """The router's retry loop: the plan picks each attempt, the transport reports back."""
     attempt = exchange = None
     for attempt in plan:
@@ -204,8 +204,7 @@ class _Relay:
 
     async def events(self) -> AsyncIterator[bytes]:
         try:
-            for event in self._exchange.held:
-                yield event
+            yield b"".join(self._exchange.held)  # one write for what arrived before the commit
             async for event in self._stream.rest():
                 yield event
             end = self._stream.end
@@ -291,7 +290,11 @@ def _interrupt_open_streams() -> None:
 
 
 def server(app: ASGIApp) -> uvicorn.Server:
-    """uvicorn for `app`: its own `date` header once, no `server` header (the upstream's are not relayed)."""
+    """uvicorn for `app`: its own `date` header once, no `server` header (the upstream's are not relayed).
+
+    Start it with `.run(sockets=...)`, which picks uvloop and httptools when they are installed
+    (`asyncio.run(server.serve())` would leave the standard event loop in place).
+    """
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=1, server_header=False)
     return _Server(config)
 

@@ -20,7 +20,6 @@ state survive warm invocations of one execution environment.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -124,7 +123,7 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
         return 2
     gateway_server = server(lambda_app(environ))
     gateway_server.config.timeout_keep_alive = KEEP_ALIVE_SECONDS
-    asyncio.run(gateway_server.serve(sockets=[sock]))
+    gateway_server.run(sockets=[sock])  # uvicorn's loop choice: asyncio in the package, which ships no uvloop
     return 0
 
 

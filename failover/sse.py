@@ -20,7 +20,7 @@ module corrects it:
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+from typing import AsyncIterable, AsyncIterator, Mapping
 
 import httpx
 from httpx_sse import EventSource
@@ -28,12 +28,17 @@ from httpx_sse import EventSource
 from .events import Event
 
 
-def is_event_stream(headers: httpx.Headers) -> bool:
+def is_event_stream(headers: Mapping[str, str]) -> bool:
+    """Whether `headers` (lower-case names) announce an event stream."""
     return headers.get("content-type", "").partition(";")[0].strip().lower() == "text/event-stream"
 
 
-async def events(response: httpx.Response) -> AsyncIterator[Event]:
-    """Each event `response` dispatches, as it arrives. Raises httpx.TransportError if the connection breaks."""
+async def events(chunks: AsyncIterable[bytes]) -> AsyncIterator[Event]:
+    """Each event the byte stream `chunks` dispatches, as it arrives; whatever reading `chunks` raises passes through.
+
+    httpx-sse reads an `httpx.Response`: one wraps the bytes, whichever client fetched them.
+    """
+    response = httpx.Response(200, headers={"content-type": "text/event-stream"}, content=chunks)
     response.encoding = "utf-8-sig"  # the standard's decoding: UTF-8, one leading BOM dropped
     last_id = ""
     async for sse in EventSource(response).aiter_sse():

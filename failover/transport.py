@@ -1,4 +1,4 @@
-"""Async HTTP transport on httpx: sends one attempt and reports its outcome.
+"""Async HTTP transport on aiohttp: sends one attempt and reports its outcome.
 
 It never retries (the router owns the only retry loop) and never decides what happens next; it
 moves bytes within the time the attempt was given and applies the endpoint's answer rules:
@@ -12,6 +12,12 @@ moves bytes within the time the attempt was given and applies the endpoint's ans
 
 A timer that is the request's own deadline rather than the upstream's allowance reports
 `DeadlineReached`, which moves no breaker.
+
+aiohttp rather than httpx: on the gateway's hot path httpx and httpcore took three quarters of the
+gateway's own time per request (py-spy, `benchmarks/README.md`); aiohttp's client costs a fraction
+of that, and it ships universal wheels, so the Lambda package stays pure Python. Its session keeps
+no cookies (an upstream's cookie must never reach another caller's request), follows no redirects
+and retries nothing.
 """
 
 from __future__ import annotations
@@ -24,8 +30,9 @@ import ssl
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Mapping
 
+import aiohttp
 import anyio
-import httpx
+import certifi
 
 from .config import Timeouts
 from .endpoints import Endpoint, Kind, error_summary
@@ -39,21 +46,27 @@ _MAX_CONNECTIONS = 100  # per gateway process, across all upstreams
 _DRAIN_SECONDS = 0.1  # at most this long, after a stream's end marker, for the rest of its bytes
 
 
-def make_client(timeouts: Timeouts) -> httpx.AsyncClient:
-    # Read timeouts are enforced per attempt (first byte, stream idle, overall
-    # deadline) by the transport itself; httpx only bounds connecting.
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(connect=timeouts.connect, read=None, write=timeouts.total, pool=timeouts.connect),
-        limits=httpx.Limits(max_connections=_MAX_CONNECTIONS, max_keepalive_connections=_MAX_CONNECTIONS),
-        transport=httpx.AsyncHTTPTransport(retries=0, verify=_tls_context()),
-        follow_redirects=False,
+# What a broken connection raises while a response is read: aiohttp's errors, and the socket's own.
+_CUT = (aiohttp.ClientError, OSError)
+
+
+def make_session(timeouts: Timeouts) -> aiohttp.ClientSession:
+    """The shared upstream session: pooled connections, certifi's CA bundle, no cookies, no read timeout.
+
+    Read timeouts are enforced per attempt (first byte, stream idle, overall deadline) by the
+    transport itself; aiohttp only bounds connecting.
+    """
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=_MAX_CONNECTIONS, ssl=_tls_context()),
+        timeout=aiohttp.ClientTimeout(total=None, connect=timeouts.connect, sock_connect=timeouts.connect),
+        cookie_jar=aiohttp.DummyCookieJar(),
     )
 
 
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
-    # httpx's own default (certifi's CA bundle), built once: loading the bundle takes ~50 ms.
-    return httpx.create_ssl_context()
+    # certifi's CA bundle (what httpx used before), built once: loading the bundle takes ~50 ms.
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 @dataclass
@@ -61,17 +74,17 @@ class Exchange:
     """One attempt's result. For a committed stream: relay `held`, then `stream.rest()`, then read `stream.end`."""
 
     outcome: Outcome
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names
     body: bytes = b""
     held: list[bytes] = field(default_factory=list)  # encoded events up to and including the first content
     stream: UpstreamStream | None = None
 
 
-class HttpxTransport:
-    """Sends attempts with one shared `httpx.AsyncClient`; `environ` supplies `headers_from_env` values."""
+class Transport:
+    """Sends attempts with one shared `aiohttp.ClientSession`; `environ` supplies `headers_from_env` values."""
 
-    def __init__(self, client: httpx.AsyncClient, timeouts: Timeouts, environ: Mapping[str, str] = os.environ) -> None:
-        self._client = client
+    def __init__(self, session: aiohttp.ClientSession, timeouts: Timeouts, environ: Mapping[str, str] = os.environ) -> None:
+        self._session = session
         self._timeouts = timeouts
         self._environ = environ
 
@@ -81,26 +94,26 @@ class HttpxTransport:
         deadline = started + attempt.budget
         first_byte_by = started + attempt.first_byte_timeout
         cut_by_deadline = attempt.first_byte_timeout < self._timeouts.first_byte
-        upstream_request = self._client.build_request(
-            endpoint.method,
-            attempt.upstream.url + request.path,
-            headers=upstream_headers(attempt.upstream, request, self._environ),
-            content=request.body or None,
-        )
         try:
             async with asyncio.timeout_at(first_byte_by):
-                response = await self._client.send(upstream_request, stream=True)
+                response = await self._session.request(
+                    endpoint.method,
+                    attempt.upstream.url + request.path,
+                    headers=upstream_headers(attempt.upstream, request, self._environ),
+                    data=request.body or None,
+                    allow_redirects=False,
+                )
+        except _CUT as error:
+            # Refused, reset or closed before a status line (or connecting took longer than
+            # `timeouts.connect`): nothing was sent back, so the router may fail over transparently.
+            return Exchange(ConnectError(type(error).__name__))
         except TimeoutError:
             return Exchange(DeadlineReached() if cut_by_deadline else FirstByteTimeout())
-        except httpx.TransportError as error:
-            # Refused, reset or closed before a status line: nothing was sent
-            # back, so the router may fail over transparently.
-            return Exchange(ConnectError(type(error).__name__))
         headers = {k.lower(): v for k, v in response.headers.items()}
-        if response.status_code >= 300:
+        if response.status >= 300:
             body = await _read_body(response, deadline)
-            return Exchange(HttpError(response.status_code, headers, body or b""))
-        if not request.stream or not is_event_stream(response.headers):
+            return Exchange(HttpError(response.status, headers, body or b""))
+        if not request.stream or not is_event_stream(headers):
             body = await _read_body(response, deadline)
             if body is None:
                 return Exchange(DeadlineReached() if loop.time() >= deadline else StreamBroken("body cut"))
@@ -109,7 +122,7 @@ class HttpxTransport:
             problem = endpoint.body_problem(body)
             if problem is not None:
                 return Exchange(BadAnswer(problem))
-            return Exchange(Success(response.status_code), headers, body)
+            return Exchange(Success(response.status), headers, body)
         stream = UpstreamStream(response, endpoint, deadline, self._timeouts.stream_idle)
         try:
             outcome = await stream.commit(first_byte_by, cut_by_deadline)
@@ -122,23 +135,25 @@ class HttpxTransport:
         return Exchange(outcome, headers, held=stream.held, stream=stream)
 
 
-async def _read_body(response: httpx.Response, deadline: float) -> bytes | None:
-    """The whole body, or None when it was cut or still arriving at the deadline."""
+async def _read_body(response: aiohttp.ClientResponse, deadline: float) -> bytes | None:
+    """The whole body, or None when it was cut or still arriving at the deadline (the connection is then closed)."""
     try:
         async with asyncio.timeout_at(deadline):
-            return await response.aread()
-    except (TimeoutError, httpx.TransportError):
+            return await response.read()
+    except (TimeoutError, *_CUT):
+        response.close()
         return None
     finally:
-        await response.aclose()
+        response.release()
 
 
 class UpstreamStream:
     """One upstream's event stream, read under the endpoint's rules; `interrupt()` ends it from outside."""
 
-    def __init__(self, response: httpx.Response, endpoint: Endpoint, deadline: float, idle: float) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, endpoint: Endpoint, deadline: float, idle: float) -> None:
         self.response = response
-        self._events = events(response)
+        self.status = response.status
+        self._events = events(response.content.iter_any())
         assert endpoint.event_kind is not None, f"{endpoint.path} does not stream"
         self._kind = endpoint.event_kind
         self._deadline = deadline
@@ -157,7 +172,7 @@ class UpstreamStream:
                     kind = self._kind(event)
                     if kind is Kind.CONTENT:
                         self._hold(event)
-                        return StreamStarted(self.response.status_code)
+                        return StreamStarted(self.status)
                     if kind is Kind.OTHER:
                         self._hold(event)
                     elif kind is Kind.ERROR:
@@ -173,7 +188,7 @@ class UpstreamStream:
             if self._interrupted is not None:
                 return Interrupted(self._interrupted)
             return DeadlineReached() if cut_by_deadline else FirstByteTimeout()
-        except httpx.TransportError as error:
+        except _CUT as error:
             return StreamBroken(f"connection cut before any content ({type(error).__name__})")
 
     async def rest(self) -> AsyncIterator[bytes]:
@@ -191,7 +206,7 @@ class UpstreamStream:
                 except TimeoutError:
                     self.end = self._silence(quiet_until)
                     return
-                except httpx.TransportError as error:
+                except _CUT as error:
                     self.end = StreamBroken(f"connection cut ({type(error).__name__})")
                     return
                 kind = self._kind(event)
@@ -206,7 +221,7 @@ class UpstreamStream:
                 self.last = event
                 yield event.encode()
                 if kind is Kind.END or kind is Kind.FAILED:
-                    self.end = Success(self.response.status_code) if kind is Kind.END else StreamFailed(error_summary(event.data))
+                    self.end = Success(self.status) if kind is Kind.END else StreamFailed(error_summary(event.data))
                     await self._read_to_the_end()
                     return
                 quiet_until = min(loop.time() + self._idle, self._deadline)
@@ -230,12 +245,16 @@ class UpstreamStream:
         inside a cancelled scope (the caller left), or the connection would be left half-read."""
         with anyio.CancelScope(shield=True):
             await self._events.aclose()
-            await self.response.aclose()
+        # Read to its end, the connection goes back to the pool; otherwise it is closed.
+        if self.response.content.at_eof():
+            self.response.release()
+        else:
+            self.response.close()
 
     async def _read_to_the_end(self) -> None:
-        # The chunked terminator follows the end marker: read it (briefly), so httpx returns the
+        # The chunked terminator follows the end marker: read it (briefly), so aiohttp returns the
         # connection to its pool instead of dropping it and opening a new one for the next request.
-        with contextlib.suppress(TimeoutError, httpx.TransportError):
+        with contextlib.suppress(TimeoutError, *_CUT):
             async with asyncio.timeout(_DRAIN_SECONDS):
                 async for _ in self._events:
                     pass
