@@ -11,9 +11,10 @@ It answers `POST /v1/chat/completions`, `/v1/completions`, `/v1/embeddings`
 (floats, or base64 with `encoding_format: base64`), `/v1/responses` and
 `GET /v1/models` in the shapes of the OpenAI API reference (a Responses stream
 is its typed, numbered events, from `response.created` to `response.completed`;
-its error event is the one OpenAI sends). With `flavor="azure"` the model list
-is Azure OpenAI's (`GET /openai/v1/models`: the resource's models with
-`created_at`, `capabilities` and `lifecycle_status`). Any other route is a 404.
+its error event is the one OpenAI sends), and `GET /health` as model servers do.
+With `flavor="azure"` the model list is Azure OpenAI's (`GET /openai/v1/models`:
+the resource's models with `created_at`, `capabilities` and `lifecycle_status`).
+Any other route is a 404, and every fault mode applies to every route.
 """
 
 from __future__ import annotations
@@ -440,4 +441,6 @@ _APIS: dict[tuple[str, str], _Api] = {
     ("POST", "/v1/embeddings"): _Api(False, "data", _embeddings_whole),
     ("POST", "/v1/responses"): _Api(True, "output", _responses_whole, _responses_stream),
     ("GET", "/v1/models"): _Api(False, "data", _models_whole),
+    # A model server's health check (vLLM and TGI serve one), which load balancers and the drills probe.
+    ("GET", "/health"): _Api(False, "checks", lambda upstream, body: {"status": "ok", "checks": ["model"]}),
 }
