@@ -158,11 +158,32 @@ def _canonical(value: Any) -> Any:
     raise TypeError(f"no canonical record for {type(value).__name__}: {value!r}")
 
 
+def nearest_dependencies(direct: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Each resource's dependencies less those another of its dependencies already waits for.
+
+    What the engine orders by is what a resource waits for, directly or through others: passing a
+    resource group's name where a service in that group was already passed adds an edge and changes
+    no order. The nearest dependencies (the transitive reduction) say the same in one canonical form.
+    """
+    reachable: dict[str, frozenset[str]] = {}
+
+    def reach(node: str) -> frozenset[str]:
+        if node not in reachable:
+            reachable[node] = frozenset()  # a cycle (the engine would refuse one) cannot recurse forever
+            found: set[str] = set()
+            for dependency in direct.get(node, ()):
+                found |= {dependency, *reach(dependency)}
+            reachable[node] = frozenset(found)
+        return reachable[node]
+
+    return {node: {d for d in deps if not any(d in reach(other) for other in deps if other != d)} for node, deps in direct.items()}
+
+
 def stack_records(run: Run, stack: str, listed: Iterable[str] = ()) -> dict[str, Any]:
     """One stack's record: its cloud resources and providers, its components, and its outputs.
 
     Every resource is keyed by its identity (its URN when nothing is listed) and refers to its
-    parent, provider and dependencies by theirs. Cloud resources and providers ("resources") carry
+    parent, provider and nearest dependencies by theirs. Cloud resources and providers ("resources") carry
     everything Pulumi compares or acts on; components ("components") carry only where they sit.
     """
     resolution = resolve(run, stack, listed)
@@ -172,6 +193,7 @@ def stack_records(run: Run, stack: str, listed: Iterable[str] = ()) -> dict[str,
         # The stack itself is every top-level resource's parent; it is not listed.
         return identity.get(urn, None) if urn else None
 
+    nearest = nearest_dependencies({identity[r.urn]: {named(urn) or urn for urn in r.dependencies} for r in run.resources})
     resources: dict[str, Any] = {}
     components: dict[str, Any] = {}
     for resource in run.resources:
@@ -186,7 +208,7 @@ def stack_records(run: Run, stack: str, listed: Iterable[str] = ()) -> dict[str,
             "region": resource.region,
             "inputs": _canonical(resource.inputs),
             "secretInputs": sorted(resource.secret_inputs),
-            "dependencies": sorted({named(urn) or urn for urn in resource.dependencies}),
+            "dependencies": sorted(nearest[key]),
             "protect": resource.protect,
             "retainOnDelete": resource.retain_on_delete,
             "deleteBeforeReplace": resource.delete_before_replace,

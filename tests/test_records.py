@@ -1,4 +1,4 @@
-"""No change renames or re-parents a deployed resource without an alias: each keeps the identity its stack holds.
+"""offline/records.py: no change renames or re-parents a deployed resource without an alias, and records compare runs.
 
 offline/identities/<stack>.txt lists the URNs a deployed stack holds; offline/records.py looks each
 resource of a run up in it the way the Pulumi engine does (own URN, its aliases, its parent's alias).
@@ -10,7 +10,7 @@ import pulumi
 import pytest
 
 from offline import Declared, Run
-from offline.records import Identities, identities_of, listed_identities, resolve, stack_records
+from offline.records import Identities, nearest_dependencies, compare, identities_of, listed_identities, resolve, stack_records
 from offline.runner import engine_urn
 
 REGENERATE = "venv/bin/python -m offline.records --identities dev prod"
@@ -95,3 +95,16 @@ def test_a_child_named_after_its_renamed_parent_is_found_under_the_old_parents_n
 
 def _declared(type_: str, name: str, urn: str, parent: str, aliases: tuple = ()) -> Declared:
     return Declared(type=type_, name=name, urn=urn, id="", inputs={}, state={}, parent_urn=parent, provider_urn=None, region=None, custom=False, aliases=aliases)
+
+
+def test_dependencies_another_dependency_already_waits_for_are_left_out():
+    # The service waits for its group; a logger naming both waits for nothing more than one naming the service.
+    direct = {"group": set(), "service": {"group"}, "insights": {"group"}, "logger": {"group", "service", "insights"}}
+    assert nearest_dependencies(direct) == {"group": set(), "service": {"group"}, "insights": {"group"}, "logger": {"service", "insights"}}
+
+
+def test_compare_names_each_resource_and_field_that_differs():
+    before = {"dev": {"resources": {"a": {"inputs": {"x": 1}, "region": "us-east-1"}, "b": {}}, "components": {}, "outputs": {"o": 1}, "secretOutputs": []}}
+    after = {"dev": {"resources": {"a": {"inputs": {"x": 2}, "region": "us-east-1"}, "c": {}}, "components": {}, "outputs": {"o": 1}, "secretOutputs": []}}
+    assert compare(before, before) == []
+    assert compare(before, after) == ["dev resources: a differs in inputs", "dev resources: removed b", "dev resources: added c"]
