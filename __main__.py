@@ -13,7 +13,7 @@ import pulumi_azure_native as azure_native
 import proxy_package
 from components import settings as settings_module
 from components import topology
-from components.azure_monitoring import AzureMonitoring, AzureMonitoringArgs
+from components.azure_monitoring import AzureMonitoring, AzureMonitoringArgs, GatewayService
 from components.azure_names import global_name_prefix, stack_slug
 from components.azure_openai import AzureOpenAI, AzureOpenAIArgs
 from components.alarm_relay import AlarmRelay, AlarmRelayArgs
@@ -292,7 +292,7 @@ if azure.enabled:
             resource_group_name=azure_group.name,
             location=azure.primary_location,
             settings=settings.monitoring,
-            api_management_id=gateway.service.id,
+            api_management=GatewayService(resource_group_name=azure_group.name, name=gateway.service.name, id=gateway.service.id),
             front_door_profile_id=front_door.profile.id,
             openai_account_ids={location: account.id for location, account in openai.accounts.items()},
         ),
