@@ -25,16 +25,8 @@ from components.gateway_lock import GatewayLock, GatewayLockArgs
 from components.model_gateway import API_PATH, ModelGateway, ModelGatewayArgs
 from components.model_proxy import AZURE_KEY_ENV, ModelProxy, ModelProxyArgs, ordered_upstreams
 from components.monitoring import HEALTH_CHECK_METRICS_REGION as GLOBAL_REGION  # Route 53 is managed from there too
-from components.monitoring import (
-    AutoscalingWatch,
-    DatabaseWatch,
-    FunctionWatch,
-    HealthCheckMonitoring,
-    HealthCheckMonitoringArgs,
-    RegionMonitoring,
-    RegionMonitoringArgs,
-    TargetGroupWatch,
-)
+from components.alarms import AutoscalingWatch, DatabaseWatch, FunctionWatch, TargetGroupWatch
+from components.monitoring import HealthCheckMonitoring, HealthCheckMonitoringArgs, RegionMonitoring, RegionMonitoringArgs
 from components.network import Network, NetworkArgs, discover_availability_zones
 from components.routing import GlobalRouting, GlobalRoutingArgs, RegionalEndpoint
 
