@@ -42,6 +42,16 @@ class Settings:
     drills: DrillSettings
 
     @property
+    def name_prefix(self) -> str:
+        """`<project>-<stack>`: the start of the names operators see (alarms, dashboards, log groups), unique per account."""
+        return f"{self.project}-{self.stack}"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The stack's tags: on every resource (the AWS providers' default tags, Azure tags), and what drills select servers by."""
+        return {"project": self.project, "stack": self.stack, "environment": self.environment}
+
+    @property
     def region_names(self) -> tuple[str, ...]:
         """The regions' names, in the order the regions setting lists them."""
         return tuple(region.name for region in self.regions)
