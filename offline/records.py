@@ -3,7 +3,7 @@
 From the project root:
 
     venv/bin/python -m offline.records dev prod > records.json        every resource and output of the stacks
-    venv/bin/python -m offline.records --compare before.json after.json
+    venv/bin/python -m offline.records --compare before.json after.json   exit 1 if the cloud would see a difference
     venv/bin/python -m offline.records --identities dev prod          rewrite offline/identities/<stack>.txt
 
 A resource's identity is the URN under which a deployed stack's state holds it. Pulumi looks a
@@ -222,38 +222,61 @@ def stack_records(run: Run, stack: str, listed: Iterable[str] = ()) -> dict[str,
     }
 
 
-def compare(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """What differs between two records, one line per resource, output or component; empty when none does."""
-    lines: list[str] = []
+# Where a resource sits in the program: moving it (with an alias) changes these and nothing the cloud sees.
+STRUCTURE_FIELDS = frozenset({"parent", "aliases", "urn"})
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One difference between two records: `cloud` when a deployment would act on it, else only the program's structure."""
+
+    cloud: bool
+    text: str
+
+    def __str__(self) -> str:
+        return f"{'cloud' if self.cloud else 'structure'}: {self.text}"
+
+
+def compare(before: dict[str, Any], after: dict[str, Any]) -> list[Difference]:
+    """What differs between two records, one entry per resource, component or output; empty when nothing does.
+
+    A resource or output added, removed or changed is a cloud difference; so is any field of a cloud
+    resource but where it sits (STRUCTURE_FIELDS). Components have nothing in the cloud: adding one,
+    or moving one under another, is structure, as is a cloud resource's new parent or alias. Records
+    key resources by identity, so a move without an alias shows as a resource removed and one added.
+    """
+    found: list[Difference] = []
     for stack in sorted(set(before) | set(after)):
         old, new = before.get(stack, {}), after.get(stack, {})
         for section in ("resources", "components", "outputs"):
             was, now = old.get(section, {}), new.get(section, {})
+            in_cloud = section != "components"
             for key in sorted(set(was) | set(now)):
-                if key not in now:
-                    lines.append(f"{stack} {section}: removed {key}")
-                elif key not in was:
-                    lines.append(f"{stack} {section}: added {key}")
+                if key not in now or key not in was:
+                    found.append(Difference(in_cloud, f"{stack} {section}: {'removed' if key not in now else 'added'} {key}"))
                 elif was[key] != now[key]:
-                    fields = sorted(field for field in set(was[key]) | set(now[key]) if was[key].get(field) != now[key].get(field)) if isinstance(now[key], dict) else ["value"]
-                    lines.append(f"{stack} {section}: {key} differs in {', '.join(fields)}")
+                    fields = sorted(f for f in set(was[key]) | set(now[key]) if was[key].get(f) != now[key].get(f)) if isinstance(now[key], dict) else ["value"]
+                    found.append(Difference(in_cloud and not set(fields) <= STRUCTURE_FIELDS, f"{stack} {section}: {key} differs in {', '.join(fields)}"))
         if old.get("secretOutputs") != new.get("secretOutputs"):
-            lines.append(f"{stack} secretOutputs: {old.get('secretOutputs')} -> {new.get('secretOutputs')}")
-    return lines
+            found.append(Difference(True, f"{stack} secretOutputs: {old.get('secretOutputs')} -> {new.get('secretOutputs')}"))
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m offline.records", description=__doc__.split("\n\n")[0])
     parser.add_argument("stacks", nargs="*", help="stacks to record (Pulumi.<stack>.yaml), or with --compare two record files")
-    parser.add_argument("--compare", action="store_true", help="print what differs between two record files; exit 1 if anything does")
+    parser.add_argument("--compare", action="store_true", help="print what differs between two record files; exit 1 if the cloud would see it")
     parser.add_argument("--identities", action="store_true", help=f"rewrite {IDENTITIES.relative_to(ROOT)}/<stack>.txt from the stacks as they are")
     args = parser.parse_args(argv)
     if args.compare:
         if len(args.stacks) != 2:
             parser.error("--compare takes two record files")
         differences = compare(*(json.loads(Path(path).read_text()) for path in args.stacks))
-        print("\n".join(differences) or "identical")
-        return 1 if differences else 0
+        print("\n".join(map(str, differences)) or "identical")
+        cloud = sum(difference.cloud for difference in differences)
+        if differences:
+            print(f"{cloud} of {len(differences)} differences would change what the cloud holds or what the stack exports")
+        return 1 if cloud else 0
     if not args.stacks:
         parser.error("name at least one stack")
     runs = {stack: PulumiMocks().run_stack(stack) for stack in args.stacks}

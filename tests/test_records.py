@@ -103,8 +103,29 @@ def test_dependencies_another_dependency_already_waits_for_are_left_out():
     assert nearest_dependencies(direct) == {"group": set(), "service": {"group"}, "insights": {"group"}, "logger": {"service", "insights"}}
 
 
-def test_compare_names_each_resource_and_field_that_differs():
-    before = {"dev": {"resources": {"a": {"inputs": {"x": 1}, "region": "us-east-1"}, "b": {}}, "components": {}, "outputs": {"o": 1}, "secretOutputs": []}}
-    after = {"dev": {"resources": {"a": {"inputs": {"x": 2}, "region": "us-east-1"}, "c": {}}, "components": {}, "outputs": {"o": 1}, "secretOutputs": []}}
+def test_compare_tells_what_the_cloud_would_see_from_where_resources_sit_in_the_program():
+    before = {
+        "dev": {
+            "resources": {"a": {"inputs": {"x": 1}, "parent": None, "aliases": []}, "b": {"inputs": {}}, "d": {"inputs": {}, "parent": None, "aliases": []}},
+            "components": {"n": {"parent": None, "aliases": []}},
+            "outputs": {"o": 1},
+            "secretOutputs": [],
+        }
+    }
+    after = {
+        "dev": {
+            "resources": {"a": {"inputs": {"x": 2}, "parent": None, "aliases": []}, "c": {"inputs": {}}, "d": {"inputs": {}, "parent": "w", "aliases": [{"noParent": True}]}},
+            "components": {"n": {"parent": "w", "aliases": [{"noParent": True}]}, "w": {"parent": None, "aliases": []}},
+            "outputs": {"o": 1},
+            "secretOutputs": [],
+        }
+    }
     assert compare(before, before) == []
-    assert compare(before, after) == ["dev resources: a differs in inputs", "dev resources: removed b", "dev resources: added c"]
+    assert [str(d) for d in compare(before, after)] == [
+        "cloud: dev resources: a differs in inputs",
+        "cloud: dev resources: removed b",
+        "cloud: dev resources: added c",
+        "structure: dev resources: d differs in aliases, parent",
+        "structure: dev components: n differs in aliases, parent",
+        "structure: dev components: added w",
+    ]
