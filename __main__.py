@@ -4,6 +4,8 @@ settings -> providers -> regions (network and model fleet each) -> the replicate
 -> the Azure tier -> each region serves (model proxy, alarms) -> failover drills -> exports
 """
 
+from functools import partial
+
 import pulumi
 import pulumi_aws as aws
 import pulumi_azure_native as azure_native
@@ -39,9 +41,7 @@ azure_provider = azure_native.Provider("azure", location=settings.azure.primary_
 #    (components/region.py). Every region's zones are settled first: a pinned zone a region lacks stops the
 #    program before any region's resources.
 zones = {
-    region.name: settings_module.region_availability_zones(
-        settings, region, lambda available_only, provider=providers[region.name]: discover_availability_zones(provider, available_only)
-    )
+    region.name: settings_module.region_availability_zones(settings, region, partial(discover_availability_zones, providers[region.name]))
     for region in settings.regions
 }
 regions = {
@@ -97,7 +97,7 @@ endpoints = {
 }
 
 # 6. Azure: Azure OpenAI in each location, one API Management pool over them, Front Door as the only way in.
-azure = AzureTier("azure-tier", AzureTierArgs(settings), opts=pulumi.ResourceOptions(provider=azure_provider)) if azure_provider else None
+azure = AzureTier("azure-tier", AzureTierArgs(settings), opts=pulumi.ResourceOptions(provider=azure_provider)) if settings.azure.enabled else None
 
 # 7. Each region serves: its model proxy tries the regions in the topology's order, then Azure through Front Door;
 #    its alarms watch what it runs and roll up into one "region degraded" alarm.

@@ -70,6 +70,10 @@ class Region(pulumi.ComponentResource):
 
     `name` is the region's name (us-east-1); its components are named `<part>-<region>`. The region's
     provider comes in `opts` and reaches every child through its parent. Raises ValueError without one.
+
+    After `__init__`: `network`, `fleet`, `endpoint` (the load balancer's URL), `routing_endpoint`,
+    `database_placement`. After `serve`: `proxy` (None without one), `monitoring`, `degraded_alarm`,
+    `stack_output()`. After `drill`: `relay` and `drills` (None when not declared), `drill_scenarios()`.
     """
 
     def __init__(self, name: str, args: RegionArgs, opts: pulumi.ResourceOptions | None = None):
@@ -123,7 +127,7 @@ class Region(pulumi.ComponentResource):
         self.drills: FailoverDrills | None = None
 
     def serve(self, args: RegionServiceArgs) -> None:
-        """Step 2: the model proxy (when the stack runs one) and the region's alarms. Once, after `__init__`."""
+        """Step 2: the model proxy (when the stack runs one) and the region's alarms. Raises RuntimeError the second time."""
         if self.monitoring is not None:
             raise RuntimeError(f"region {self.region_name} already serves")
         settings, name = self.settings, self.region_name
@@ -175,7 +179,8 @@ class Region(pulumi.ComponentResource):
     def drill(self, peers: Mapping[str, Region]) -> None:
         """Step 3, once every region serves: the alarm relay (with peers) and the drill templates, when drills are on.
 
-        peers: every other region of the stack, by name. Ends the region's composition (register_outputs).
+        peers: every other region of the stack, by name, each already serving. Ends the region's composition
+        (register_outputs). Raises RuntimeError when this region does not serve yet.
         """
         if self.monitoring is None:
             raise RuntimeError(f"region {self.region_name}: drills stop on its alarms, so it must serve first")
