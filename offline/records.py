@@ -13,12 +13,13 @@ created and the one left unclaimed deleted, which for a database or a load balan
 replacement (pulumi.com/docs/iac/operations/stack-management/refactoring-with-aliases). `Identities`
 repeats that lookup (pulumi/pulumi pkg/resource/deploy/step_generator.go: generateAliases,
 collapseAliasToUrn, inheritedChildAlias) against the identities listed in
-offline/identities/<stack>.txt, so tests/test_identities.py fails when a change would rename or
+offline/identities/<stack>.txt, so tests/test_records.py fails when a change would rename or
 re-parent a resource without an alias.
 
 A record keys each resource by its identity and names its parent, provider and dependencies by
-theirs: wrapping components in a new component (with aliases) leaves the records of every cloud
-resource as they were, and shows up only among the components.
+theirs: wrapping components in a new component (with aliases) leaves every cloud resource's inputs,
+provider, region, dependencies and options as they were, and `compare` reports the rest (new
+components, the parents and aliases of what moved) as structure, which no deployment acts on.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import argparse
 import hashlib
 import json
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -58,6 +60,7 @@ class Identities:
         self.matched_alias: dict[str, str] = {}
 
     def resolve(self, resource: Declared) -> str | None:
+        """The listed identity `resource` claims: its own URN, else the first of its aliases listed; None if neither."""
         if resource.urn in self.known:
             return resource.urn
         for candidate in self.aliases(resource):
@@ -112,16 +115,19 @@ class Resolution:
 
     @property
     def created(self) -> list[str]:
+        """URNs of the resources no listed identity matches."""
         return sorted(urn for urn, identity in self.identity.items() if identity is None)
 
     @property
     def deleted(self) -> list[str]:
+        """Listed identities no resource claims."""
         return sorted(self.listed - set(self.identity.values()))
 
     @property
     def claimed_twice(self) -> list[str]:
-        claimed = [identity for identity in self.identity.values() if identity is not None]
-        return sorted({identity for identity in claimed if claimed.count(identity) > 1})
+        """Listed identities two resources claim (the engine refuses that: a duplicate alias)."""
+        claimed = Counter(identity for identity in self.identity.values() if identity is not None)
+        return sorted(identity for identity, count in claimed.items() if count > 1)
 
 
 def resolve(run: Run, stack: str, listed: Iterable[str]) -> Resolution:
