@@ -96,28 +96,30 @@ _OPERATORS = {"GreaterThan": ">", "GreaterThanOrEqual": ">=", "LessThan": "<", "
 
 
 @dataclass(frozen=True)
+class GatewayService:
+    """The API Management service to watch, by name and by id, as the program declared it.
+
+    Its logger and diagnostic are declared in the service (resource group and service name); diagnostic
+    settings and alerts point at its Azure resource id. Passed as such rather than parsed out of the id,
+    so both stay whatever the program gave the service, also during a preview.
+    """
+
+    resource_group_name: pulumi.Input[str]
+    name: pulumi.Input[str]
+    id: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
 class AzureMonitoringArgs:
+    # Where the workspace, Application Insights, action group and alerts are declared.
     resource_group_name: pulumi.Input[str]
     location: str
     settings: MonitoringSettings
+    api_management: GatewayService
     # Azure resource ids: /subscriptions/<id>/resourceGroups/<group>/providers/<type>/<name>.
-    api_management_id: pulumi.Input[str]
     front_door_profile_id: pulumi.Input[str]
     # One id per Azure OpenAI account, keyed by a stable name such as its region.
     openai_account_ids: Mapping[str, pulumi.Input[str]]
-
-
-def resource_id_part(resource_id: pulumi.Input[str], segment: str) -> pulumi.Output[str]:
-    """The value after `segment` in an Azure resource id, e.g. its resourceGroups or service name."""
-
-    def part(value: str) -> str:
-        parts = value.strip("/").split("/")
-        lowered = [p.lower() for p in parts]
-        if segment.lower() not in lowered[:-1]:
-            raise ValueError(f"{value!r} has no {segment} segment")
-        return parts[lowered.index(segment.lower()) + 1]
-
-    return pulumi.Output.from_input(resource_id).apply(part)
 
 
 def alert_window(seconds: int, allowed: Mapping[int, str]) -> str:
@@ -160,12 +162,11 @@ class AzureMonitoring(pulumi.ComponentResource):
     def _gateway_logging(self, name: str, args: AzureMonitoringArgs) -> None:
         """API Management traces and emitted token metrics to Application Insights."""
         child = pulumi.ResourceOptions(parent=self)
-        gateway_group = resource_id_part(args.api_management_id, "resourceGroups")
-        gateway_name = resource_id_part(args.api_management_id, "service")
+        gateway = args.api_management
         self.gateway_logger = azure.apimanagement.Logger(
             f"{name}-gateway-logger",
-            resource_group_name=gateway_group,
-            service_name=gateway_name,
+            resource_group_name=gateway.resource_group_name,
+            service_name=gateway.name,
             logger_id="application-insights",
             logger_type=azure.apimanagement.LoggerType.APPLICATION_INSIGHTS,
             resource_id=self.insights.id,
@@ -176,8 +177,8 @@ class AzureMonitoring(pulumi.ComponentResource):
         )
         self.gateway_diagnostic = azure.apimanagement.Diagnostic(
             f"{name}-gateway-diagnostic",
-            resource_group_name=gateway_group,
-            service_name=gateway_name,
+            resource_group_name=gateway.resource_group_name,
+            service_name=gateway.name,
             # API Management knows its Application Insights diagnostic by this fixed id.
             diagnostic_id="applicationinsights",
             logger_id=self.gateway_logger.id,
@@ -195,7 +196,7 @@ class AzureMonitoring(pulumi.ComponentResource):
         """Every log and metric of the gateway, Front Door and each OpenAI account to the workspace."""
         # API Management logs into its own tables (ApiManagementGatewayLogs, ApiManagementGatewayLlmLog); the others keep the default.
         targets: dict[str, tuple[pulumi.Input[str], str | None]] = {
-            "gateway": (args.api_management_id, "Dedicated"),
+            "gateway": (args.api_management.id, "Dedicated"),
             "front-door": (args.front_door_profile_id, None),
         }
         targets.update({f"openai-{key}": (account_id, None) for key, account_id in args.openai_account_ids.items()})
@@ -246,7 +247,7 @@ class AzureMonitoring(pulumi.ComponentResource):
 
     def _alerts(self, name: str, args: AzureMonitoringArgs) -> dict[str, azure.monitor.MetricAlert]:
         settings = args.settings
-        scopes = {"gateway": args.api_management_id, "front-door": args.front_door_profile_id}
+        scopes = {"gateway": args.api_management.id, "front-door": args.front_door_profile_id}
         window = settings.period_seconds * settings.evaluation_periods
         return {
             spec.key: azure.monitor.MetricAlert(

@@ -10,7 +10,7 @@ Each catalog comes from the best-kept source there is, read once per process:
 | Azure locations, ALB TLS policies | dated files in `components/catalog_data/`: source, date and refresh command inside |
 
 A catalog is only as new as its source: upgrading botocore, or refreshing a data file, brings new names in.
-Until then a stack names a real but newer one in its `unlistedNames` setting (see components/settings.py).
+Until then a stack names a real but newer one in its `unlistedNames` setting (see components/settings/reading.py).
 """
 
 from __future__ import annotations

@@ -61,6 +61,16 @@ class DatabaseRegion:
 
 
 @dataclass(frozen=True)
+class RegionalDatabase:
+    """The database as one region of the stack sees it: its own instance, the primary or a replica, and the credential."""
+
+    instance: aws.rds.Instance
+    role: str  # PRIMARY or REPLICA
+    # The master credential's secret: the same name in every region (a replica secret keeps its primary's name).
+    secret_name: pulumi.Output[str]
+
+
+@dataclass(frozen=True)
 class ReplicatedDatabaseArgs:
     # Prefix of RDS identifiers, unique per stack within the account: "<project>-<stack>".
     identifier_prefix: str
@@ -109,6 +119,10 @@ class ReplicatedDatabase(pulumi.ComponentResource):
         self.roles: dict[str, str] = {region: PRIMARY if region == args.primary_region else REPLICA for region in args.regions}
         self.endpoints = {region: instance.endpoint for region, instance in self.instances.items()}
         self.register_outputs({"endpoints": self.endpoints, "roles": self.roles, "secret_name": self.credentials.secret_name})
+
+    def in_region(self, region: str) -> RegionalDatabase:
+        """The instance and role of `region` (one of the regions the database was given; KeyError otherwise)."""
+        return RegionalDatabase(instance=self.instances[region], role=self.roles[region], secret_name=self.credentials.secret_name)
 
     def _in(self, where: DatabaseRegion, **extra) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, provider=where.provider, **extra)

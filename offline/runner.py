@@ -7,6 +7,10 @@ runs `__main__.py` with that stack file's settings and also returns the stack's
 resolved outputs. Data-source calls the program makes are answered here, per
 region of the provider they go through. Every resource's inputs are checked
 against its provider SDK's schema (offline/schema.py), with no opt-out.
+
+URNs are built as the engine builds them, and mock ids from each resource's type
+and name, so two runs of the same program record the same values
+(offline/records.py compares runs).
 """
 
 from __future__ import annotations
@@ -62,6 +66,13 @@ class Declared:
     delete_before_replace: bool = False
     # Inputs whose changes Pulumi leaves alone (ignore_changes).
     ignore_changes: tuple[str, ...] = ()
+    # False for a component resource, which only groups others and has nothing in the cloud.
+    custom: bool = True
+    # The earlier identities it claims (the aliases option), as the SDK sends them to the engine:
+    # {"urn": ...} or a spec such as {"name": ..., "noParent": True} (offline/records.py resolves them).
+    aliases: tuple[dict[str, Any], ...] = ()
+    # Refused by `pulumi destroy` and by replacements (the protect option).
+    protect: bool = False
 
     def __getitem__(self, key: str) -> Any:
         return self.inputs[key]
@@ -178,7 +189,7 @@ _ARM_TYPES = {
 _AZURE_PARENT_INPUTS = ("accountName", "serviceName", "apiId", "profileName", "endpointName", "originGroupName")
 
 
-def _azure_resource(token: str, name: str, inputs: dict[str, Any], counter: int, incarnation: str = "") -> tuple[str, dict[str, Any]]:
+def _azure_resource(token: str, name: str, inputs: dict[str, Any], serial: int, incarnation: str = "") -> tuple[str, dict[str, Any]]:
     """An ARM resource id and the state Azure returns: the inputs plus what the service computes.
 
     A resource given no name is auto-named as Pulumi does: its logical name and a suffix, which a
@@ -186,13 +197,13 @@ def _azure_resource(token: str, name: str, inputs: dict[str, Any], counter: int,
     """
     kind = token.removeprefix("azure-native:")
     name_input = _AZURE_NAME_INPUTS.get(kind, "")
-    auto_suffix = hashlib.sha256(f"{incarnation}/{name}".encode()).hexdigest()[:8] if incarnation else f"{counter:05d}"
+    auto_suffix = hashlib.sha256(f"{incarnation}/{name}".encode()).hexdigest()[:8] if incarnation else f"{serial:08d}"
     resource_name = inputs.get(name_input, f"{name}{auto_suffix}")
     group = f"/subscriptions/{AZURE_SUBSCRIPTION}/resourceGroups/{inputs.get('resourceGroupName', resource_name)}"
     if kind == "resources:ResourceGroup":
         resource_id = group
     elif kind == "authorization:RoleAssignment":
-        resource_id = f"{inputs['scope']}/providers/Microsoft.Authorization/roleAssignments/{counter:08d}-0000-4000-8000-000000000000"
+        resource_id = f"{inputs['scope']}/providers/Microsoft.Authorization/roleAssignments/{serial:08d}-0000-4000-8000-000000000000"
     else:
         # Child resources (a deployment of an account, an origin of a group) sit under their parents' names.
         parents = [inputs[key] for key in _AZURE_PARENT_INPUTS if key in inputs and key != name_input]
@@ -209,17 +220,17 @@ def _azure_resource(token: str, name: str, inputs: dict[str, Any], counter: int,
         service = inputs["serviceName"]
         state["gatewayUrl"] = f"https://{service}.azure-api.net"
         state["gatewayRegionalUrl"] = f"https://{service}-{inputs['location']}-01.regional.azure-api.net"
-        state["identity"] = {**inputs["identity"], "principalId": f"{counter:08d}-0000-4000-8000-00000000a9e1", "tenantId": AZURE_TENANT}
+        state["identity"] = {**inputs["identity"], "principalId": f"{serial:08d}-0000-4000-8000-00000000a9e1", "tenantId": AZURE_TENANT}
         state["additionalLocations"] = [
             {**location, "gatewayRegionalUrl": f"https://{service}-{location['location']}-01.regional.azure-api.net"}
             for location in inputs.get("additionalLocations", [])
         ]
     elif kind == "applicationinsights:Component":
-        state["connectionString"] = f"InstrumentationKey=key-{counter:05d};IngestionEndpoint=https://{inputs['location']}-0.in.applicationinsights.azure.com/"
+        state["connectionString"] = f"InstrumentationKey=key-{serial:08d};IngestionEndpoint=https://{inputs['location']}-0.in.applicationinsights.azure.com/"
     elif kind == "cdn:Profile":
-        state["frontDoorId"] = f"{counter:08d}-0000-4000-8000-00000000fd1d"
+        state["frontDoorId"] = f"{serial:08d}-0000-4000-8000-00000000fd1d"
     elif kind == "cdn:AFDEndpoint":
-        state["hostName"] = f"{inputs['endpointName']}-{counter:05d}.z01.azurefd.net"
+        state["hostName"] = f"{inputs['endpointName']}-{serial:08d}.z01.azurefd.net"
     return resource_id, state
 
 
@@ -259,20 +270,31 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def __init__(self, incarnation: str = "") -> None:
         self.provider_regions: dict[str, str] = {}  # provider reference "urn::id" -> region
-        self.counter = 0
+        self.registered: dict[tuple[str, str], int] = {}  # (type, name) -> registrations so far
         # Which creation of the stack this is: random values differ from one incarnation to the next.
         self.incarnation = incarnation
 
     def region_of(self, provider_ref: str | None) -> str | None:
         return self.provider_regions.get(provider_ref or "")
 
+    def serial(self, token: str, name: str) -> int:
+        """A number of at most 8 digits for a registration, the same in every run of the same program.
+
+        Derived from the resource's type and name rather than from the order registrations arrive in,
+        which varies with scheduling: ids, ARNs and names built from it repeat from run to run, and
+        stay when a resource moves under another parent (offline/records.py compares runs).
+        """
+        occurrence = self.registered.get((token, name), 0)
+        self.registered[(token, name)] = occurrence + 1
+        return int(hashlib.sha256(f"{token}::{name}::{occurrence}".encode()).hexdigest()[:12], 16) % 10**8
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        self.counter += 1
-        resource_id = f"{args.name}-id-{self.counter:05d}"
+        serial = self.serial(args.typ, args.name)
+        resource_id = f"{args.name}-id-{serial:08d}"
         if args.typ.startswith("pulumi:providers:"):
             return resource_id, dict(args.inputs)
         if args.typ.startswith("azure-native:"):
-            return _azure_resource(args.typ, args.name, args.inputs, self.counter, self.incarnation)
+            return _azure_resource(args.typ, args.name, args.inputs, serial, self.incarnation)
         if args.typ.startswith("random:"):
             return resource_id, {**args.inputs, **_random_state(args.typ, args.name, args.inputs, self.incarnation)}
         state = _computed_state(args.typ, args.name, args.inputs, self.region_of(args.provider), resource_id)
@@ -294,12 +316,32 @@ class RecordingMocks(pulumi.runtime.Mocks):
         raise NotImplementedError(f"the offline mocks do not answer {args.token}; add it to offline/runner.py")
 
 
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def engine_urn(stack: str, project: str, parent: str | None, type_: str, name: str) -> str:
+    """The URN the Pulumi engine gives a resource: its parent's whole type chain, then its own type and name.
+
+    The stack itself is left out of the chain (pulumi/pulumi pkg/resource/deploy/deployment.go, generateURN):
+    a top-level VPC is `urn:pulumi:dev::<project>::aws:ec2/vpc:Vpc::<name>`, the same VPC inside a Network
+    component `...::<project>:aws:Network$aws:ec2/vpc:Vpc::<name>`.
+    """
+    parent_type = parent.split("::")[2] if parent else ""
+    qualified = type_ if parent_type in ("", ROOT_STACK_TYPE) else f"{parent_type}${type_}"
+    return f"urn:pulumi:{stack}::{project}::{qualified}::{name}"
+
+
 class RecordingMonitor(pulumi_mocks_module.MockMonitor):
     """Keeps what the plain mock monitor drops: each registration's parent, provider and dependencies."""
 
     def __init__(self, mocks: RecordingMocks):
         super().__init__(mocks)
         self.registrations: list[tuple[Any, str]] = []
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # The plain mock monitor keeps only the parent's own type: a resource moved under a new component
+        # would keep its URN here while the engine gives it a new one, and a real stack replaces it.
+        return engine_urn(pulumi.get_stack(), pulumi.get_project(), parent or None, type_, name)
 
     def RegisterResource(self, request):
         # Every custom resource's inputs must fit its provider SDK's schema, or the registration (and the
@@ -340,6 +382,9 @@ class RecordingMonitor(pulumi_mocks_module.MockMonitor):
                     retain_on_delete=bool(request.retainOnDelete),
                     delete_before_replace=request.deleteBeforeReplace,
                     ignore_changes=tuple(request.ignoreChanges),
+                    custom=request.custom,
+                    aliases=tuple(_alias(alias) for alias in request.aliases) + tuple({"urn": urn} for urn in request.aliasURNs),
+                    protect=request.protect,
                 )
             )
         # Children inherit their parent's provider: resolve the region through the parent chain.
@@ -352,6 +397,13 @@ class RecordingMonitor(pulumi_mocks_module.MockMonitor):
                 cursor = by_urn[cursor.parent_urn]
                 record.region = cursor.region
         return records
+
+
+def _alias(alias: Any) -> dict[str, Any]:
+    """One alias of a registration: its URN, or the fields of its spec that are set."""
+    if alias.HasField("urn"):
+        return {"urn": alias.urn}
+    return json_format.MessageToDict(alias.spec)
 
 
 def _plain(value: Any) -> Any:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import pulumi
 import pytest
 
 from components import azure_monitoring
-from components.azure_monitoring import AzureMonitoring, AzureMonitoringArgs, alert_window, resource_id_part
+from components.azure_monitoring import AzureMonitoring, AzureMonitoringArgs, GatewayService, alert_window
 from components.settings import MonitoringSettings
 from tests.settings_helpers import parse
 from offline import PulumiMocks
@@ -46,7 +48,7 @@ def run_with(settings: MonitoringSettings):
                 resource_group_name="rg-monitoring",
                 location="eastus2",
                 settings=settings,
-                api_management_id=GATEWAY_ID,
+                api_management=GatewayService(resource_group_name="rg-gateway", name="apim-models", id=GATEWAY_ID),
                 front_door_profile_id=FRONT_DOOR_ID,
                 openai_account_ids=OPENAI_IDS,
             ),
@@ -85,6 +87,30 @@ def test_gateway_sends_traces_and_token_metrics_to_workspace_based_insights(run)
     assert diagnostic["loggerId"] == logger.id
     assert diagnostic["metrics"] is True
     assert diagnostic["sampling"] == {"samplingType": "fixed", "percentage": 100}
+
+
+def test_gateway_logging_is_declared_with_the_names_it_was_given_while_the_service_id_is_unknown(pulumi_mocks):
+    # During a preview of a new stack the service's id is unknown; its group and name are not, and stay known.
+    def program():
+        loop = asyncio.get_event_loop()
+        value, known = loop.create_future(), loop.create_future()
+        value.set_result(None)
+        known.set_result(False)
+        AzureMonitoring(
+            "azure-monitoring",
+            AzureMonitoringArgs(
+                resource_group_name="rg-monitoring",
+                location="eastus2",
+                settings=ALERTING,
+                api_management=GatewayService(resource_group_name="rg-gateway", name="apim-models", id=pulumi.Output(set(), value, known)),
+                front_door_profile_id=FRONT_DOOR_ID,
+                openai_account_ids=OPENAI_IDS,
+            ),
+        )
+
+    run = pulumi_mocks.run(program)
+    for resource in (run.one(LOGGER), run.one(DIAGNOSTIC)):
+        assert (resource["resourceGroupName"], resource["serviceName"]) == ("rg-gateway", "apim-models")
 
 
 def test_action_group_alerts_the_same_recipients_as_the_aws_topics(run):
@@ -144,17 +170,6 @@ def test_alerting_off_keeps_every_alert_but_alerts_no_one():
 )
 def test_alert_windows_round_up_to_what_azure_accepts(seconds, allowed, expected):
     assert alert_window(seconds, allowed) == expected
-
-
-def test_resource_id_parts_are_read_case_insensitively(pulumi_mocks):
-    found = {}
-
-    def program():
-        resource_id_part(GATEWAY_ID.replace("resourceGroups", "resourcegroups"), "resourceGroups").apply(lambda v: found.setdefault("group", v))
-        resource_id_part(GATEWAY_ID, "service").apply(lambda v: found.setdefault("service", v))
-
-    pulumi_mocks.run(program)
-    assert found == {"group": "rg-gateway", "service": "apim-models"}
 
 
 def test_readme_lists_every_azure_alert():

@@ -10,19 +10,9 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from components import alarm_relay, monitoring
-from components.monitoring import (
-    AlarmSpec,
-    AutoscalingWatch,
-    DatabaseWatch,
-    FunctionWatch,
-    HealthCheckMonitoring,
-    HealthCheckMonitoringArgs,
-    Metric,
-    RegionMonitoring,
-    RegionMonitoringArgs,
-    TargetGroupWatch,
-)
+from components import alarm_relay, alarms
+from components.alarms import AlarmSpec, AutoscalingWatch, DatabaseWatch, FunctionWatch, Metric, TargetGroupWatch
+from components.monitoring import HealthCheckMonitoring, HealthCheckMonitoringArgs, RegionMonitoring, RegionMonitoringArgs
 from tests.settings_helpers import parse
 from offline import PulumiMocks
 from offline.runner import ACCOUNT
@@ -264,7 +254,7 @@ def test_dashboard_and_alarms_come_from_one_spec_list(monkeypatch):
         meaning="More requests than the fleet was sized for.",
         action="Raise maxSize.",
     )
-    monkeypatch.setattr(monitoring, "ALARM_SPECS", [*monitoring.ALARM_SPECS, request_count])
+    monkeypatch.setattr(alarms, "ALARM_SPECS", [*alarms.ALARM_SPECS, request_count])
     run = PulumiMocks().run(monitored_program)
     for region in DATABASES:
         component = run.one(REGION_COMPONENT, name=f"monitoring-{region}")
@@ -272,11 +262,11 @@ def test_dashboard_and_alarms_come_from_one_spec_list(monkeypatch):
         assert alarm_key(run, alarm) == "fleet-request-flood" and alarm["threshold"] == 1000
         titles = [w["properties"]["title"] for w in dashboard_widgets(run, component) if w["type"] == "metric"]
         assert "fleet-request-flood: Requests" in titles
-    assert "request-flood" in monitoring.markdown_table()
+    assert "request-flood" in alarms.markdown_table()
 
 
 def test_a_spec_key_used_twice_is_refused(monkeypatch):
-    monkeypatch.setattr(monitoring, "ALARM_SPECS", [*monitoring.ALARM_SPECS, monitoring.ALARM_SPECS[0]])
+    monkeypatch.setattr(alarms, "ALARM_SPECS", [*alarms.ALARM_SPECS, alarms.ALARM_SPECS[0]])
     with pytest.raises(ValueError, match="fleet-unhealthy-hosts"):
         PulumiMocks().run(monitored_program)
 
@@ -321,7 +311,7 @@ def test_dev_keeps_its_alarms_but_alerts_no_one_and_prod_alerts_on_call(dev, pro
 def test_readme_lists_every_alarm_with_what_to_do():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert "## How you know a region is failing" in readme
-    assert monitoring.markdown_table() in readme, "regenerate with: venv/bin/python -m components.monitoring"
+    assert alarms.markdown_table() in readme, "regenerate with: venv/bin/python -m components.alarms"
     assert "python -m ops.failover --stack <stack> --to <standby region>" in readme
 
 
