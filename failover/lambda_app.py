@@ -2,7 +2,7 @@
 
 The adapter (a Lambda extension from its published layer) replaces the runtime's bootstrap
 (`AWS_LAMBDA_EXEC_WRAPPER=/opt/bootstrap`) and runs the function's handler, `run.sh`, which
-starts this module: the same starlette app and httpx transport as `python -m failover serve`,
+starts this module: the same starlette app and aiohttp transport as `python -m failover serve`,
 served by uvicorn on 127.0.0.1 at the adapter's port. The adapter waits until the readiness
 path answers, then turns each function URL request into an HTTP request to the app and, in
 `response_stream` mode, streams the answer back as the app writes it.
@@ -13,7 +13,7 @@ Environment (what the ModelProxy component sets):
   AWS_LWA_PORT     the port the adapter sends requests to (the adapter's own default, 8080, when unset)
   plus every variable named by an upstream's `headers_from_env` (e.g. the Azure gateway's api-key)
 
-It imports the standard library, starlette, uvicorn and httpx only (no PyYAML): what the
+It imports the standard library, starlette, uvicorn, aiohttp and httpx-sse only (no PyYAML): what the
 Lambda package ships. The router lives as long as the process, so breaker and rate-limit
 state survive warm invocations of one execution environment.
 """

@@ -53,7 +53,7 @@ async def regions(*names: str) -> AsyncIterator[list[FakeUpstream]]:
 
 @contextlib.asynccontextmanager
 async def gateway(doc: dict[str, Any], caller_region: str | None = None) -> AsyncIterator[tuple[httpx.AsyncClient, Router]]:
-    """The real gateway (uvicorn + starlette + httpx transport) on an ephemeral port."""
+    """The real gateway (uvicorn + starlette + aiohttp transport) on an ephemeral port."""
     config = parse_config(doc)
     router = Router(config)
     sock = bind("127.0.0.1", 0)
