@@ -260,10 +260,18 @@ class ReplicatedDatabase(pulumi.ComponentResource):
             # RDS takes no final snapshot of a read replica: its data lives on in the primary.
             skip_final_snapshot=True,
             **self._common(region, args),
-            opts=self._in(args.regions[region], depends_on=[self.primary]),
+            # RDS cannot make a standalone instance (an old primary, after a failover) or another source's replica
+            # follow a new source, and the provider would try it as an update ("cannot elect new source database
+            # for replication", hashicorp/terraform-provider-aws#4419, #16054): a new source means a new replica,
+            # deleted first since the identifier is fixed.
+            opts=self._in(args.regions[region], depends_on=[self.primary], replace_on_changes=["replicateSourceDb"], delete_before_replace=True),
         )
 
 
 def keeps_final_snapshots(args: ReplicatedDatabaseArgs) -> bool:
-    """Protected stacks keep a final snapshot of their primary, and with it its key and its password's secret."""
-    return args.deletion_protection
+    """Whether the primary leaves a final snapshot, and with it its keys and its password's secret (`dbFinalSnapshot`).
+
+    Not tied to deletion protection: the way to destroy a protected stack is to lift its protection with an
+    `up` first, and Pulumi deletes with the inputs and options of that last `up`.
+    """
+    return args.settings.final_snapshot

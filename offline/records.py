@@ -219,6 +219,7 @@ def stack_records(run: Run, stack: str, listed: Iterable[str] = ()) -> dict[str,
             "retainOnDelete": resource.retain_on_delete,
             "deleteBeforeReplace": resource.delete_before_replace,
             "ignoreChanges": sorted(resource.ignore_changes),
+            "replaceOnChanges": sorted(resource.replace_on_changes),
         }
     return {
         "resources": dict(sorted(resources.items())),

@@ -66,6 +66,8 @@ class Declared:
     delete_before_replace: bool = False
     # Inputs whose changes Pulumi leaves alone (ignore_changes).
     ignore_changes: tuple[str, ...] = ()
+    # Inputs whose change replaces the resource instead of updating it (replace_on_changes).
+    replace_on_changes: tuple[str, ...] = ()
     # False for a component resource, which only groups others and has nothing in the cloud.
     custom: bool = True
     # The earlier identities it claims (the aliases option), as the SDK sends them to the engine:
@@ -382,6 +384,7 @@ class RecordingMonitor(pulumi_mocks_module.MockMonitor):
                     retain_on_delete=bool(request.retainOnDelete),
                     delete_before_replace=request.deleteBeforeReplace,
                     ignore_changes=tuple(request.ignoreChanges),
+                    replace_on_changes=tuple(request.replaceOnChanges),
                     custom=request.custom,
                     aliases=tuple(_alias(alias) for alias in request.aliases) + tuple({"urn": urn} for urn in request.aliasURNs),
                     protect=request.protect,

@@ -10,6 +10,7 @@ import pytest
 
 from components.database import DatabaseRegion, ReplicatedDatabase, ReplicatedDatabaseArgs
 from policy import rules
+from components.settings import SettingsError
 from tests.settings_helpers import parse
 
 DB = "aws:rds/instance:Instance"
@@ -76,6 +77,17 @@ def test_no_database_manages_its_own_password_so_every_one_can_be_a_replica_sour
     assert rules.replicated_databases_own_their_password([(db.type, db.inputs) for db in run.of_type(DB)]) == []
 
 
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_replica_given_a_new_source_is_replaced_not_updated(stack, dev, prod):
+    """After a failover the old primary is declared a replica of the new one: an update is refused by RDS."""
+    run = {"dev": dev, "prod": prod}[stack]
+    primary, replicas = databases(run)
+    assert replicas
+    for replica in replicas.values():
+        assert replica.replace_on_changes == ("replicateSourceDb",) and replica.delete_before_replace, replica.name
+    assert primary.replace_on_changes == () and "replicateSourceDb" not in primary.inputs
+
+
 def test_the_generated_password_is_one_rds_accepts(prod):
     password = prod.one(PASSWORD)
     assert 8 <= password["length"] <= 128
@@ -124,6 +136,41 @@ def test_dev_database_can_be_deleted_without_a_final_snapshot_and_leaves_nothing
     assert not any(key.retain_on_delete for key in dev.of_type(KEY))
     secret = dev.one(SECRET)
     assert secret["recoveryWindowInDays"] == 0 and "name" not in secret
+
+
+def regional_database(deletion_protection: bool, **settings) -> ReplicatedDatabase:
+    """A two-region database with the given settings, declared inside a mocks run."""
+    regions = {
+        region: DatabaseRegion(
+            provider=aws.Provider(f"aws-{region}", region=region),
+            vpc_id=f"vpc-{region}",
+            isolated_subnet_ids=[f"subnet-{region}-a", f"subnet-{region}-b"],
+            client_security_group_ids={"fleet": f"sg-fleet-{region}"},
+        )
+        for region in ("us-east-1", "us-west-2")
+    }
+    return ReplicatedDatabase(
+        "db",
+        ReplicatedDatabaseArgs(
+            identifier_prefix="svc-test", primary_region="us-east-1", regions=regions,
+            settings=parse(**settings).multi_region.database, deletion_protection=deletion_protection,
+        ),
+    )
+
+
+def test_lifting_deletion_protection_to_destroy_a_stack_keeps_its_final_snapshot_keys_and_credential(pulumi_mocks):
+    """The README destroys prod with deletionProtection false, then `up`, then `destroy`: Pulumi deletes with that last up's inputs."""
+    run = pulumi_mocks.run(lambda: regional_database(deletion_protection=False, dbFinalSnapshot=True))
+    primary = run.one(DB, region="us-east-1")
+    assert primary["deletionProtection"] is False
+    assert primary["skipFinalSnapshot"] is False and primary["finalSnapshotIdentifier"].startswith("svc-test-us-east-1-final-")
+    assert all(key.retain_on_delete for key in run.of_type(KEY))
+    assert run.one(SECRET)["recoveryWindowInDays"] == 30
+
+
+def test_a_production_stack_cannot_drop_its_final_snapshot():
+    with pytest.raises(SettingsError, match="dbFinalSnapshot.*prod keeps a final snapshot"):
+        parse(environment="prod", dbFinalSnapshot=False)
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

@@ -31,6 +31,8 @@ class DatabaseSettings:
     allocated_storage: int
     max_allocated_storage: int  # 0: no storage autoscaling
     backup_retention_days: int
+    # Keep a final snapshot of the primary (and the keys and credential that restore it) when it is deleted.
+    final_snapshot: bool
     name: str
     username: str
     port: int
@@ -106,6 +108,10 @@ def _parse_database(read: Reader, environment: str) -> DatabaseSettings:
     retention = in_range("dbBackupRetentionDays", read.integer("dbBackupRetentionDays"), DB_BACKUP_RETENTION, " days")
     if environment == "prod" and retention < PROD_MIN_BACKUP_RETENTION:
         raise SettingsError("dbBackupRetentionDays", retention, f"prod keeps at least {PROD_MIN_BACKUP_RETENTION} days of backups")
+    final_snapshot = read.boolean("dbFinalSnapshot")
+    if environment == "prod" and not final_snapshot:
+        # Turning deletion protection off is how a production stack is destroyed; what restores it must survive that.
+        raise SettingsError("dbFinalSnapshot", final_snapshot, "prod keeps a final snapshot of its database")
     return DatabaseSettings(
         instance_class=instance_class,
         replica_instance_class=_db_instance_class(read, "dbReplicaInstanceClass", replica_class) if replica_class else instance_class,
@@ -114,6 +120,7 @@ def _parse_database(read: Reader, environment: str) -> DatabaseSettings:
         allocated_storage=allocated,
         max_allocated_storage=max_allocated,
         backup_retention_days=retention,
+        final_snapshot=final_snapshot,
         name=_identifier("dbName", read.string("dbName")),
         username=_identifier("dbUsername", read.string("dbUsername")),
         port=in_range("dbPort", read.integer("dbPort"), DB_PORT),
