@@ -41,7 +41,9 @@ azure_provider = azure_native.Provider("azure", location=settings.azure.primary_
 #    (components/region.py). Every region's zones are settled first: a pinned zone a region lacks stops the
 #    program before any region's resources.
 zones = {
-    region.name: settings_module.region_availability_zones(settings, region, partial(discover_availability_zones, providers[region.name]))
+    region.name: settings_module.region_availability_zones(
+        settings, region, partial(discover_availability_zones, providers[region.name]), warn=pulumi.log.warn
+    )
     for region in settings.regions
 }
 regions = {
