@@ -35,7 +35,9 @@ from typing import Any, Iterable
 
 import pulumi
 
-from offline.runner import PROJECT, ROOT, Declared, PulumiMocks, Run, engine_urn
+import command_line
+from offline import runner
+from offline.runner import BAD_STACK_INPUT, PROJECT, ROOT, Declared, PulumiMocks, Run, engine_urn
 
 IDENTITIES = Path(__file__).resolve().parent / "identities"
 
@@ -269,8 +271,20 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> list[Difference]:
     return found
 
 
+def load_records(path: str) -> dict[str, Any]:
+    """A records file as `python -m offline.records STACK ...` writes it; OSError when unreadable, ValueError when not one."""
+    try:
+        records = json.loads(Path(path).read_text())
+    except ValueError as error:
+        raise ValueError(f"{path} is not a records file (not JSON: {error})") from None
+    if not isinstance(records, dict) or not all(isinstance(record, dict) and "resources" in record for record in records.values()):
+        raise ValueError(f"{path} is not a records file: expected what `python -m offline.records STACK` prints, each stack's resources, components and outputs")
+    return records
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m offline.records", description=__doc__.split("\n\n")[0])
+    """The command line; returns the exit status (2: one `refused:` line for a stack, setting or file that is bad input)."""
+    parser = command_line.Parser(prog="python -m offline.records", description=__doc__.split("\n\n")[0])
     parser.add_argument("stacks", nargs="*", help="stacks to record (Pulumi.<stack>.yaml), or with --compare two record files")
     parser.add_argument("--compare", action="store_true", help="print what differs between two record files; exit 1 if the cloud would see it")
     parser.add_argument("--identities", action="store_true", help=f"rewrite {IDENTITIES.relative_to(ROOT)}/<stack>.txt from the stacks as they are")
@@ -278,7 +292,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.compare:
         if len(args.stacks) != 2:
             parser.error("--compare takes two record files")
-        differences = compare(*(json.loads(Path(path).read_text()) for path in args.stacks))
+        try:
+            before, after = (load_records(path) for path in args.stacks)
+        except (OSError, ValueError) as error:
+            return command_line.refuse(command_line.one_line(error))
+        differences = compare(before, after)
         print("\n".join(map(str, differences)) or "identical")
         cloud = sum(difference.cloud for difference in differences)
         if differences:
@@ -286,7 +304,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if cloud else 0
     if not args.stacks:
         parser.error("name at least one stack")
-    runs = {stack: PulumiMocks().run_stack(stack) for stack in args.stacks}
+    try:
+        for stack in args.stacks:
+            runner.stack_file(stack)  # every stack known before the first one runs
+        runs = {stack: PulumiMocks().run_stack(stack) for stack in args.stacks}
+    except (*BAD_STACK_INPUT, OSError) as error:
+        return command_line.refuse(command_line.one_line(error))
     if args.identities:
         IDENTITIES.mkdir(exist_ok=True)
         for stack, run in runs.items():
