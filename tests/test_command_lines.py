@@ -3,6 +3,9 @@ setting, a stale proxy package, a missing stack or file; and say what they print
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -100,3 +103,13 @@ def test_settings_check_names_each_generated_file_that_is_out_of_date(tmp_path, 
     ]
     assert settings_command.main([]) == 0
     assert yaml.safe_load(capsys.readouterr().out) == {"config": yaml.safe_load((root / "Pulumi.yaml").read_text())["config"]}
+
+
+def test_the_failover_runtime_docs_test_command_runs_every_test_file_they_describe():
+    root = Path(__file__).resolve().parent.parent
+    section = (root / "docs" / "failover-runtime.md").read_text().split("\n## Tests\n", 1)[1].split("\n## ", 1)[0]
+    command = re.search(r"```sh\n(.+?)\n```", section, re.DOTALL).group(1)
+    assert command.startswith("venv/bin/python -m pytest ")
+    run = {path.name for pattern in command.split()[3:] for path in root.glob(pattern)}
+    described = set(re.findall(r"`(test_\w+\.py)`", section))
+    assert described and described <= run, f"described but not run by `{command}`: {sorted(described - run)}"
