@@ -246,8 +246,42 @@ class Difference:
         return f"{'cloud' if self.cloud else 'structure'}: {self.text}"
 
 
+_ABSENT = object()
+SHOWN_CHANGES = 5  # value changes spelled out per difference; the rest are counted
+SHOWN_CHARS = 80  # of each old or new value, as JSON
+
+
+def value_changes(was: Any, now: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """(path, old, new) of each value that differs between two records' entries, such as
+    ("inputs.tags.environment", "dev", "prod"); a key on one side only is compared with _ABSENT."""
+    if isinstance(was, dict) and isinstance(now, dict):
+        return [
+            change
+            for key in sorted(set(was) | set(now), key=str)
+            for change in value_changes(was.get(key, _ABSENT), now.get(key, _ABSENT), f"{path}.{key}" if path else str(key))
+        ]
+    if isinstance(was, list) and isinstance(now, list) and len(was) == len(now):
+        return [change for index, (old, new) in enumerate(zip(was, now)) for change in value_changes(old, new, f"{path}[{index}]")]
+    return [] if was == now else [(path or "value", was, now)]
+
+
+def _shown(value: Any) -> str:
+    text = "(absent)" if value is _ABSENT else json.dumps(value, sort_keys=True)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
+
+
+def _spelled_out(changes: list[tuple[str, Any, Any]]) -> str:
+    shown = [f"{path}: {_shown(old)} -> {_shown(new)}" for path, old, new in changes[:SHOWN_CHANGES]]
+    if len(changes) > SHOWN_CHANGES:
+        shown.append(f"and {len(changes) - SHOWN_CHANGES} more")
+    return "; ".join(shown)
+
+
 def compare(before: dict[str, Any], after: dict[str, Any]) -> list[Difference]:
     """What differs between two records, one entry per resource, component or output; empty when nothing does.
+
+    A changed entry names the fields that differ and spells out the first SHOWN_CHANGES values that changed,
+    each by its path, old and new value (JSON, at most SHOWN_CHARS characters each).
 
     A resource or output added, removed or changed is a cloud difference; so is any field of a cloud
     resource but where it sits (STRUCTURE_FIELDS). Components have nothing in the cloud: adding one,
@@ -265,7 +299,8 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> list[Difference]:
                     found.append(Difference(in_cloud, f"{stack} {section}: {'removed' if key not in now else 'added'} {key}"))
                 elif was[key] != now[key]:
                     fields = sorted(f for f in set(was[key]) | set(now[key]) if was[key].get(f) != now[key].get(f)) if isinstance(now[key], dict) else ["value"]
-                    found.append(Difference(in_cloud and not set(fields) <= STRUCTURE_FIELDS, f"{stack} {section}: {key} differs in {', '.join(fields)}"))
+                    changes = _spelled_out(value_changes(was[key], now[key]))
+                    found.append(Difference(in_cloud and not set(fields) <= STRUCTURE_FIELDS, f"{stack} {section}: {key} differs in {', '.join(fields)} ({changes})"))
         if old.get("secretOutputs") != new.get("secretOutputs"):
             found.append(Difference(True, f"{stack} secretOutputs: {old.get('secretOutputs')} -> {new.get('secretOutputs')}"))
     return found
