@@ -517,7 +517,7 @@ def main(argv: list[str] | None = None, clients: ClientFactory | None = None, pr
     parser.add_argument("--record", type=Path, help="where to write the drill record (default drill-records/<stack>/<time>-<scenario>.json)")
     args = parser.parse_args(argv)
     if not args.model.strip():
-        parser.error("argument --model: '' is not allowed; expected the name of a model the proxies serve")
+        parser.error(f"argument --model: {args.model!r} is not allowed; expected the name of a model the proxies serve")
     try:
         plan = plan_drill(args.stack, read_outputs(args.stack, args.outputs), args.scenario, args.production)
         if clients is None or prober is None:

@@ -305,6 +305,7 @@ def test_a_production_stack_runs_with_the_explicit_flag():
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_every_drill_the_stacks_declare_plans_from_their_outputs(stack):
     exported = json.loads(json.dumps(PulumiMocks().run_stack(stack).outputs))
+    assert exported["stack"] == stack  # what the commands check outputs against (ops.stack.check_stack)
     for scenario, entry in exported["drills"]["scenarios"].items():
         plan = plan_drill(stack, exported, scenario, production_confirmed=True)
         assert (plan.region, plan.kind, plan.template_id, plan.rto_seconds) == (entry["region"], entry["kind"], entry["templateId"], exported["rtoSeconds"])

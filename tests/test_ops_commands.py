@@ -101,6 +101,11 @@ def test_a_poll_interval_longer_than_the_timeout_is_refused(tmp_path, capsys):
     assert status == 2 and "argument --poll-interval: 30 is not allowed; expected at most --timeout (10)" in refused_in_one_line(stderr)
 
 
+def test_an_empty_model_name_for_the_drills_probes_is_refused(tmp_path, capsys):
+    status, stderr = run("drill", ["--model", " "], tmp_path, capsys, untouchable=Untouchable())
+    assert status == 2 and "argument --model: ' ' is not allowed; expected the name of a model the proxies serve" in refused_in_one_line(stderr)
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_bad_usage_is_one_line_pointing_to_help(tmp_path, capsys, command):
     status, stderr = run(command, ["--bogus"], tmp_path, capsys, untouchable=Untouchable())
@@ -125,12 +130,6 @@ def test_outputs_that_do_not_name_their_stack_are_used_with_a_note(tmp_path):
     path.write_text("[]")
     with pytest.raises(Refused, match="are not a JSON object of stack outputs"):
         read_outputs("dev", path)
-
-
-def test_the_stacks_name_themselves_in_their_outputs():
-    from offline import PulumiMocks
-
-    assert PulumiMocks().run_stack("dev").outputs["stack"] == "dev"
 
 
 @pytest.fixture
