@@ -24,7 +24,6 @@ components, the parents and aliases of what moved) as structure, which no deploy
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
