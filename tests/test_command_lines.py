@@ -113,3 +113,10 @@ def test_the_failover_runtime_docs_test_command_runs_every_test_file_they_descri
     run = {path.name for pattern in command.split()[3:] for path in root.glob(pattern)}
     described = set(re.findall(r"`(test_\w+\.py)`", section))
     assert described and described <= run, f"described but not run by `{command}`: {sorted(described - run)}"
+
+
+def test_the_package_builder_refuses_unknown_arguments_in_one_line_before_building(capsys):
+    from proxy_package.__main__ import main
+
+    assert run(main, ["--bogus"]) == 2
+    assert "unrecognized arguments: --bogus (see python -m proxy_package --help)" in refused_in_one_line(capsys.readouterr().err)
