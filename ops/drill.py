@@ -485,9 +485,10 @@ def write_record(record: DrillRecord, path: Path | None) -> Path:
 
 
 # A probe round reads every region's alarm and the experiment, and probes every entry point: faster than once a
-# second measures nothing more (alarms change state at most once per evaluation, every 10 s for the shortest,
-# high-resolution period) and spends the account's API request rate. At most a minute apart, the shortest RTO the
-# settings accept (rtoSeconds), so every measure can be judged against it.
+# second measures nothing more (an alarm changes state at most once per period, 10 s at the shortest: PutMetricAlarm
+# Period is 10, 20, 30 or a multiple of 60, botocore's cloudwatch service model) and spends the account's API
+# request rate. At most a minute apart, the shortest RTO the settings accept (rtoSeconds), so every measure can be
+# judged against it.
 PROBE_INTERVAL_SECONDS = (1, 60)
 RECOVERY_TIMEOUT_SECONDS = (0, 86400)
 MAX_PROBES = (1, 100_000)
