@@ -40,7 +40,9 @@ def start_gateway(config_path):
 def test_gateway_process_serves_fails_over_and_reports_readiness(tmp_path):
     with regions_in_thread("primary", "secondary") as (_, (primary, secondary)):
         config_path = tmp_path / "gateway.yaml"
-        doc = config_doc([primary, secondary])
+        # The faults here are resets, answered at once: timeouts generous enough that a new process's first
+        # request on a loaded machine never fails over for being slow.
+        doc = config_doc([primary, secondary], timeouts={"connect": 2.0, "first_byte": 5.0, "total": 10.0, "stream_idle": 5.0, "min_attempt": 0.1})
         doc["upstreams"][1]["headers_from_env"] = {"api-key": "FAILOVER_TEST_KEY_NOBODY_SETS"}
         config_path.write_text(yaml.safe_dump(doc))
         process, base_url = start_gateway(config_path)
