@@ -114,7 +114,8 @@ for name, region in regions.items():
     region.drill(peers={peer: other for peer, other in regions.items() if peer != name})
 
 # 9. Exports: every regional endpoint, so clients can fail over on their own too; what the failover runbook and
-#    the drills read; the alarm that says when to fail over.
+#    the drills read (which refuse outputs of another stack); the alarm that says when to fail over.
+pulumi.export("stack", settings.stack)
 pulumi.export("environment", settings.environment)
 pulumi.export("rtoSeconds", settings.drills.rto_seconds)
 pulumi.export(
