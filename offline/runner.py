@@ -77,6 +77,8 @@ class Declared:
     aliases: tuple[dict[str, Any], ...] = ()
     # Refused by `pulumi destroy` and by replacements (the protect option).
     protect: bool = False
+    # Its inputs passed the provider SDK's schema check (offline/schema.py) when it was registered.
+    schema_checked: bool = False
 
     def __getitem__(self, key: str) -> Any:
         return self.inputs[key]
@@ -341,6 +343,8 @@ class RecordingMonitor(pulumi_mocks_module.MockMonitor):
     def __init__(self, mocks: RecordingMocks):
         super().__init__(mocks)
         self.registrations: list[tuple[Any, str]] = []
+        # Registrations whose inputs passed the schema check, by (type, name).
+        self.schema_checked: set[tuple[str, str]] = set()
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         # The plain mock monitor keeps only the parent's own type: a resource moved under a new component
@@ -353,6 +357,7 @@ class RecordingMonitor(pulumi_mocks_module.MockMonitor):
         # resource computes is still present, never mistaken for a missing property.
         if request.custom and not request.type.startswith("pulumi:"):
             check_inputs(request.type, request.name, json_format.MessageToDict(request.object))
+            self.schema_checked.add((request.type, request.name))
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response
@@ -390,6 +395,7 @@ class RecordingMonitor(pulumi_mocks_module.MockMonitor):
                     custom=request.custom,
                     aliases=tuple(_alias(alias) for alias in request.aliases) + tuple({"urn": urn} for urn in request.aliasURNs),
                     protect=request.protect,
+                    schema_checked=(request.type, request.name) in self.schema_checked,
                 )
             )
         # Children inherit their parent's provider: resolve the region through the parent chain.

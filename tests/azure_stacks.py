@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from offline import PulumiMocks, Run
 
-# One small AWS region keeps the variants fast; the Azure tier does not depend on the AWS side.
+# One small AWS region without drills keeps the variants fast; the Azure tier does not depend on the AWS side.
 ONE_AWS_REGION = {
     "regions": ["us-east-1"],
     "primaryRegion": "us-east-1",
@@ -12,6 +12,7 @@ ONE_AWS_REGION = {
     "availabilityZones": ["us-east-1=us-east-1a,us-east-1b,us-east-1c"],
     "certificateArns": [],
     "natStrategy": "single",
+    "drillsEnabled": False,
 }
 # Premium API Management runs a gateway per location, so Front Door gets one origin per location.
 PREMIUM_FOUR_LOCATIONS = {

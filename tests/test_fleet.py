@@ -170,7 +170,14 @@ def test_instances_accept_traffic_only_from_the_load_balancer(prod):
 
 
 def test_load_balancer_accepts_only_configured_cidrs_on_80_and_443(pulumi_mocks):
-    run = pulumi_mocks.run_stack("prod", ingressCidrs=["203.0.113.0/24", "198.51.100.0/24"])
+    # prod's listeners (80 and 443) in one region, without the parts that do not touch the load balancer.
+    one_region = {
+        "regions": ["us-east-1"], "vpcCidrs": ["us-east-1=10.10.0.0/16"], "availabilityZones": ["us-east-1=us-east-1a,us-east-1b,us-east-1c"],
+        "certificateArns": ["us-east-1=arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000001"],
+        "azureEnabled": False, "drillsEnabled": False,
+    }
+    run = pulumi_mocks.run_stack("prod", ingressCidrs=["203.0.113.0/24", "198.51.100.0/24"], **one_region)
+    assert run.regions == {"us-east-1"} and security_group(run, "us-east-1", "-lb")
     for region in run.regions:
         lb = security_group(run, region, "-lb")
         rules = [r for r in run.of_type(INGRESS, region) if r["securityGroupId"] == lb.id]
