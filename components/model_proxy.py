@@ -108,13 +108,7 @@ def failover_config(topology: str, upstreams: Sequence[ProxyUpstream], settings:
                     }
                     for upstream, url in zip(upstreams, urls)
                 ],
-                "timeouts": {
-                    "connect": settings.connect_timeout,
-                    "first_byte": settings.first_byte_timeout,
-                    # The whole request, every attempt included, ends before Lambda would kill it.
-                    "total": settings.timeout - 1,
-                },
-                "breaker": {"failure_threshold": settings.breaker_failure_threshold, "base_ejection": settings.breaker_base_ejection},
+                **settings.router_config(),
             },
             sort_keys=True,
         )

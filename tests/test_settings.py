@@ -78,6 +78,83 @@ def test_message_names_the_bad_value():
     assert "'active-standby'" in str(error)
 
 
+LONG_PATH = "/" + "h" * 299
+DOMAIN = {"domainName": "models.example.com", "hostedZoneId": "Z0123456789EXAMPLE"}
+
+
+@pytest.mark.parametrize(
+    "key, overrides, fragment",
+    [
+        # Values a component or the proxy's runtime parses later: refused here, before any resource is declared.
+        ("modelArgs", {"modelArgs": '--model "Qwen/Qwen2.5-1.5B-Instruct'}, "(No closing quotation): close every quote"),
+        ("modelArgs", {"modelArgs": "--model x\\"}, "(No escaped character)"),
+        ("modelArgs", {"modelArgs": "--model x\n--port 1"}, "on one line"),
+        ("modelArgs", {"modelArgs": "--lora " + "adapter," * 2100}, "at most 16384 bytes of user data"),
+        ("modelImage", {"modelImage": "vllm/vLLM-openai:v0.6.4"}, "(repository names are lower-case)"),
+        ("modelImage", {"modelImage": "vllm/vllm-openai:"}, "container image reference"),
+        ("modelImage", {"modelImage": "vllm/vllm-openai@sha256:abc"}, "container image reference"),
+        ("modelImage", {"modelImage": "https://ghcr.io/ggml-org/llama.cpp:server"}, "container image reference"),
+        ("modelImage", {"modelImage": "ghcr.io/" + "a" * 256}, "at most 255 characters, not 256"),
+        ("amiId", {"amiId": "ami-0123456789abcdef"}, "ami-<hex> (8 or 17 hexadecimal digits)"),
+        ("amiId", {"amiId": "resolve:ssm:/aws/service/my image"}, "resolve:ssm:<parameter name or ARN>"),
+        ("amiId", {"amiId": "resolve:ssm:/images/gpu:1st"}, "[:<version or label>]"),
+        ("healthCheckMatcher", {"healthCheckMatcher": "299-200"}, "each range from low to high"),
+        ("healthCheckMatcher", {"healthCheckMatcher": "200-599"}, "200-499"),
+        ("healthCheckPath", {"healthCheckPath": LONG_PATH, **DOMAIN}, "Route 53 health checks probe this path too, and take at most 255 characters, not 300"),
+        ("proxyBreakerBaseEjection", {"proxyBreakerBaseEjection": 61}, "between 1 and 60 seconds (the runtime caps an ejection at 60)"),
+    ],
+)
+def test_a_value_parsed_later_is_refused_first_with_its_key(key, overrides, fragment):
+    error = rejected(key, **overrides)
+    assert fragment in str(error)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"modelArgs": "--chat-template '{{ messages }}' --served-model-name \"chat model\" --max-model-len=8192"},
+        {"modelImage": "registry.example.com:5000/team/llama.cpp:server-cuda"},
+        {"modelImage": "vllm/vllm-openai@sha256:" + "0" * 64},
+        {"modelImage": "localhost:5000/model__server--gpu:v1.2_3"},
+        {"amiId": "ami-0123456789abcdef0"},
+        {"amiId": "ami-01234567"},
+        {"amiId": "resolve:ssm:golden-ami"},
+        {"amiId": "resolve:ssm:/images/gpu/latest:12"},
+        {"amiId": "resolve:ssm:arn:aws:ssm:us-east-1:123456789012:parameter/images/gpu:production"},
+        {"healthCheckMatcher": "200,202,300-399"},
+        {"healthCheckPath": LONG_PATH},  # without a domain only the load balancer probes it: up to 1024 characters
+        {"proxyBreakerBaseEjection": 60},
+    ],
+)
+def test_values_the_clouds_and_the_runtime_accept_pass(overrides):
+    parse(**overrides)
+
+
+def test_model_args_reach_the_container_as_the_words_they_name():
+    settings = parse(modelArgs="--chat-template '{{ messages }}' --served-model-name \"chat model\" --max-model-len=8192")
+    assert settings.fleet.model_args == ("--chat-template", "{{ messages }}", "--served-model-name", "chat model", "--max-model-len=8192")
+
+
+def test_what_the_proxys_runtime_refuses_is_refused_naming_the_setting_behind_it(monkeypatch):
+    from components.settings import proxy
+    from failover.config import ConfigError
+
+    def refusing(document):
+        raise ConfigError("timeouts.first_byte", document["timeouts"]["first_byte"], "a stricter rule of a newer runtime")
+
+    monkeypatch.setattr(proxy, "parse_config", refusing)
+    error = rejected("proxyFirstByteTimeout", proxyFirstByteTimeout=20)
+    assert error.value == 20 and "the model proxy's runtime would refuse its configuration (timeouts.first_byte: 20" in str(error)
+
+
+def test_the_proxys_runtime_accepts_the_largest_ejection_settings_allow():
+    from failover.config import parse_config
+
+    stand_in = {"topology": "active-passive", "upstreams": [{"name": "fleet", "url": "https://fleet.example.com"}]}
+    router = parse_config({**stand_in, **parse(proxyBreakerBaseEjection=60).proxy.router_config()})
+    assert router.breaker.base_ejection == 60 <= router.breaker.max_ejection
+
+
 def test_region_map_accepts_pinned_zones_and_certificates():
     settings = parse(
         availabilityZones=["us-west-2=us-west-2b,us-west-2a"],

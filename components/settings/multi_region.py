@@ -18,6 +18,7 @@ DB_PORT = (1150, 65535)
 # What Route 53 accepts for a health check.
 DNS_HEALTH_CHECK_INTERVALS = (10, 30)
 DNS_FAILURE_THRESHOLD = (1, 10)
+DNS_HEALTH_CHECK_PATH_MAX = 255  # HealthCheckConfig.ResourcePath (Route 53 API reference)
 
 
 @dataclass(frozen=True)

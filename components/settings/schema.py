@@ -12,7 +12,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from failover.config import Breaker
+
 PROJECT = "ha-model-serving"
+MAX_EJECTION = int(Breaker.max_ejection)  # seconds: the failover runtime's cap on an upstream's ejection
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,10 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("certificateArns", "array", [], "ACM certificate per region, as region=arn; regions without one serve plain HTTP (dev only)."),
     Setting("sslPolicy", "string", "ELBSecurityPolicy-TLS13-1-2-2021-06", "TLS policy of the HTTPS listener."),
     Setting("instanceType", "string", "g5.xlarge", "EC2 instance type of the model servers."),
-    Setting("amiId", "string", "resolve:ssm:/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id", "AMI of the model servers: an ami-... id or resolve:ssm:<public parameter> (an image with Docker)."),
+    Setting("amiId", "string", "resolve:ssm:/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id", "AMI of the model servers (an image with Docker): an ami-... id, or resolve:ssm:<parameter name or ARN>[:<version or label>], which EC2 resolves at launch."),
     Setting("rootVolumeSize", "integer", 100, "Encrypted root volume size in GiB (model weights are cached there)."),
-    Setting("modelImage", "string", "vllm/vllm-openai:v0.6.4", "Container image of the model server."),
-    Setting("modelArgs", "string", "--model Qwen/Qwen2.5-1.5B-Instruct", "Arguments passed to the model server container."),
+    Setting("modelImage", "string", "vllm/vllm-openai:v0.6.4", "Container image of the model server, as Docker names it: [registry/]repository[:tag][@digest], the repository in lower case."),
+    Setting("modelArgs", "string", "--model Qwen/Qwen2.5-1.5B-Instruct", "Arguments passed to the model server container, split into words as a POSIX shell splits them (quote a word that holds spaces)."),
     Setting("modelPort", "integer", 8000, "Port the model server listens on."),
     Setting("healthCheckPath", "string", "/health", "Path the load balancer probes on each model server."),
     Setting("healthCheckPort", "string", "traffic-port", "Port of the health check: traffic-port or a number."),
@@ -75,7 +78,7 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("proxyConnectTimeout", "integer", 2, "Seconds to connect to an upstream before failing over (1-30)."),
     Setting("proxyFirstByteTimeout", "integer", 30, "Seconds an upstream has to start answering before the proxy fails over."),
     Setting("proxyBreakerFailureThreshold", "integer", 3, "Consecutive failures that take an upstream out of rotation (1-100)."),
-    Setting("proxyBreakerBaseEjection", "integer", 10, "Seconds an upstream stays out after its first ejection; repeated ejections grow it (1-3600)."),
+    Setting("proxyBreakerBaseEjection", "integer", 10, f"Seconds an upstream stays out after its first ejection; repeated ejections grow it up to the runtime's cap of {MAX_EJECTION} seconds (1-{MAX_EJECTION})."),
     # Monitoring: who is alerted, and when a metric means a region is in trouble.
     Setting("alertingEnabled", "boolean", False, "Notify alertEmails and alertWebhooks when an alarm changes state; off keeps every alarm but subscribes no one (required in prod)."),
     Setting("alertEmails", "array", [], "E-mail addresses alerted by every alarm (SNS e-mail subscriptions and the Azure action group)."),

@@ -10,7 +10,7 @@ from components.settings.azure import AzureSettings, parse_azure
 from components.settings.drills import DrillSettings, parse_drills
 from components.settings.fleet import FleetSettings, parse_fleet
 from components.settings.monitoring import MonitoringSettings, parse_monitoring
-from components.settings.multi_region import MultiRegionSettings, parse_multi_region
+from components.settings.multi_region import DNS_HEALTH_CHECK_PATH_MAX, MultiRegionSettings, parse_multi_region
 from components.settings.network import NAT_STRATEGIES, RegionSettings, parse_region_names, parse_regions, parse_subnet_layout
 from components.settings.proxy import ProxySettings, parse_proxy
 from components.settings.reading import UNSHOWN, Reader, SettingsError, choice, did_you_mean
@@ -123,6 +123,12 @@ def parse_settings(get: Callable[[str], str | None], stack: str, keys: Iterable[
         )
 
     fleet = parse_fleet(read)
+    path = fleet.health_check.path
+    if multi_region.routing.domain_name and len(path) > DNS_HEALTH_CHECK_PATH_MAX:
+        # Route 53 probes each region's load balancer on the same path, and takes a shorter one than the load balancer.
+        raise SettingsError(
+            "healthCheckPath", path, f"with domainName, Route 53 health checks probe this path too, and take at most {DNS_HEALTH_CHECK_PATH_MAX} characters, not {len(path)}"
+        )
     return Settings(
         project=PROJECT,
         stack=stack,
