@@ -499,8 +499,32 @@ def test_undeclared_key_of_the_project_is_refused_with_the_closest_declared_one(
 
 
 def test_keys_of_other_namespaces_are_not_ours():
-    keys = ["aws:region", "aws:profile", "azure-native:location", "pulumi:tags", f"{PROJECT}-other:topology", f"{PROJECT}:topology"]
+    keys = [
+        "aws:region", "aws:profile", "azure-native:location", "pulumi:tags", "random:length", "kubernetes:context",
+        f"{PROJECT}-other:topology", f"{PROJECT}:topology",
+    ]  # fmt: skip
     assert parse_settings(raw_config(topology="active-active"), "test", keys=keys).topology == "active-active"
+
+
+@pytest.mark.parametrize(
+    "keys, named, meant",
+    [
+        (["ha-model-servng:deletionProtection"], "ha-model-servng:deletionProtection", "did you mean ha-model-serving:deletionProtection?"),
+        (["ha_model_serving:topology"], "ha_model_serving:topology", "did you mean ha-model-serving:topology?"),
+        (["ha-modle-serving:regions"], "ha-modle-serving:regions", "did you mean ha-model-serving:regions?"),
+        (["HA-Model-Serving:topology"], "HA-Model-Serving:topology", "did you mean ha-model-serving:topology?"),
+        (["ha-model-servng:deletionProtecton"], "ha-model-servng:deletionProtecton", "did you mean ha-model-serving:deletionProtection?"),
+        (["aws:region", "hamodel-serving:minSize", "ha-model-servin:maxSize"], "ha-model-servin:maxSize",
+         "did you mean ha-model-serving:maxSize? Also hamodel-serving:minSize: did you mean ha-model-serving:minSize?"),
+    ],
+)
+def test_a_misspelt_project_namespace_is_refused_with_the_key_it_meant(keys, named, meant):
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(raw_config(**{key.split(":", 1)[1]: "s3cr3t-value" for key in keys}), "test", keys=keys)
+    message = str(caught.value)
+    assert caught.value.key == named and message.startswith(f"invalid setting {named}: ")
+    assert "is not this project's namespace, so nothing reads the value" in message and meant in message
+    assert "s3cr3t-value" not in message  # the value of a key nobody reads may be a secret
 
 
 def test_stack_config_keys_come_from_the_runtime_and_from_pulumi_config(monkeypatch):

@@ -24,11 +24,12 @@ class SettingsError(ValueError):
     """A stack setting is missing, malformed or inconsistent.
 
     key: the setting without namespace; value: the bad value, or for a list the bad entry (UNSHOWN: left
-    out of the message); allowed: what the setting accepts instead.
+    out of the message); allowed: what the setting accepts instead; namespace: the key's namespace as the
+    stack file spells it, when that is not this project's.
     """
 
-    def __init__(self, key: str, value: Any, allowed: str):
-        self.key = f"{PROJECT}:{key}"
+    def __init__(self, key: str, value: Any, allowed: str, namespace: str = PROJECT):
+        self.key = f"{namespace}:{key}"
         self.value = value
         shown = "" if value is UNSHOWN else f" = {value!r}"
         super().__init__(f"invalid setting {self.key}{shown}: {allowed}")
