@@ -16,6 +16,7 @@ import json
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 # The tag the fleet sets on its load balancer's security group and client rules (components/fleet.py).
@@ -65,6 +66,18 @@ APIM_DEFAULT_DIMENSIONS = frozenset({"API ID", "Operation ID", "Product ID", "Us
 APIM_OUTBOUND_ONLY_DIMENSIONS = frozenset({"Backend ID"})
 APIM_MAX_DIMENSIONS = 10
 FIS_EXPERIMENT_TEMPLATE = "aws:fis/experimentTemplate:ExperimentTemplate"
+
+# The backup minimums, each stated once: every stack's is the default of `database-backups-retained` (AWS
+# Config's managed rule rds-cluster-backup-retention-check defaults to 7 days too); production's is the pack
+# config CI previews and deploys prod with. Stack settings read both (components/settings/multi_region.py),
+# so a stack they accept passes the pack.
+MIN_BACKUP_RETENTION_DAYS = 7
+PRODUCTION_CONFIG = Path(__file__).with_name("production.json")
+
+
+def production_min_backup_retention_days() -> int:
+    """Days of backups production keeps: `minBackupRetentionDays` of database-backups-retained in PRODUCTION_CONFIG."""
+    return int(json.loads(PRODUCTION_CONFIG.read_text())["database-backups-retained"]["minBackupRetentionDays"])
 
 Props = Mapping[str, Any]
 Config = Mapping[str, Any]
@@ -425,7 +438,7 @@ RULES: tuple[Rule, ...] = (
         "Primary databases keep automated backups for at least minBackupRetentionDays.",
         frozenset({RDS_INSTANCE, RDS_CLUSTER}),
         database_backups_retained,
-        {"minBackupRetentionDays": {"type": "integer", "minimum": 1, "maximum": 35, "default": 7}},
+        {"minBackupRetentionDays": {"type": "integer", "minimum": 1, "maximum": 35, "default": MIN_BACKUP_RETENTION_DAYS}},
     ),
     Rule(
         "no-open-ingress",

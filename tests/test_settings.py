@@ -203,7 +203,7 @@ def test_region_with_too_few_zones_is_rejected_naming_az_count():
         ("alertWebhooks", {"alertWebhooks": ["http://alerts.example.com/hook"]}, "https:// URLs"),
         ("alertWebhooks", {"alertWebhooks": ["oncall@example.com"]}, "https:// URLs"),
         ("alertingEnabled", {"alertingEnabled": True}, "nobody is alerted"),
-        ("alertingEnabled", {"environment": "prod", "alertEmails": ["oncall@example.com"]}, "prod must alert"),
+        ("alertingEnabled", {"environment": "prod", "dbBackupRetentionDays": 14, "alertEmails": ["oncall@example.com"]}, "prod must alert"),
         ("alarmTarget5xxPercent", {"alarmTarget5xxPercent": 101}, "between 0 and 100 percent"),
         ("alarmLb5xxPercent", {"alarmLb5xxPercent": -1}, "between 0 and 100 percent"),
         ("alarmDbCpuPercent", {"alarmDbCpuPercent": 150}, "between 0 and 100 percent"),
