@@ -492,8 +492,9 @@ class PulumiMocks:
         another incarnation, whose random values (name suffixes, passwords) are drawn anew.
 
         The same stack and settings declare the same resources, so a process runs each combination once
-        (a whole stack takes a second or two); `cached=False` runs it again, for a caller that changed the
-        program's code or the mocks in between. Callers treat the returned Run as read-only.
+        (how long a run takes: benchmarks/README.md, "Offline stack runs"); `cached=False` runs it again,
+        for a caller that changed the program's code or the mocks in between. Callers treat the returned
+        Run as read-only.
         """
         key = (stack, incarnation, json.dumps(overrides, sort_keys=True))
         if cached and key in _STACK_RUNS:
