@@ -1,0 +1,60 @@
+"""The documentation says what the program and its tools do: examples are their output, tables list what they export."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+from pathlib import Path
+
+import boto3
+from moto import mock_aws
+from moto.cloudwatch.models import cloudwatch_backends
+
+from failover.fake_upstream import FakeUpstream
+from offline.runner import ACCOUNT
+from ops.drill import HttpProber, main
+
+ROOT = Path(__file__).resolve().parent.parent
+DRY_RUN = "$ python -m ops.drill --stack dev --scenario region-outage-us-east-1 --dry-run"
+
+
+def readme_example(command: str, last_line: str) -> list[str]:
+    """The lines the README shows after `command`, up to and including `last_line`."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    start = lines.index(command) + 1
+    return lines[start : lines.index(last_line, start) + 1]
+
+
+def test_the_readmes_drill_dry_run_is_what_the_tool_prints_for_the_dev_stack(dev, tmp_path, capsys):
+    # Staged as the drill tests stage it: every entry point a fake model server on 127.0.0.1, the alarms in moto.
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    fleet = asyncio.run_coroutine_threadsafe(FakeUpstream("fleet").start(), loop).result(timeout=5)
+    outputs = json.loads(json.dumps(dev.outputs))
+    try:
+        with mock_aws():
+            for region, entry in outputs["regions"].items():
+                name = entry["degradedAlarmArn"].rsplit(":", 1)[1]
+                cloudwatch_backends[ACCOUNT][region].put_metric_alarm(
+                    name=name, namespace=None, metric_name=None, comparison_operator=None, evaluation_periods=None, period=None,
+                    threshold=None, statistic=None, description="", dimensions=[], alarm_actions=[], rule=f'ALARM("{name}-member")',
+                )  # fmt: skip
+                entry.update(endpoint=fleet.url, healthUrl=f"{fleet.url}/health", proxyUrl=f"{fleet.url}/")
+            (tmp_path / "outputs.json").write_text(json.dumps(outputs))
+            status = main(
+                ["--stack", "dev", "--scenario", "region-outage-us-east-1", "--outputs", str(tmp_path / "outputs.json"), "--dry-run"],
+                clients=lambda service, region: boto3.client(service, region_name=region),
+                prober=HttpProber(signer=None, model="any", timeout=5.0),
+            )
+    finally:
+        asyncio.run_coroutine_threadsafe(fleet.stop(), loop).result(timeout=5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        loop.close()
+    printed = capsys.readouterr().out.splitlines()
+    assert status == 0 and printed[-1] == "Dry run: nothing was started."
+    assert readme_example(DRY_RUN, "Dry run: nothing was started.") == printed, "show the dev stack's dry run as the tool prints it"
+    assert re.search(r"fault 10 min, stated RTO 3600 s", "\n".join(printed))  # Pulumi.dev.yaml's drillFaultMinutes and rtoSeconds
