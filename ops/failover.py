@@ -3,7 +3,8 @@
     python -m ops.failover --stack dev --to us-west-2 [--dry-run] [--outputs FILE] [--timeout SECONDS]
 
 Resource identifiers come from the stack outputs (`pulumi stack output --json`, or a JSON file).
-A check, then three steps, each skipped when already done, so running it again after a success changes nothing:
+Four steps, printed as [n/4]: a read-only check, then three changes, each skipped when already done, so
+running it again after a success changes nothing:
 
   1. check that the database's master credential can be read in the region: the stack's secret is replicated
      to every region, and the replica keeps the primary secret's name; nothing is changed, and nothing

@@ -58,3 +58,39 @@ def test_the_readmes_drill_dry_run_is_what_the_tool_prints_for_the_dev_stack(dev
     assert status == 0 and printed[-1] == "Dry run: nothing was started."
     assert readme_example(DRY_RUN, "Dry run: nothing was started.") == printed, "show the dev stack's dry run as the tool prints it"
     assert re.search(r"fault 10 min, stated RTO 3600 s", "\n".join(printed))  # Pulumi.dev.yaml's drillFaultMinutes and rtoSeconds
+
+
+def exported_paths(outputs: dict) -> set[str]:
+    """Every leaf of the stack outputs as a dotted path, regions and drill scenarios by placeholder."""
+    paths: set[str] = set()
+
+    def walk(value, path: str) -> None:
+        if not isinstance(value, dict) or not value:
+            paths.add(path)
+            return
+        for key, item in value.items():
+            placeholder = {"regions": "<region>", "drills.scenarios": "<scenario>"}.get(path)
+            walk(item, f"{path}.{placeholder or key}" if path else key)
+
+    walk(outputs, "")
+    return paths
+
+
+def documented_paths(page: Path, section: str) -> set[str]:
+    """The paths the first column of a section's table names; `.key` continues the row's first path."""
+    text = page.read_text()
+    table = text[text.index(f"## {section}") :].split("\n## ", 1)[0]
+    paths = set()
+    for row in re.findall(r"^\| (`[^|]+) \|", table, flags=re.MULTILINE):
+        first, *rest = re.findall(r"`([^`]+)`", row)
+        parent = first.rsplit(".", 1)[0] + "." if "." in first else ""
+        paths |= {first, *(parent + key.lstrip(".") for key in rest if key.startswith("."))}
+        paths |= {key for key in rest if not key.startswith(".")}
+    return paths
+
+
+def test_topology_doc_lists_exactly_the_outputs_the_stacks_export(dev, prod):
+    exported = exported_paths(dev.outputs) | exported_paths(prod.outputs)
+    documented = documented_paths(ROOT / "docs" / "topology.md", "Stack outputs")
+    assert sorted(exported - documented) == [], "document these outputs in docs/topology.md, Stack outputs"
+    assert sorted(documented - exported) == [], "docs/topology.md documents outputs no stack exports"
