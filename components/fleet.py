@@ -28,6 +28,12 @@ AUTONAME_SUFFIX = 8
 
 @dataclass(frozen=True)
 class ModelFleetArgs:
+    """One region's fleet: the VPC and subnets it runs in, the fleet settings and this region's capacity.
+
+    load_balancer_subnet_ids: public subnets, or private ones for an internal load balancer; instance_subnet_ids:
+    private subnets, one per zone; certificate_arn: the region's ACM certificate, None for plain HTTP.
+    """
+
     vpc_id: pulumi.Input[str]
     load_balancer_subnet_ids: Sequence[pulumi.Input[str]]
     instance_subnet_ids: Sequence[pulumi.Input[str]]

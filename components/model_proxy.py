@@ -42,6 +42,12 @@ class ProxyUpstream:
 
 @dataclass(frozen=True)
 class ModelProxyArgs:
+    """One region's proxy function: its upstreams in the order to try, the package, and the VPC it runs in.
+
+    subnet_ids: the region's private subnets; secret_environment: variable name -> value, declared as a
+    Pulumi secret (the Azure gateway's key).
+    """
+
     region: str
     topology: str
     upstreams: tuple[ProxyUpstream, ...]
