@@ -17,6 +17,11 @@ EXIT_BAD_CONFIG = 2  # also a port that is out of range or cannot be listened on
 
 
 def load_config(path: str) -> Config:
+    """The validated Config in the YAML file at `path`.
+
+    Raises ConfigError naming `--config` when the file cannot be read or is not YAML, and naming the
+    bad key (`timeouts.total`, `upstreams[1].url`, ...) when the document is refused.
+    """
     try:
         with open(path, encoding="utf-8") as handle:
             document = yaml.safe_load(handle)
@@ -28,6 +33,11 @@ def load_config(path: str) -> Config:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs `serve` or `fake-upstream` with `argv` (default: sys.argv[1:]); returns the exit status.
+
+    0 when the server stops; 2 (EXIT_BAD_CONFIG) with one line on stderr for a refused config, a port
+    outside 0-65535, or an address that cannot be listened on.
+    """
     parser = argparse.ArgumentParser(prog="python -m failover", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the local failover gateway")
