@@ -131,6 +131,7 @@ class Resolution:
 
 
 def resolve(run: Run, stack: str, listed: Iterable[str]) -> Resolution:
+    """Each resource of `run` matched to the identity it keeps among `listed` (None: a pulumi up would create it)."""
     identities = Identities(stack, listed)
     return Resolution(identity={resource.urn: identities.resolve(resource) for resource in run.resources}, listed=identities.known)
 
@@ -270,6 +271,10 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> list[Difference]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m offline.records`: print the stacks' records as JSON, compare two record files, or rewrite the identities lists.
+
+    Returns 1 from --compare when a difference would change what the cloud holds or the stack exports, else 0.
+    """
     parser = argparse.ArgumentParser(prog="python -m offline.records", description=__doc__.split("\n\n")[0])
     parser.add_argument("stacks", nargs="*", help="stacks to record (Pulumi.<stack>.yaml), or with --compare two record files")
     parser.add_argument("--compare", action="store_true", help="print what differs between two record files; exit 1 if the cloud would see it")

@@ -73,6 +73,8 @@ class ProbeTarget:
 
 @dataclass(frozen=True)
 class ProbeResult:
+    """One probe's answer: whether it was good (2xx), the status or error, and the region that served it."""
+
     target: ProbeTarget
     ok: bool
     detail: str  # the status code, or what failed
@@ -81,6 +83,8 @@ class ProbeResult:
 
 @dataclass(frozen=True)
 class DrillPlan:
+    """Everything a drill touches, from the stack outputs (plan_drill); fault in minutes, RTO in seconds."""
+
     stack: str
     environment: str
     scenario: str
@@ -179,6 +183,10 @@ class HttpProber:
         self._client = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)), follow_redirects=False)
 
     def probe(self, target: ProbeTarget) -> ProbeResult:
+        """One request to `target`: GET for an endpoint, a SigV4-signed one-token chat completion for a proxy.
+
+        Never raises for the target's faults: a non-2xx answer, a timeout or a broken connection is a failed result.
+        """
         try:
             if target.kind == "proxy":
                 headers = dict(self._signer("POST", target.url, self._body, target.region or "")) if self._signer else {"content-type": "application/json"}
@@ -192,11 +200,14 @@ class HttpProber:
         return ProbeResult(target, 200 <= response.status_code < 300, str(response.status_code), served_by)
 
     def close(self) -> None:
+        """Closes the prober's connections."""
         self._client.close()
 
 
 @dataclass
 class TargetTally:
+    """One probe target's count of probes sent and failed, and when (seconds into the drill) failures were seen."""
+
     sent: int = 0
     failed: int = 0
     first_failure_s: float | None = None
@@ -256,6 +267,7 @@ class DrillRecord:
 
     @property
     def broke_something(self) -> bool:
+        """Whether FIS resolved at least one resource to act on (a drill of an empty zone breaks nothing)."""
         return bool(self.resolved_targets) and sum(self.resolved_targets.values()) > 0
 
     @property
@@ -269,6 +281,7 @@ class DrillRecord:
         )
 
     def to_json(self) -> dict[str, Any]:
+        """The record as written to its JSON file: every field, `route_around_s` and the verdicts."""
         document = asdict(self)
         document["route_around_s"] = self.route_around_s
         document["verdicts"] = self.verdicts()
@@ -292,6 +305,12 @@ class Drill:
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
 
     def run(self) -> DrillRecord | None:
+        """Prints the plan, checks the steady state, then (unless a dry run) runs the experiment and returns its record.
+
+        Raises Refused, before anything is started, when a region-degraded alarm is in ALARM, an entry point
+        does not answer or `max_probes` leaves no room; a dry run returns None. An error or Ctrl-C during the
+        experiment stops it before the exception propagates.
+        """
         plan = self.plan
         self.out(f"Drill {plan.scenario} of stack {plan.stack}" + (" [dry run]" if self.dry_run else ""))
         self.out(f"  {plan.summary}")
@@ -476,6 +495,7 @@ def summary(record: DrillRecord) -> list[str]:
 
 
 def write_record(record: DrillRecord, path: Path | None) -> Path:
+    """Writes `record` as JSON to `path`, by default drill-records/<stack>/<time>-<scenario>.json; returns the path."""
     path = path or drill_records.default_path(record.stack, record.scenario, record.started_at)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record.to_json(), indent=2) + "\n")
@@ -483,6 +503,11 @@ def write_record(record: DrillRecord, path: Path | None) -> Path:
 
 
 def main(argv: list[str] | None = None, clients: ClientFactory | None = None, prober: Any = None) -> int:
+    """`python -m ops.drill` with `argv`; returns the exit status.
+
+    0 when the drill passed (or the dry run found a steady state), 1 when it did not or AWS failed, 2 when
+    refused. `clients` and `prober` replace boto3 and HTTP, for tests.
+    """
     parser = argparse.ArgumentParser(prog="python -m ops.drill", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", required=True, help="Pulumi stack name, such as dev")
     parser.add_argument("--scenario", required=True, help="a drill of the stack, such as region-outage-us-east-1 (pulumi stack output drills)")

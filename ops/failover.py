@@ -49,6 +49,8 @@ class StepFailed(Exception):
 
 @dataclass(frozen=True)
 class Capacity:
+    """An autoscaling group's min, max and desired number of instances."""
+
     min: int
     max: int
     desired: int
@@ -56,6 +58,8 @@ class Capacity:
 
 @dataclass(frozen=True)
 class FailoverPlan:
+    """Everything the runbook touches, named from the stack outputs (plan_failover)."""
+
     stack: str
     target: str
     old_primary: str
@@ -106,6 +110,7 @@ def plan_failover(stack: str, outputs: Mapping[str, Any], target: str) -> Failov
 
 
 def count_healthy_targets(elbv2: Any, target_group_arn: str) -> int:
+    """How many targets of the target group ELB reports `healthy` now."""
     descriptions = elbv2.describe_target_health(TargetGroupArn=target_group_arn)["TargetHealthDescriptions"]
     return sum(1 for d in descriptions if d["TargetHealth"]["State"] == "healthy")
 
@@ -125,6 +130,11 @@ class Failover:
     clock: Callable[[], float] = time.monotonic
 
     def run(self) -> None:
+        """Runs the four steps in order, printing `[n/4] <step>: <result>` for each.
+
+        Raises StepFailed (a wait timed out, the credential is missing, AWS is not as expected) or botocore's
+        errors; the steps already done stay done, and a second run skips them.
+        """
         plan = self.plan
         self.out(f"Failover of stack {plan.stack}: {plan.target} becomes primary (was {plan.old_primary})" + (" [dry run]" if self.dry_run else ""))
         steps = [
@@ -163,6 +173,7 @@ class Failover:
         return rds.describe_db_instances(DBInstanceIdentifier=self.plan.database_identifier)["DBInstances"][0]
 
     def promote_database(self) -> str:
+        """Step 2: promotes the target's read replica and waits until it is available; what it did, as text."""
         instance = self._database()
         source = instance.get("ReadReplicaSourceDBInstanceIdentifier")
         if source is None and instance["DBInstanceStatus"] == "available":
@@ -182,6 +193,10 @@ class Failover:
 
     # 3. Fleet ------------------------------------------------------------------------------------
     def scale_fleet(self) -> str:
+        """Step 3: raises the target's group to full capacity (never lowering a value) and waits for healthy targets.
+
+        Returns what it did, as text; StepFailed when the group does not exist or the wait times out.
+        """
         plan, full = self.plan, self.plan.full_capacity
         autoscaling = self.clients("autoscaling", plan.target)
         groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[plan.autoscaling_group])["AutoScalingGroups"]
@@ -220,6 +235,11 @@ class Failover:
         return records
 
     def switch_dns(self) -> str:
+        """Step 4: makes the target PRIMARY and the old primary SECONDARY in one change batch, waits for INSYNC.
+
+        Returns what it did, as text; skipped for a stack without a domain; StepFailed when the target has no
+        failover record.
+        """
         plan = self.plan
         if plan.hosted_zone_id is None or plan.record_name is None:
             return f"skipped: the stack has no global DNS name; clients switch to {plan.endpoint or plan.target} themselves"
@@ -269,11 +289,13 @@ def read_outputs(stack: str, outputs_file: Path | None, run: Callable[..., Any] 
 
 
 def boto3_clients() -> ClientFactory:
+    """A ClientFactory over one default boto3 session: (service, region) -> client."""
     session = boto3.session.Session()
     return lambda service, region: session.client(service, region_name=region)
 
 
 def main(argv: list[str] | None = None, clients: ClientFactory | None = None) -> int:
+    """`python -m ops.failover` with `argv`; returns 0 when done, 1 when a step failed, 2 when refused."""
     parser = argparse.ArgumentParser(prog="python -m ops.failover", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", required=True, help="Pulumi stack name, such as dev")
     parser.add_argument("--to", required=True, dest="target", metavar="REGION", help="standby region to promote")
