@@ -12,6 +12,11 @@ from report.generate import ROOT, generate
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m report <stack> ...` with `argv`; returns the exit status.
+
+    Writes each stack's report files (for two or more stacks, the comparison and the README section too);
+    0 when done, 1 with the reason on stderr when a price or an SLA is missing.
+    """
     parser = argparse.ArgumentParser(prog="python -m report", description=__doc__)
     parser.add_argument("stacks", nargs="+", help="stack names with a Pulumi.<stack>.yaml, e.g. dev prod")
     args = parser.parse_args(argv)
