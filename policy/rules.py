@@ -95,9 +95,11 @@ class Rule:
     config_schema: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def config(self, given: Config | None) -> dict[str, Any]:
+        """The rule's config: each key of its schema from `given` (the pack config for this policy), else its default."""
         return {key: (given or {}).get(key, schema["default"]) for key, schema in self.config_schema.items()}
 
     def violations(self, resource_type: str, props: Props, config: Config | None = None) -> list[str]:
+        """What the rule finds wrong with one resource, one message per fix; none for a type it does not read."""
         if resource_type not in self.resource_types:
             return []
         return self.check(resource_type, props, self.config(config))
@@ -543,6 +545,7 @@ class StackRule:
     check: Callable[[Sequence[tuple[str, Props]]], list[str]]
 
     def violations(self, resources: Sequence[tuple[str, Props]]) -> list[str]:
+        """What the rule finds wrong across the stack's resources, given as (type, properties) pairs."""
         return self.check(resources)
 
 

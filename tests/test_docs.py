@@ -94,3 +94,23 @@ def test_topology_doc_lists_exactly_the_outputs_the_stacks_export(dev, prod):
     documented = documented_paths(ROOT / "docs" / "topology.md", "Stack outputs")
     assert sorted(exported - documented) == [], "document these outputs in docs/topology.md, Stack outputs"
     assert sorted(documented - exported) == [], "docs/topology.md documents outputs no stack exports"
+
+
+DOCUMENTED_PACKAGES = ("components", "failover", "ops", "proxy_package", "offline", "report")
+
+
+def test_every_public_class_and_function_has_a_docstring():
+    import ast
+
+    missing = []
+    for package in DOCUMENTED_PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            pending = [(node, "") for node in ast.parse(path.read_text()).body]
+            while pending:
+                node, prefix = pending.pop()
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+                    if ast.get_docstring(node) is None:
+                        missing.append(f"{path.relative_to(ROOT)}:{node.lineno} {prefix}{node.name}")
+                    if isinstance(node, ast.ClassDef):
+                        pending += [(child, f"{prefix}{node.name}.") for child in node.body]
+    assert missing == [], "say what these take, return and raise"
