@@ -41,7 +41,9 @@ azure_provider = azure_native.Provider("azure", location=settings.azure.primary_
 #    (components/region.py). Every region's zones are settled first: a pinned zone a region lacks stops the
 #    program before any region's resources.
 zones = {
-    region.name: settings_module.region_availability_zones(settings, region, partial(discover_availability_zones, providers[region.name]))
+    region.name: settings_module.region_availability_zones(
+        settings, region, partial(discover_availability_zones, providers[region.name]), warn=pulumi.log.warn
+    )
     for region in settings.regions
 }
 regions = {
@@ -112,7 +114,8 @@ for name, region in regions.items():
     region.drill(peers={peer: other for peer, other in regions.items() if peer != name})
 
 # 9. Exports: every regional endpoint, so clients can fail over on their own too; what the failover runbook and
-#    the drills read; the alarm that says when to fail over.
+#    the drills read (which refuse outputs of another stack); the alarm that says when to fail over.
+pulumi.export("stack", settings.stack)
 pulumi.export("environment", settings.environment)
 pulumi.export("rtoSeconds", settings.drills.rto_seconds)
 pulumi.export(

@@ -10,11 +10,13 @@ of its kind, and the components of ``components/monitoring.py`` declare one alar
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Union
 
 import pulumi
 
+import command_line
 from components.settings import MonitoringSettings
 
 FAILOVER_COMMAND = "python -m ops.failover --stack <stack> --to <standby region>"
@@ -385,5 +387,13 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
+    """`python -m components.alarms`: prints the README's alarm table; refuses any argument but --help."""
+    parser = command_line.Parser(prog="python -m components.alarms", description="Prints the README's alarm table, derived from ALARM_SPECS.")
+    parser.parse_args(argv)
     print(markdown_table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

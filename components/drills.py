@@ -260,12 +260,17 @@ def _asg_capacity_errors(ctx: PolicyContext) -> list[dict[str, Any]]:
 def _disrupt_connectivity(ctx: PolicyContext) -> list[dict[str, Any]]:
     ec2 = f"arn:{ctx.partition}:ec2:{ctx.region}:{ctx.account}"
     fis_managed = {"StringEquals": {"aws:ResourceTag/managedByFIS": "true"}}
+    # Shaped after AWS's own AWSFaultInjectionSimulatorNetworkAccess policy (AWS managed policy reference):
+    # CreateNetworkAcl is authorized on the new ACL, where the request carries the FIS tag, and on the VPC it is
+    # created in, where it does not; so the VPC gets its own statement, limited here to this stack's VPCs.
     return [
         # FIS creates its network ACL tagged managedByFIS=true and edits or deletes only ACLs with that tag.
-        {"Sid": "CreateFisAcl", "Effect": "Allow", "Action": "ec2:CreateNetworkAcl", "Resource": "*",
+        {"Sid": "CreateFisAcl", "Effect": "Allow", "Action": "ec2:CreateNetworkAcl", "Resource": f"{ec2}:network-acl/*",
          "Condition": {"StringEquals": {"aws:RequestTag/managedByFIS": "true"}}},
+        {"Sid": "CreateFisAclInStackVpc", "Effect": "Allow", "Action": "ec2:CreateNetworkAcl", "Resource": f"{ec2}:vpc/*",
+         "Condition": {"StringEquals": {f"aws:ResourceTag/{key}": value for key, value in ctx.stack_tags.items()}}},
         {"Sid": "TagFisAcl", "Effect": "Allow", "Action": "ec2:CreateTags", "Resource": f"{ec2}:network-acl/*",
-         "Condition": {"StringEquals": {"aws:RequestTag/managedByFIS": "true"}}},
+         "Condition": {"StringEquals": {"ec2:CreateAction": "CreateNetworkAcl", "aws:RequestTag/managedByFIS": "true"}}},
         {"Sid": "EditFisAcl", "Effect": "Allow", "Action": ["ec2:CreateNetworkAclEntry", "ec2:DeleteNetworkAcl"],
          "Resource": f"{ec2}:network-acl/*", "Condition": fis_managed},
         # The swap back at the end re-associates the subnet's original ACL, which carries no FIS tag.

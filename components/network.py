@@ -22,13 +22,12 @@ class NetworkArgs:
     nat_strategy: str  # none | single | one-per-az
 
 
-def discover_availability_zones(provider: aws.Provider, available_only: bool = True) -> list[str]:
-    """Zones the region offers to every account (no opt-in Local or Wavelength Zones), sorted by name.
+def discover_availability_zones(provider: aws.Provider) -> list[str]:
+    """Zones the region offers to every account (no opt-in Local or Wavelength Zones), in any state, sorted by name.
 
-    available_only: leave out zones whose state is not `available` (impaired, constrained, ...).
+    Raises the invoke's exception when the region's EC2 API does not answer.
     """
     result = aws.get_availability_zones(
-        state="available" if available_only else None,
         filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
         opts=pulumi.InvokeOptions(provider=provider),
     )

@@ -6,50 +6,65 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sys
+from typing import NoReturn
 
 import yaml
 
-from .config import Config, ConfigError, log_config_warnings, parse_config
-from .fake_upstream import FAIL_MODES
+from .config import Config, ConfigError, UnreadableConfig, log_config_warnings, parse_config
+from .fake_upstream import COMMAND_LINE_FAIL_MODES
 
 EXIT_BAD_CONFIG = 2  # also a port that is out of range or cannot be listened on
 
 
 def load_config(path: str) -> Config:
-    """The validated Config in the YAML file at `path`.
-
-    Raises ConfigError naming `--config` when the file cannot be read or is not YAML, and naming the
-    bad key (`timeouts.total`, `upstreams[1].url`, ...) when the document is refused.
-    """
+    """The gateway's config from a YAML file; UnreadableConfig naming the file (and where its YAML breaks), or ConfigError."""
     try:
         with open(path, encoding="utf-8") as handle:
             document = yaml.safe_load(handle)
     except OSError as error:
-        raise ConfigError("--config", path, f"a readable YAML file ({error.strerror})") from None
+        raise UnreadableConfig("--config", path, error.strerror or str(error)) from None
     except yaml.YAMLError as error:
-        raise ConfigError("--config", path, f"valid YAML ({error})") from None
+        raise UnreadableConfig("--config", path, _yaml_problem(error)) from None
     return parse_config(document)
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """`invalid YAML at line L, column C: <problem>` (1-based, as PyYAML prints marks), not PyYAML's multi-line report."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    if mark is None or not problem:
+        return f"invalid YAML: {error}"
+    return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad usage refused in one line like any other reason not to start (the project's commands do the same,
+    command_line.py; this package ships alone in the Lambda package, so it says it in its own words)."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.exit(_refuse(f"{message} (see {self.prog} --help)"))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Runs `serve` or `fake-upstream` with `argv` (default: sys.argv[1:]); returns the exit status.
 
-    0 when the server stops; 2 (EXIT_BAD_CONFIG) with one line on stderr for a refused config, a port
-    outside 0-65535, or an address that cannot be listened on.
+    0 when the server stops; 2 with one line on stderr for bad input: a refused config, a port out of
+    range, or an address that cannot be listened on.
     """
-    parser = argparse.ArgumentParser(prog="python -m failover", description=__doc__)
+    parser = _Parser(prog="python -m failover", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the local failover gateway")
     serve.add_argument("--config", required=True, help="YAML file: topology, upstreams, timeouts, breaker, fallback")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--region", default=None, help="caller region, preferred in active-active")
-    fake = commands.add_parser("fake-upstream", help="run an OpenAI-shaped fake model server")
-    fake.add_argument("--port", type=int, required=True)
-    fake.add_argument("--name", required=True)
-    fake.add_argument("--fail-mode", choices=FAIL_MODES, default="none")
-    fake.add_argument("--retry-after", default=None, help="Retry-After value sent with --fail-mode http-429")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on, 0 for any free port (default 8080)")
+    serve.add_argument("--region", default=None, help="caller region, preferred in active-active (default: none)")
+    fake = commands.add_parser("fake-upstream", help="run an OpenAI-shaped fake model server on 127.0.0.1")
+    fake.add_argument("--port", type=int, required=True, help="port to listen on, 0 for any free port")
+    fake.add_argument("--name", required=True, help="its name, in its answers (Hello from <name>.)")
+    fake.add_argument("--fail-mode", choices=COMMAND_LINE_FAIL_MODES, default="none", help="how it misbehaves (default none: it answers)")
+    fake.add_argument("--retry-after", default=None, help="Retry-After value sent with --fail-mode http-429 or http-503 (default: none)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the gateway logs one line per request itself
@@ -63,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends a foreground server quietly
                 asyncio.run(run(args.name, args.port, args.fail_mode, args.retry_after))
         except OSError as error:
-            return _refuse(f"cannot listen on 127.0.0.1:{args.port}: {error.strerror or error}")
+            return _refuse(f"cannot listen on 127.0.0.1:{args.port}: {_socket_problem(error)}")
         return 0
 
     try:
@@ -77,11 +92,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sock = bind(args.host, args.port)
     except OSError as error:  # in use, no such address, not permitted
-        return _refuse(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}")
+        return _refuse(f"cannot listen on {args.host}:{args.port}: {_socket_problem(error)}")
     print(f"failover gateway ({config.topology}, {len(config.upstreams)} upstreams) on http://{args.host}:{sock.getsockname()[1]}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends a foreground server quietly
         server(create_app(config, caller_region=args.region)).run(sockets=[sock])  # on uvloop when installed
     return 0
+
+
+def _socket_problem(error: OSError) -> str:
+    """The system's words for a bind error: asyncio's own wraps them in a message naming the address again."""
+    return os.strerror(error.errno) if isinstance(error.errno, int) and error.errno > 0 else (error.strerror or str(error))
 
 
 def _refuse(reason: str) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -31,6 +32,14 @@ class ConfigError(ValueError):
         self.key = key
         shown = "(value hidden: it may be a secret)" if hide_value else repr(value)
         super().__init__(f"{key}: {shown} is not allowed; expected {allowed}")
+
+
+class UnreadableConfig(ConfigError):
+    """The config document itself cannot be read or parsed, in one line: `<key> <source>: <reason>`."""
+
+    def __init__(self, key: str, source: str, reason: str) -> None:
+        self.key = key
+        ValueError.__init__(self, f"{key} {source}: {' '.join(reason.split())}")
 
 
 @dataclass(frozen=True)
@@ -327,13 +336,18 @@ def _integer(value: Any, path: str, minimum: int, maximum: int | None) -> int:
     return value
 
 
+def _number(value: Any) -> bool:
+    """A finite int or float: YAML's `.nan` and `.inf` and JSON's NaN and Infinity (which Python's json reads) are not."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
 def _positive(value: Any, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ConfigError(path, value, "a number of seconds > 0")
+    if not _number(value) or value <= 0:
+        raise ConfigError(path, value, "a finite number of seconds > 0")
     return float(value)
 
 
 def _fraction(value: Any, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+    if not _number(value) or not 0 <= value < 1:
         raise ConfigError(path, value, "a number from 0 (inclusive) to 1 (exclusive)")
     return float(value)

@@ -57,6 +57,8 @@ FAIL_MODES = (
     "slow",  # stream a long answer, one event every `pace` seconds
     "raw",  # answer a stream with 200 and the bytes in `raw_stream`, chunk by chunk
 )
+# `raw` sends bytes only code can set (FakeUpstream.raw_stream), so the command line does not offer it.
+COMMAND_LINE_FAIL_MODES = tuple(mode for mode in FAIL_MODES if mode != "raw")
 FLAVORS = ("openai", "azure")  # whose model list shape GET /v1/models answers with
 
 

@@ -79,7 +79,7 @@ def create_app(config: Config, router: Router | None = None, caller_region: str 
             attempt, exchange = driven
             reply = plan.result()
             if log.isEnabledFor(logging.INFO):
-                log.info(logfmt(event="request", method=request.method, path=request.url.path, status=reply.status, upstream=reply.headers[UPSTREAM_HEADER], attempts=reply.headers[ATTEMPTS_HEADER]))
+                log.info(logfmt(event="request", method=request.method, path=request.url.path, status=reply.status, upstream=reply.headers.get(UPSTREAM_HEADER), attempts=reply.headers[ATTEMPTS_HEADER]))
             if reply.body is not None or attempt is None or exchange is None:
                 plan.close()
                 return _plain(reply)

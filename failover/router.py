@@ -30,10 +30,13 @@ from .outcomes import DeadlineReached, HttpError, Interrupted, Outcome, StreamBr
 from .retry_after import parse_retry_after
 from .surface import SHOULD_RETRY_HEADER, missing_model, relayable_headers
 
+# The upstream whose answer the caller gets (`fallback`: the configured fallback's), on those answers only: an
+# answer the router gives itself (every attempt failed, the deadline passed, nothing could be tried) names none,
+# its body's `attempts` says who was tried and how each failed.
 UPSTREAM_HEADER = "x-failover-upstream"
-ATTEMPTS_HEADER = "x-failover-attempts"
+ATTEMPTS_HEADER = "x-failover-attempts"  # upstream attempts this request made: on every answer
 # On answers no upstream took part in (health, readiness, failsafe, unknown routes).
-NO_UPSTREAM_HEADERS = {UPSTREAM_HEADER: "none", ATTEMPTS_HEADER: "0"}
+NO_UPSTREAM_HEADERS = {ATTEMPTS_HEADER: "0"}
 FALLBACK_HEADER = "x-failover-fallback"
 # The router has tried what it could: a client retry would only multiply attempts.
 DO_NOT_RETRY = {SHOULD_RETRY_HEADER: "false"}
@@ -339,10 +342,10 @@ class Plan:
             attempt, outcome = self._delivered
             if isinstance(outcome, HttpError):
                 return self._relay(attempt, outcome)
-            return Reply(outcome.status, self._trace(attempt.upstream.name), None)
+            return Reply(outcome.status, self._served_by(attempt.upstream.name), None)
         if not self._log:
             if self._deadline_hit:
-                return self._synthetic(504, "deadline_exceeded", "The request deadline passed before an upstream could be tried.", "none")
+                return self._synthetic(504, "deadline_exceeded", "The request deadline passed before an upstream could be tried.")
             fallback = router.config.fallback
             if fallback is None:
                 return router.unavailable_reply()
@@ -355,11 +358,11 @@ class Plan:
             assert isinstance(outcome, HttpError)
             return self._relay(attempt, outcome)
         if (self._ended or self._deadline_hit) and router.is_ready():
-            return self._synthetic(504, "upstream_timeout", "The request deadline passed before an upstream answered.", attempt.upstream.name, DO_NOT_RETRY)
+            return self._synthetic(504, "upstream_timeout", "The request deadline passed before an upstream answered.", DO_NOT_RETRY)
         # Every attempt failed: one answer whatever the timing, the same as when none could be
         # tried (503, Retry-After = soonest recovery), with this request's attempts, and no client
         # retry on top of the router's own.
-        return router._no_upstream_reply({"attempts": self._attempts()}, {**self._trace(attempt.upstream.name), **DO_NOT_RETRY})
+        return router._no_upstream_reply({"attempts": self._attempts()}, {**self._tried(), **DO_NOT_RETRY})
 
     def __enter__(self) -> Plan:
         return self
@@ -374,20 +377,23 @@ class Plan:
             self._router._health[self._pending.upstream.name].release(self._router._clock())
             self._pending = None
 
-    def _trace(self, upstream: str) -> dict[str, str]:
-        return {UPSTREAM_HEADER: upstream, ATTEMPTS_HEADER: str(len(self._log))}
+    def _tried(self) -> dict[str, str]:
+        return {ATTEMPTS_HEADER: str(len(self._log))}
+
+    def _served_by(self, upstream: str) -> dict[str, str]:
+        return {UPSTREAM_HEADER: upstream, **self._tried()}
 
     def _attempts(self) -> list[dict[str, str]]:
         return [{"upstream": entry.upstream, "outcome": entry.outcome} for entry in self._log]
 
     def _relay(self, attempt: Attempt, error: HttpError) -> Reply:
         headers = relayable_headers(error.headers)
-        headers.update(self._trace(attempt.upstream.name))
+        headers.update(self._served_by(attempt.upstream.name))
         return Reply(error.status, headers, error.body)
 
-    def _synthetic(self, status: int, code: str, message: str, upstream: str, extra_headers: dict[str, str] | None = None) -> Reply:
+    def _synthetic(self, status: int, code: str, message: str, extra_headers: dict[str, str] | None = None) -> Reply:
         body = {"error": {"message": message, "type": "upstream_error", "code": code, "attempts": self._attempts()}}
         headers = {"content-type": "application/json"}
-        headers.update(self._trace(upstream))
+        headers.update(self._tried())
         headers.update(extra_headers or {})
         return Reply(status, headers, json.dumps(body).encode())

@@ -24,7 +24,6 @@ components, the parents and aliases of what moved) as structure, which no deploy
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -35,7 +34,9 @@ from typing import Any, Iterable
 
 import pulumi
 
-from offline.runner import PROJECT, ROOT, Declared, PulumiMocks, Run, engine_urn
+import command_line
+from offline import runner
+from offline.runner import BAD_STACK_INPUT, PROJECT, ROOT, Declared, PulumiMocks, Run, engine_urn
 
 IDENTITIES = Path(__file__).resolve().parent / "identities"
 
@@ -245,8 +246,42 @@ class Difference:
         return f"{'cloud' if self.cloud else 'structure'}: {self.text}"
 
 
+_ABSENT = object()
+SHOWN_CHANGES = 5  # value changes spelled out per difference; the rest are counted
+SHOWN_CHARS = 80  # of each old or new value, as JSON
+
+
+def value_changes(was: Any, now: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """(path, old, new) of each value that differs between two records' entries, such as
+    ("inputs.tags.environment", "dev", "prod"); a key on one side only is compared with _ABSENT."""
+    if isinstance(was, dict) and isinstance(now, dict):
+        return [
+            change
+            for key in sorted(set(was) | set(now), key=str)
+            for change in value_changes(was.get(key, _ABSENT), now.get(key, _ABSENT), f"{path}.{key}" if path else str(key))
+        ]
+    if isinstance(was, list) and isinstance(now, list) and len(was) == len(now):
+        return [change for index, (old, new) in enumerate(zip(was, now)) for change in value_changes(old, new, f"{path}[{index}]")]
+    return [] if was == now else [(path or "value", was, now)]
+
+
+def _shown(value: Any) -> str:
+    text = "(absent)" if value is _ABSENT else json.dumps(value, sort_keys=True)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
+
+
+def _spelled_out(changes: list[tuple[str, Any, Any]]) -> str:
+    shown = [f"{path}: {_shown(old)} -> {_shown(new)}" for path, old, new in changes[:SHOWN_CHANGES]]
+    if len(changes) > SHOWN_CHANGES:
+        shown.append(f"and {len(changes) - SHOWN_CHANGES} more")
+    return "; ".join(shown)
+
+
 def compare(before: dict[str, Any], after: dict[str, Any]) -> list[Difference]:
     """What differs between two records, one entry per resource, component or output; empty when nothing does.
+
+    A changed entry names the fields that differ and spells out the first SHOWN_CHANGES values that changed,
+    each by its path, old and new value (JSON, at most SHOWN_CHARS characters each).
 
     A resource or output added, removed or changed is a cloud difference; so is any field of a cloud
     resource but where it sits (STRUCTURE_FIELDS). Components have nothing in the cloud: adding one,
@@ -264,18 +299,27 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> list[Difference]:
                     found.append(Difference(in_cloud, f"{stack} {section}: {'removed' if key not in now else 'added'} {key}"))
                 elif was[key] != now[key]:
                     fields = sorted(f for f in set(was[key]) | set(now[key]) if was[key].get(f) != now[key].get(f)) if isinstance(now[key], dict) else ["value"]
-                    found.append(Difference(in_cloud and not set(fields) <= STRUCTURE_FIELDS, f"{stack} {section}: {key} differs in {', '.join(fields)}"))
+                    changes = _spelled_out(value_changes(was[key], now[key]))
+                    found.append(Difference(in_cloud and not set(fields) <= STRUCTURE_FIELDS, f"{stack} {section}: {key} differs in {', '.join(fields)} ({changes})"))
         if old.get("secretOutputs") != new.get("secretOutputs"):
             found.append(Difference(True, f"{stack} secretOutputs: {old.get('secretOutputs')} -> {new.get('secretOutputs')}"))
     return found
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m offline.records`: print the stacks' records as JSON, compare two record files, or rewrite the identities lists.
+def load_records(path: str) -> dict[str, Any]:
+    """A records file as `python -m offline.records STACK ...` writes it; OSError when unreadable, ValueError when not one."""
+    try:
+        records = json.loads(Path(path).read_text())
+    except ValueError as error:
+        raise ValueError(f"{path} is not a records file (not JSON: {error})") from None
+    if not isinstance(records, dict) or not all(isinstance(record, dict) and "resources" in record for record in records.values()):
+        raise ValueError(f"{path} is not a records file: expected what `python -m offline.records STACK` prints, each stack's resources, components and outputs")
+    return records
 
-    Returns 1 from --compare when a difference would change what the cloud holds or the stack exports, else 0.
-    """
-    parser = argparse.ArgumentParser(prog="python -m offline.records", description=__doc__.split("\n\n")[0])
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line; returns the exit status (2: one `refused:` line for a stack, setting or file that is bad input)."""
+    parser = command_line.Parser(prog="python -m offline.records", description=__doc__.split("\n\n")[0])
     parser.add_argument("stacks", nargs="*", help="stacks to record (Pulumi.<stack>.yaml), or with --compare two record files")
     parser.add_argument("--compare", action="store_true", help="print what differs between two record files; exit 1 if the cloud would see it")
     parser.add_argument("--identities", action="store_true", help=f"rewrite {IDENTITIES.relative_to(ROOT)}/<stack>.txt from the stacks as they are")
@@ -283,7 +327,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.compare:
         if len(args.stacks) != 2:
             parser.error("--compare takes two record files")
-        differences = compare(*(json.loads(Path(path).read_text()) for path in args.stacks))
+        try:
+            before, after = (load_records(path) for path in args.stacks)
+        except (OSError, ValueError) as error:
+            return command_line.refuse(command_line.one_line(error))
+        differences = compare(before, after)
         print("\n".join(map(str, differences)) or "identical")
         cloud = sum(difference.cloud for difference in differences)
         if differences:
@@ -291,7 +339,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if cloud else 0
     if not args.stacks:
         parser.error("name at least one stack")
-    runs = {stack: PulumiMocks().run_stack(stack) for stack in args.stacks}
+    try:
+        for stack in args.stacks:
+            runner.stack_file(stack)  # every stack known before the first one runs
+        runs = {stack: PulumiMocks().run_stack(stack) for stack in args.stacks}
+    except (*BAD_STACK_INPUT, OSError) as error:
+        return command_line.refuse(command_line.one_line(error))
     if args.identities:
         IDENTITIES.mkdir(exist_ok=True)
         for stack, run in runs.items():

@@ -34,6 +34,8 @@ from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+import proxy_package
+from components.settings.reading import SettingsError
 from offline.schema import check_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -439,9 +441,27 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class UnknownStack(LookupError):
+    """No stack file for the stack named; the message lists the stacks there are."""
+
+
+# What a stack run raises when the stack's input is at fault rather than the program: a bad setting, a missing or
+# stale proxy package, a stack without a stack file. Commands refuse these in one line (command_line.refuse).
+BAD_STACK_INPUT: tuple[type[Exception], ...] = (SettingsError, proxy_package.ProxyPackageError, UnknownStack)
+
+
+def stack_file(stack: str) -> Path:
+    """Pulumi.<stack>.yaml in the project root; UnknownStack when there is none."""
+    path = ROOT / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        known = sorted(found.name[len("Pulumi.") : -len(".yaml")] for found in ROOT.glob("Pulumi.*.yaml"))
+        raise UnknownStack(f"no stack {stack}: there is no {path.name} in {ROOT} (stacks: {', '.join(known) or 'none'})")
+    return path
+
+
 def _stack_config(stack: str, overrides: dict[str, Any]) -> dict[str, str]:
     """Stack file values as the Pulumi CLI passes them: strings, with arrays and objects as JSON."""
-    raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    raw = yaml.safe_load(stack_file(stack).read_text())["config"]
     raw.update({f"{PROJECT}:{key}": value for key, value in overrides.items()})
     return {key: value if isinstance(value, str) else json.dumps(value) for key, value in raw.items()}
 

@@ -21,13 +21,13 @@ The probe load is bounded: at most --max-probes requests (the steady-state check
 longer than the fault plus --recovery-timeout. An error or Ctrl-C during the drill stops the experiment
 before the command reports it.
 
-Exit status: 0 every measure within the RTO, 1 one missed it or a call failed, 2 refused (unknown stack or
-scenario, production without --i-understand-this-is-production, missing outputs, no steady state).
+Exit status: 0 every measure within the RTO, 1 one missed it or a call failed, 2 refused before the experiment
+started (unknown scenario, outputs of another stack or missing a key, production without
+--i-understand-this-is-production, no AWS credentials, an option out of range, no steady state).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -45,8 +45,9 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.exceptions import BotoCoreError, ClientError
 
+import command_line
 from ops import drill_records
-from ops.failover import ClientFactory, Refused, read_outputs
+from ops.stack import ClientFactory, Refused, aws_session, boto3_clients, read_outputs
 
 PRODUCTION_FLAG = "--i-understand-this-is-production"
 ZONE, REGION, DATABASE = "zone", "region", "database"  # scenario kinds, as components/drills.py exports them
@@ -161,10 +162,11 @@ def probe_targets(outputs: Mapping[str, Any]) -> tuple[ProbeTarget, ...]:
 
 
 def sigv4_signer(session: boto3.session.Session) -> Signer:
-    """Signs proxy probes as the function URLs' AWS_IAM auth wants: SigV4 for service lambda in the URL's region."""
+    """Signs proxy probes as the function URLs' AWS_IAM auth wants: SigV4 for service lambda in the URL's region.
+
+    `session` has credentials (ops.stack.aws_session); they are read afresh for each probe, so refreshed ones are used.
+    """
     credentials = session.get_credentials()
-    if credentials is None:
-        raise Refused("no AWS credentials: the model proxies' function URLs take SigV4-signed requests only")
 
     def sign(method: str, url: str, body: bytes, region: str) -> Mapping[str, str]:
         request = AWSRequest(method=method, url=url, data=body, headers={"content-type": "application/json"})
@@ -502,38 +504,54 @@ def write_record(record: DrillRecord, path: Path | None) -> Path:
     return path
 
 
-def main(argv: list[str] | None = None, clients: ClientFactory | None = None, prober: Any = None) -> int:
-    """`python -m ops.drill` with `argv`; returns the exit status.
+# A probe round reads every region's alarm and the experiment, and probes every entry point: faster than once a
+# second measures nothing more (an alarm changes state at most once per period, 10 s at the shortest: PutMetricAlarm
+# Period is 10, 20, 30 or a multiple of 60, botocore's cloudwatch service model) and spends the account's API
+# request rate. At most a minute apart, the shortest RTO the settings accept (rtoSeconds), so every measure can be
+# judged against it.
+PROBE_INTERVAL_SECONDS = (1, 60)
+RECOVERY_TIMEOUT_SECONDS = (0, 86400)
+MAX_PROBES = (1, 100_000)
 
-    0 when the drill passed (or the dry run found a steady state), 1 when it did not or AWS failed, 2 when
-    refused. `clients` and `prober` replace boto3 and HTTP, for tests.
-    """
-    parser = argparse.ArgumentParser(prog="python -m ops.drill", description=__doc__.split("\n\n")[0])
+
+def main(argv: list[str] | None = None, clients: ClientFactory | None = None, prober: Any = None, sleep: Callable[[float], None] = time.sleep) -> int:
+    """The command line; `clients`, `prober` and `sleep` replace AWS, the probes and waiting (tests). Returns the exit status."""
+    parser = command_line.Parser(prog="python -m ops.drill", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", required=True, help="Pulumi stack name, such as dev")
     parser.add_argument("--scenario", required=True, help="a drill of the stack, such as region-outage-us-east-1 (pulumi stack output drills)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and check the steady state; start nothing")
     parser.add_argument("--outputs", type=Path, help="stack outputs as JSON (default: pulumi stack output --json)")
     parser.add_argument(PRODUCTION_FLAG, dest="production", action="store_true", help="allow a drill on a production stack")
-    parser.add_argument("--probe-interval", type=float, default=5.0, help="seconds between probe rounds (default 5)")
-    parser.add_argument("--max-probes", type=int, default=2000, help="most probe requests the drill sends (default 2000)")
-    parser.add_argument("--recovery-timeout", type=float, default=900.0, help="seconds to wait for recovery after the fault (default 900)")
+    parser.add_argument(
+        "--probe-interval", type=command_line.number(*PROBE_INTERVAL_SECONDS, "seconds"), default=5.0,
+        help=f"seconds between probe rounds, {PROBE_INTERVAL_SECONDS[0]}-{PROBE_INTERVAL_SECONDS[1]} (default 5)",
+    )
+    parser.add_argument(
+        "--max-probes", type=command_line.number(*MAX_PROBES, "probe requests", whole=True), default=2000,
+        help=f"most probe requests the drill sends, {MAX_PROBES[0]}-{MAX_PROBES[1]} (default 2000)",
+    )
+    parser.add_argument(
+        "--recovery-timeout", type=command_line.number(*RECOVERY_TIMEOUT_SECONDS, "seconds"), default=900.0,
+        help=f"seconds to wait for recovery after the fault, {RECOVERY_TIMEOUT_SECONDS[0]}-{RECOVERY_TIMEOUT_SECONDS[1]} (default 900)",
+    )
     parser.add_argument("--model", default="any", help="model name for the proxy probes' one-token completion (default any)")
     parser.add_argument("--record", type=Path, help="where to write the drill record (default drill-records/<stack>/<time>-<scenario>.json)")
     args = parser.parse_args(argv)
+    if not args.model.strip():
+        parser.error(f"argument --model: {args.model!r} is not allowed; expected the name of a model the proxies serve")
     try:
         plan = plan_drill(args.stack, read_outputs(args.stack, args.outputs), args.scenario, args.production)
         if clients is None or prober is None:
-            session = boto3.session.Session()
-            clients = clients or (lambda service, region: session.client(service, region_name=region))
+            session = aws_session()
+            clients = clients or boto3_clients(session)
             prober = prober or HttpProber(sigv4_signer(session), args.model)
         drill = Drill(
             plan, clients, prober, dry_run=args.dry_run, probe_interval=args.probe_interval,
-            max_probes=args.max_probes, recovery_timeout=args.recovery_timeout,
+            max_probes=args.max_probes, recovery_timeout=args.recovery_timeout, sleep=sleep,
         )
         record = drill.run()
     except Refused as refusal:
-        print(f"refused: {refusal}", file=sys.stderr)
-        return 2
+        return command_line.refuse(str(refusal))
     except (BotoCoreError, ClientError) as failure:
         print(f"failed: {failure}", file=sys.stderr)
         return 1

@@ -1,6 +1,6 @@
 """Regional failover runbook for an active-passive stack: make a standby region the primary.
 
-    python -m ops.failover --stack dev --to us-west-2 [--dry-run] [--outputs FILE] [--timeout SECONDS]
+    python -m ops.failover --stack dev --to us-west-2 [--dry-run] [--outputs FILE] [--timeout SECONDS] [--poll-interval SECONDS]
 
 Resource identifiers come from the stack outputs (`pulumi stack output --json`, or a JSON file).
 Four steps, printed as [n/4]: a read-only check, then three changes, each skipped when already done, so
@@ -14,34 +14,27 @@ running it again after a success changes nothing:
   4. switch the Route 53 failover records: the region becomes PRIMARY, the old primary SECONDARY.
 
 Only APIs of the target region and the global Route 53 are called: the old primary region may be down.
-Exit status: 0 done, 1 a step failed or timed out, 2 refused (wrong stack, wrong region, missing outputs).
+Exit status: 0 done, 1 a step failed or timed out, 2 refused before any change (outputs of another stack or
+missing a key, wrong region, no AWS credentials, an option out of range).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
+
+import command_line
+from ops.stack import ClientFactory, Refused, aws_session, boto3_clients, read_outputs
 
 ROUTE53_REGION = "us-east-1"  # Route 53's control plane
 REGION_KEYS = ("role", "autoscalingGroupName", "targetGroupArn", "fullCapacity", "database")
 CAPACITY_KEYS = ("min", "max", "desired")
 DATABASE_KEYS = ("identifier", "secretName")
-
-ClientFactory = Callable[[str, str], Any]  # (service, region) -> boto3 client
-
-
-class Refused(Exception):
-    """The runbook does not apply to this stack or region; nothing was changed."""
-
 
 class StepFailed(Exception):
     """A step could not finish (timeout, unexpected AWS state); earlier steps stay done."""
@@ -271,45 +264,37 @@ class Failover:
             self.sleep(self.poll_interval)
 
 
-def read_outputs(stack: str, outputs_file: Path | None, run: Callable[..., Any] = subprocess.run) -> dict:
-    """Stack outputs from a JSON file, or from the Pulumi CLI."""
-    if outputs_file is not None:
-        try:
-            return json.loads(outputs_file.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise Refused(f"cannot read stack outputs from {outputs_file}: {error}") from None
-    command = ["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack]
-    try:
-        result = run(command, capture_output=True, text=True, check=True)
-    except FileNotFoundError:
-        raise Refused("the pulumi CLI is not installed; pass the outputs with --outputs FILE") from None
-    except subprocess.CalledProcessError as error:
-        raise Refused(f"`{' '.join(command)}` failed: {error.stderr.strip()}") from None
-    return json.loads(result.stdout)
+# botocore's own waiters for these steps poll every 15 s (elbv2 TargetInService) or 30 s (rds DBInstanceAvailable,
+# route53 ResourceRecordSetsChanged) for at most 30 minutes (botocore/data/*/waiters-2.json): the defaults. Faster
+# than once a second only spends the account's API request rate, which the drills and deployments share.
+TIMEOUT_SECONDS = (1, 86400)
+POLL_SECONDS = (1, 300)
 
 
-def boto3_clients() -> ClientFactory:
-    """A ClientFactory over one default boto3 session: (service, region) -> client."""
-    session = boto3.session.Session()
-    return lambda service, region: session.client(service, region_name=region)
-
-
-def main(argv: list[str] | None = None, clients: ClientFactory | None = None) -> int:
-    """`python -m ops.failover` with `argv`; returns 0 when done, 1 when a step failed, 2 when refused."""
-    parser = argparse.ArgumentParser(prog="python -m ops.failover", description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, clients: ClientFactory | None = None, sleep: Callable[[float], None] = time.sleep) -> int:
+    """The command line; `clients` and `sleep` replace AWS and waiting (tests). Returns the exit status."""
+    parser = command_line.Parser(prog="python -m ops.failover", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", required=True, help="Pulumi stack name, such as dev")
     parser.add_argument("--to", required=True, dest="target", metavar="REGION", help="standby region to promote")
     parser.add_argument("--dry-run", action="store_true", help="print each step and what it would change; change nothing")
     parser.add_argument("--outputs", type=Path, help="stack outputs as JSON (default: pulumi stack output --json)")
-    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds each wait may take (default 1800)")
-    parser.add_argument("--poll-interval", type=float, default=15.0, help="seconds between checks while waiting (default 15)")
+    parser.add_argument(
+        "--timeout", type=command_line.number(*TIMEOUT_SECONDS, "seconds"), default=1800.0,
+        help=f"seconds each wait may take, {TIMEOUT_SECONDS[0]}-{TIMEOUT_SECONDS[1]} (default 1800)",
+    )
+    parser.add_argument(
+        "--poll-interval", type=command_line.number(*POLL_SECONDS, "seconds"), default=15.0,
+        help=f"seconds between checks while waiting, {POLL_SECONDS[0]}-{POLL_SECONDS[1]} and at most --timeout (default 15)",
+    )
     args = parser.parse_args(argv)
+    if args.poll_interval > args.timeout:
+        parser.error(f"argument --poll-interval: {args.poll_interval:g} is not allowed; expected at most --timeout ({args.timeout:g})")
     try:
         plan = plan_failover(args.stack, read_outputs(args.stack, args.outputs), args.target)
-        Failover(plan, clients or boto3_clients(), dry_run=args.dry_run, timeout=args.timeout, poll_interval=args.poll_interval).run()
+        clients = clients or boto3_clients(aws_session())
+        Failover(plan, clients, dry_run=args.dry_run, timeout=args.timeout, poll_interval=args.poll_interval, sleep=sleep).run()
     except Refused as refusal:
-        print(f"refused: {refusal}", file=sys.stderr)
-        return 2
+        return command_line.refuse(str(refusal))
     except (StepFailed, BotoCoreError, ClientError) as failure:
         print(f"failed: {failure}", file=sys.stderr)
         return 1

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+import command_line
 from proxy_package import BUILD_DIR, ROOT
 from proxy_package.build import BuildError, build
 
 
 def main(argv: list[str] | None = None) -> int:
     """Builds the package into `--out` (default build/proxy/) and prints its size and hash; 1 with the reason on stderr when the build fails."""
-    parser = argparse.ArgumentParser(prog="python -m proxy_package", description=__doc__)
+    parser = command_line.Parser(prog="python -m proxy_package", description=__doc__)
     parser.add_argument("--out", type=Path, default=BUILD_DIR, help=f"build directory (default: {BUILD_DIR.relative_to(ROOT)})")
     args = parser.parse_args(argv)
     try:

@@ -2,31 +2,29 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
+import command_line
+from offline import runner
+from offline.runner import BAD_STACK_INPUT
 from report.availability import SlaError
 from report.cost import PriceError
 from report.generate import ROOT, generate
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m report <stack> ...` with `argv`; returns the exit status.
-
-    Writes each stack's report files (for two or more stacks, the comparison and the README section too);
-    0 when done, 1 with the reason on stderr when a price or an SLA is missing.
-    """
-    parser = argparse.ArgumentParser(prog="python -m report", description=__doc__)
+    """Writes the report files; 2 (one `refused:` line, nothing written) when a stack or its settings are bad input."""
+    parser = command_line.Parser(prog="python -m report", description=__doc__)
     parser.add_argument("stacks", nargs="+", help="stack names with a Pulumi.<stack>.yaml, e.g. dev prod")
     args = parser.parse_args(argv)
-    missing = [stack for stack in args.stacks if not (ROOT / f"Pulumi.{stack}.yaml").exists()]
-    if missing:
-        parser.error(f"no stack file for {', '.join(missing)} (expected Pulumi.<stack>.yaml in {ROOT})")
-
     started = time.perf_counter()
     try:
+        for stack in args.stacks:
+            runner.stack_file(stack)  # every stack known before the first one runs
         summaries, files = generate(args.stacks)
+    except (*BAD_STACK_INPUT, OSError) as error:
+        return command_line.refuse(command_line.one_line(error))
     except (PriceError, SlaError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ ONE_AWS_REGION = {
     "regions": ["us-east-1"],
     "primaryRegion": "us-east-1",
     "vpcCidrs": ["us-east-1=10.10.0.0/16"],
+    "availabilityZones": ["us-east-1=us-east-1a,us-east-1b,us-east-1c"],
     "certificateArns": [],
     "natStrategy": "single",
 }

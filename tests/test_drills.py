@@ -185,6 +185,17 @@ def test_each_experiment_role_allows_only_its_templates_actions_on_this_stacks_r
                 assert statement["Resource"] == f"arn:aws:rds:{region}:123456789012:db:{databases[region]}", key
             if acts & {"ec2:CreateNetworkAclEntry", "ec2:DeleteNetworkAcl"}:
                 assert statement["Condition"] == {"StringEquals": {"aws:ResourceTag/managedByFIS": "true"}}, key
+            if "ec2:CreateNetworkAcl" in acts:
+                # Authorized on the new ACL (the request carries the FIS tag) and on its VPC (it does not): as in AWS's
+                # AWSFaultInjectionSimulatorNetworkAccess, one statement each, the VPC limited to this stack's.
+                if statement["Resource"].endswith(":vpc/*"):
+                    assert statement["Condition"] == {"StringEquals": tag_condition}, key
+                else:
+                    assert statement["Resource"] == f"arn:aws:ec2:{region}:123456789012:network-acl/*"
+                    assert statement["Condition"] == {"StringEquals": {"aws:RequestTag/managedByFIS": "true"}}, key
+        creates = [s for s in policy["Statement"] if "ec2:CreateNetworkAcl" in actions_of(s)]
+        if creates:
+            assert sorted(s["Resource"].rsplit(":", 1)[1] for s in creates) == ["network-acl/*", "vpc/*"], key
             if "kms:CreateGrant" in acts:
                 assert statement["Condition"]["StringEquals"] == {"kms:ViaService": f"ec2.{region}.amazonaws.com"}, key
 

@@ -155,3 +155,49 @@ def test_warnings_are_logged_as_the_lambda_starts(caplog):
     lines = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
     assert [line.split(": ", 1)[1].split(" ", 1)[0] for line in lines] == ["upstreams[0]", "upstreams[1]"]
     assert "AZURE_GATEWAY_KEY is unset" in lines[1]
+
+
+FLOAT_FIELDS = [*(f"timeouts.{key}" for key in ("connect", "first_byte", "total", "stream_idle", "min_attempt")),
+                "breaker.base_ejection", "breaker.max_ejection", "breaker.jitter", "rate_limit.default_cooldown", "rate_limit.max_cooldown"]
+
+
+@pytest.mark.parametrize("path", FLOAT_FIELDS)
+@pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["nan", "inf"])
+def test_every_number_must_be_finite(path, value):
+    with pytest.raises(ConfigError) as refused:
+        parse_config(_with(path, value))
+    assert str(refused.value).startswith(f"{path}: {value!r} is not allowed")
+
+
+def test_nan_and_infinity_are_refused_from_yaml_and_from_the_lambdas_json_too(tmp_path):
+    from failover.__main__ import load_config
+    from failover.lambda_app import config_from_environment
+
+    path = tmp_path / "gateway.yaml"
+    path.write_text("topology: active-passive\nupstreams: [{name: a, url: 'http://127.0.0.1:1'}]\ntimeouts: {total: .inf}\n")
+    with pytest.raises(ConfigError, match=r"^timeouts\.total: inf is not allowed; expected a finite number"):
+        load_config(str(path))
+    # Python's json reads NaN and Infinity, which JSON itself does not have.
+    environ = {"FAILOVER_CONFIG": '{"topology": "active-passive", "upstreams": [{"name": "a", "url": "http://a"}], "breaker": {"jitter": NaN}}'}
+    with pytest.raises(ConfigError, match=r"^breaker\.jitter: nan is not allowed"):
+        config_from_environment(environ)
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("topology: active-passive\nupstreams:\n- name: a\n  url: [\n", "line 5, column 1: expected the node content, but found '<stream end>'"),
+        ("topology: active-passive\nupstreams:\n  - name: a\n url: x\n", "line 4, column 2: expected <block end>, but found '<block mapping start>'"),
+        ("topology: active-passive\n\tupstreams: []\n", "line 2, column 1: found character '\\t' that cannot start any token"),
+    ],
+)
+def test_a_yaml_syntax_error_is_one_line_saying_where(tmp_path, text, where):
+    from failover.__main__ import load_config
+
+    path = tmp_path / "gateway.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as refused:
+        load_config(str(path))
+    assert str(refused.value) == f"--config {path}: invalid YAML at {where}"
+    with pytest.raises(ConfigError, match=r"^--config .*missing\.yaml: No such file or directory$"):
+        load_config(str(tmp_path / "missing.yaml"))

@@ -40,7 +40,9 @@ def start_gateway(config_path):
 def test_gateway_process_serves_fails_over_and_reports_readiness(tmp_path):
     with regions_in_thread("primary", "secondary") as (_, (primary, secondary)):
         config_path = tmp_path / "gateway.yaml"
-        doc = config_doc([primary, secondary])
+        # The faults here are resets, answered at once: timeouts generous enough that a new process's first
+        # request on a loaded machine never fails over for being slow.
+        doc = config_doc([primary, secondary], timeouts={"connect": 2.0, "first_byte": 5.0, "total": 10.0, "stream_idle": 5.0, "min_attempt": 0.1})
         doc["upstreams"][1]["headers_from_env"] = {"api-key": "FAILOVER_TEST_KEY_NOBODY_SETS"}
         config_path.write_text(yaml.safe_dump(doc))
         process, base_url = start_gateway(config_path)
@@ -111,7 +113,26 @@ def test_a_busy_or_impossible_port_is_one_clear_line_and_exit_status_2(tmp_path,
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith("failover: refusing to start: ")
-    assert ("in use" in result.stderr) if port == "in-use" else (f"--port: {port} is not allowed" in result.stderr)
+    # The system's reason, once: asyncio's own message would name the address a second time.
+    assert (result.stderr.count("in use") == 1 and "attempting to bind" not in result.stderr) if port == "in-use" else (f"--port: {port} is not allowed" in result.stderr)
+
+
+def test_the_command_line_documents_its_options_and_offers_only_fail_modes_it_can_set(capsys):
+    from failover.__main__ import main
+
+    with pytest.raises(SystemExit) as finished:
+        main(["serve", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert finished.value.code == 0 and "--host HOST address to listen on (default 127.0.0.1" in shown and "(default 8080)" in shown
+    with pytest.raises(SystemExit) as finished:
+        main(["fake-upstream", "--help"])
+    assert "--fail-mode http-429 or http-503" in " ".join(capsys.readouterr().out.split())
+    # raw sends bytes only code can set: offered, it would answer with an empty stream.
+    with pytest.raises(SystemExit) as refused:
+        main(["fake-upstream", "--port", "0", "--name", "a", "--fail-mode", "raw"])
+    stderr = capsys.readouterr().err
+    assert refused.value.code == 2 and stderr.count("\n") == 1
+    assert stderr.startswith("failover: refusing to start: argument --fail-mode: invalid choice: 'raw'") and "see python -m failover fake-upstream --help" in stderr
 
 
 def test_ctrl_c_during_a_stream_ends_it_with_the_error_event(tmp_path):

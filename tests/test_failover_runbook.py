@@ -81,6 +81,8 @@ def stage_dev_stack(with_dns: bool = True, replicate_secret: bool = True) -> dic
     )
 
     outputs = {
+        "stack": "dev",
+        "environment": "dev",
         "topology": "active-passive",
         "primaryRegion": PRIMARY,
         "regions": {
@@ -138,8 +140,10 @@ def run_runbook(outputs: dict, tmp_path: Path, capsys, *extra: str) -> tuple[int
     outputs_file = tmp_path / "outputs.json"
     outputs_file.write_text(json.dumps(outputs))
     clients = RecordingClients()
-    status = main(["--stack", "dev", "--to", STANDBY, "--outputs", str(outputs_file), "--poll-interval", "0", "--timeout", "5", *extra], clients=clients)
+    slept: list[float] = []
+    status = main(["--stack", "dev", "--to", STANDBY, "--outputs", str(outputs_file), "--poll-interval", "1", "--timeout", "5", *extra], clients=clients, sleep=slept.append)
     captured = capsys.readouterr()
+    assert set(slept) <= {1.0}
     return status, captured.out + captured.err, clients.calls
 
 
@@ -219,6 +223,7 @@ def test_without_a_global_dns_name_only_the_database_and_fleet_move(aws, tmp_pat
 
 def minimal_outputs() -> dict:
     return {
+        "stack": "dev",
         "topology": "active-passive",
         "primaryRegion": PRIMARY,
         "regions": {

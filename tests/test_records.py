@@ -6,10 +6,12 @@ resource of a run up in it the way the Pulumi engine does (own URN, its aliases,
 
 from __future__ import annotations
 
+import json
+
 import pulumi
 import pytest
 
-from offline import Declared, Run
+from offline import Declared, Run, records
 from offline.records import Identities, nearest_dependencies, compare, identities_of, listed_identities, resolve, stack_records
 from offline.runner import engine_urn
 
@@ -122,10 +124,32 @@ def test_compare_tells_what_the_cloud_would_see_from_where_resources_sit_in_the_
     }
     assert compare(before, before) == []
     assert [str(d) for d in compare(before, after)] == [
-        "cloud: dev resources: a differs in inputs",
+        "cloud: dev resources: a differs in inputs (inputs.x: 1 -> 2)",
         "cloud: dev resources: removed b",
         "cloud: dev resources: added c",
-        "structure: dev resources: d differs in aliases, parent",
-        "structure: dev components: n differs in aliases, parent",
+        'structure: dev resources: d differs in aliases, parent (aliases: [] -> [{"noParent": true}]; parent: null -> "w")',
+        'structure: dev components: n differs in aliases, parent (aliases: [] -> [{"noParent": true}]; parent: null -> "w")',
         "structure: dev components: added w",
     ]
+
+
+def test_compare_names_each_changed_value_by_its_path_with_old_and_new_bounded(tmp_path, capsys):
+    policy = {"Statement": [{"Action": "s3:GetObject", "Resource": "arn:aws:s3:::bucket/" + "k" * 200}]}
+    was = {"inputs": {"tags": {"environment": "dev"}, "rules": [{"port": 80}, {"port": 443}], "policy": policy, **{f"n{i}": i for i in range(3)}}}
+    now = {"inputs": {"tags": {"environment": "prod", "owner": "ops"}, "rules": [{"port": 80}, {"port": 8443}], "policy": {"Statement": []}, **{f"n{i}": i + 1 for i in range(3)}}}
+    before = {"dev": {"resources": {"r": was}, "components": {}, "outputs": {"stack": "dev", "regions": {"us-east-1": {"endpoint": "http://a"}}}, "secretOutputs": []}}
+    after = {"dev": {"resources": {"r": now}, "components": {}, "outputs": {"stack": "prod", "regions": {"us-east-1": {"endpoint": "http://b"}}}, "secretOutputs": []}}
+    [resource, regions, stack] = [str(d) for d in compare(before, after)]
+    assert resource.startswith("cloud: dev resources: r differs in inputs (inputs.n0: 0 -> 1; inputs.n1: 1 -> 2; inputs.n2: 2 -> 3; ")
+    assert "inputs.rules[1].port: 443 -> 8443" in resource and resource.endswith("; and 2 more)")  # the two tags: five shown, the rest counted
+    changes = {path: (old, new) for path, old, new in records.value_changes(was, now)}
+    assert changes["inputs.rules[1].port"] == (443, 8443) and changes["inputs.tags.environment"] == ("dev", "prod")
+    assert changes["inputs.tags.owner"][1] == "ops" and "inputs.rules[0].port" not in changes
+    (tmp_path / "before.json").write_text(json.dumps(before))
+    (tmp_path / "after.json").write_text(json.dumps(after))
+    assert records.main(["--compare", str(tmp_path / "before.json"), str(tmp_path / "after.json")]) == 1
+    printed = capsys.readouterr().out.splitlines()
+    assert 'cloud: dev outputs: regions differs in us-east-1 (us-east-1.endpoint: "http://a" -> "http://b")' in printed
+    assert 'cloud: dev outputs: stack differs in value (value: "dev" -> "prod")' in printed
+    long_value = resource.split("inputs.policy.Statement: ", 1)[1].split(" -> ", 1)[0]
+    assert long_value.startswith('[{"Action": "s3:GetObject", "Resource": "arn:aws:s3:::bucket/kkk') and long_value.endswith("...") and len(long_value) == 80

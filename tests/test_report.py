@@ -78,10 +78,8 @@ def test_diagrams_draw_databases_routing_lambda_and_azure_when_declared():
 
 
 def test_command_rejects_a_stack_without_a_stack_file(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        command.main(["staging"])
-    assert exit_info.value.code == 2
-    assert "no stack file for staging" in capsys.readouterr().err
+    assert command.main(["dev", "staging"]) == 2
+    assert capsys.readouterr().err.startswith("refused: no stack staging: there is no Pulumi.staging.yaml in ")
 
 
 def test_command_reports_a_missing_price_and_writes_nothing(monkeypatch, capsys):

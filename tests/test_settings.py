@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
+from components import network
 from components.settings import PROJECT, SettingsError, parse_settings, region_availability_zones, stack_config_keys
 from tests.settings_helpers import parse, raw_config, rejected
 
@@ -168,31 +170,53 @@ def test_region_map_accepts_pinned_zones_and_certificates():
     assert settings.region("us-east-1").availability_zones is None
 
 
-def test_discovered_zones_take_the_first_az_count():
+def test_discovered_zones_take_the_first_az_count_by_name():
     settings = parse(azCount=3)
-    zones = region_availability_zones(settings, settings.region("us-east-1"), lambda available_only: ["us-east-1d", "us-east-1a", "us-east-1c", "us-east-1b"])
+    zones = region_availability_zones(settings, settings.region("us-east-1"), lambda: ["us-east-1d", "us-east-1a", "us-east-1c", "us-east-1b"], warn=pytest.fail)
     assert zones == ("us-east-1a", "us-east-1b", "us-east-1c")
 
 
-def test_pinned_zones_must_exist_in_their_region_impaired_or_not():
+def test_zones_are_discovered_in_any_state_so_an_impaired_zone_never_moves_a_deployed_network(monkeypatch):
+    """Choosing from the zones "available" today would drop an impaired one and shift the subnets of the next up."""
+    asked = {}
+
+    def get_availability_zones(**kwargs):
+        asked.update(kwargs)
+        return SimpleNamespace(names=["us-east-1b", "us-east-1a"])
+
+    monkeypatch.setattr(network.aws, "get_availability_zones", get_availability_zones)
+    assert network.discover_availability_zones(None) == ["us-east-1a", "us-east-1b"]
+    assert asked.get("state") is None and asked.get("all_availability_zones") is not True
+    assert [(f.name, f.values) for f in asked["filters"]] == [("opt-in-status", ["opt-in-not-required"])]
+
+
+def test_pinned_zones_must_exist_in_their_region():
     settings = parse(availabilityZones=["us-east-1=us-east-1a,us-east-1g", "us-west-2=us-west-2a,us-west-2b"])
-    asked = []
-
-    def zones_of_us_east_1(available_only: bool) -> list[str]:
-        asked.append(available_only)
-        return [f"us-east-1{letter}" for letter in "abcdef"]
-
     with pytest.raises(SettingsError) as caught:
-        region_availability_zones(settings, settings.region("us-east-1"), zones_of_us_east_1)
+        region_availability_zones(settings, settings.region("us-east-1"), lambda: [f"us-east-1{letter}" for letter in "abcdef"], warn=pytest.fail)
     assert caught.value.key == f"{PROJECT}:availabilityZones" and caught.value.value == "us-east-1=us-east-1g"
-    assert asked == [False]  # an impaired zone still exists: pinning it must not fail a deploy during the incident
-    assert region_availability_zones(settings, settings.region("us-west-2"), lambda available_only: ["us-west-2b", "us-west-2a"]) == ("us-west-2a", "us-west-2b")
+    assert region_availability_zones(settings, settings.region("us-west-2"), lambda: ["us-west-2b", "us-west-2a"], warn=pytest.fail) == ("us-west-2a", "us-west-2b")
+
+
+def test_pinned_zones_are_used_as_given_with_a_warning_while_their_region_does_not_answer():
+    """A region whose EC2 API is down must not stop an update of the others (pulumi up --target)."""
+    settings = parse(availabilityZones=["us-east-1=us-east-1a,us-east-1b"])
+    warnings = []
+
+    def unreachable() -> list[str]:
+        raise Exception("invoke of aws:index/getAvailabilityZones:getAvailabilityZones failed: RequestError: send request failed")
+
+    assert region_availability_zones(settings, settings.region("us-east-1"), unreachable, warn=warnings.append) == ("us-east-1a", "us-east-1b")
+    assert len(warnings) == 1 and "us-east-1" in warnings[0] and "send request failed" in warnings[0]
+    unpinned = parse()
+    with pytest.raises(Exception, match="send request failed"):
+        region_availability_zones(unpinned, unpinned.region("us-east-1"), unreachable, warn=warnings.append)
 
 
 def test_region_with_too_few_zones_is_rejected_naming_az_count():
     settings = parse(azCount=3)
     with pytest.raises(SettingsError, match=f"{PROJECT}:azCount.*offers only 2"):
-        region_availability_zones(settings, settings.region("us-east-1"), lambda available_only: ["us-east-1a", "us-east-1b"])
+        region_availability_zones(settings, settings.region("us-east-1"), lambda: ["us-east-1a", "us-east-1b"], warn=pytest.fail)
 
 
 @pytest.mark.parametrize(

@@ -171,20 +171,30 @@ def validate_zones(
     return zones
 
 
-def region_availability_zones(settings: Settings, region: RegionSettings, discover: Callable[[bool], list[str]]) -> tuple[str, ...]:
-    """The region's zones: pinned ones once the region confirms it has them, else the first azCount it offers.
+def region_availability_zones(
+    settings: Settings, region: RegionSettings, discover: Callable[[], list[str]], warn: Callable[[str], None]
+) -> tuple[str, ...]:
+    """The region's zones: pinned ones once the region confirms it has them, else the first azCount of its zones by name.
 
-    discover(available_only): names of the region's zones (no opt-in Local or Wavelength Zones), asked
-    through the region's provider; a pinned zone only has to exist, so an impaired one still deploys.
+    discover(): names of the region's zones in any state (no opt-in Local or Wavelength Zones), asked through
+    the region's provider. The state is ignored on purpose: a zone set chosen from the zones "available"
+    today would shift the day one is impaired, and the next `up` would then try to move that zone's
+    subnets, NAT gateway and servers in the middle of the incident. Pinned zones are confirmed when the
+    region answers; when it does not (its EC2 API is down), they are used as given, with a warning, so the
+    other regions of the stack can still be updated (`pulumi up --target`).
     Raises SettingsError naming availabilityZones for a pinned zone the region lacks, azCount when it has too few.
     """
     if region.availability_zones is not None:
-        existing = sorted(discover(False))
+        try:
+            existing = sorted(discover())
+        except Exception as error:  # a failed invoke raises a plain Exception carrying the provider's message
+            warn(f"{region.name}: its zones could not be listed ({error}); using availabilityZones as pinned")
+            return region.availability_zones
         for zone in region.availability_zones:
             if zone not in existing:
                 raise SettingsError("availabilityZones", f"{region.name}={zone}", f"{region.name} has no zone {zone}; its zones are {existing}")
         return region.availability_zones
-    offered = sorted(discover(True))
+    offered = sorted(discover())
     zones = tuple(offered[: settings.az_count])
     if len(zones) < settings.az_count:
         raise SettingsError("azCount", settings.az_count, f"{region.name} offers only {len(offered)} zones: {offered}")

@@ -36,7 +36,7 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("primaryRegion", "string", "us-east-1", "Region that holds the primary database and, in active-passive, takes the traffic."),
     Setting("unlistedNames", "array", [], "Real names newer than the catalog their setting is checked against (regions, instanceType, dbInstanceClass, dbReplicaInstanceClass, sslPolicy, azureLocations), as setting=name, e.g. instanceType=p7.48xlarge for a type newer than botocore."),
     Setting("vpcCidrs", "array", ["us-east-1=10.10.0.0/16", "us-west-2=10.20.0.0/16"], "One private, non-overlapping VPC CIDR per region, as region=cidr."),
-    Setting("availabilityZones", "array", [], "Pinned availability zones per region, as region=az1,az2,...; regions not listed use the first azCount zones the region offers."),
+    Setting("availabilityZones", "array", [], "Pinned availability zones per region, as region=az1,az2,...; regions not listed use the first azCount of the region's zones by name, whatever their state, so an impaired zone never moves a deployed network."),
     Setting("azCount", "integer", 3, "Availability zones per region when they are not pinned (at least 2)."),
     Setting("azCidrMask", "integer", 20, "Prefix length of the block reserved for each availability zone; an AZ's block is chosen by its letter, so adding a zone never moves another."),
     Setting("privateSubnetMask", "integer", 21, "Prefix length of each AZ's private (application) subnet."),

@@ -1,0 +1,68 @@
+"""What the project's commands share: bad input refused in one line, with exit status 2, before anything acts.
+
+    parser = command_line.Parser(prog="python -m ops.drill", description=...)
+    parser.add_argument("--probe-interval", type=command_line.number(1, 60, "seconds"), default=5.0)
+    ...
+    except Refused as refusal:
+        return command_line.refuse(str(refusal))
+
+A refusal is one line on stderr, `refused: <what>`, naming the option, setting or file, the bad value and
+what is allowed; the exit status is 2, argparse's own for bad usage. A command that tried and failed exits 1.
+The failover runtime's command (`python -m failover`) ships alone in the Lambda package and refuses the same
+way in its own words.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from typing import Callable, NoReturn
+
+BAD_INPUT = 2  # exit status: refused, nothing was done
+
+
+def refuse(reason: str) -> int:
+    """Prints `refused: <reason>` on stderr as one line and returns BAD_INPUT, the command's exit status."""
+    print(f"refused: {' '.join(reason.split())}", file=sys.stderr)
+    return BAD_INPUT
+
+
+def one_line(error: BaseException) -> str:
+    """An error's message for `refuse`: an OSError as `<file>: <reason>` (no errno), anything else as its message."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.filename}: {error.strerror}" if error.filename is not None else error.strerror
+    return str(error)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, refusing bad usage in one `refused:` line that points to --help, instead of the usage block.
+
+    Unknown arguments are refused like any other mistake (parse_args does; parse_known_args is not for commands).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Refuses bad usage: `refused: <message> (see <prog> --help)` on stderr, then exits with status 2."""
+        refuse(f"{message} (see {self.prog} --help)")
+        sys.exit(BAD_INPUT)
+
+
+def number(minimum: float, maximum: float, unit: str, *, whole: bool = False) -> Callable[[str], float]:
+    """An argparse `type` accepting a finite number from `minimum` to `maximum` (inclusive) of `unit`.
+
+    whole: accept integers only (returned as int). Anything else, `nan` and `inf` included (Python's
+    float() accepts both), raises argparse.ArgumentTypeError, which the parser reports as
+    `argument --option: '-1' is not allowed; expected <unit> from <minimum> to <maximum>`.
+    """
+    allowed = f"{'a whole number of ' if whole else ''}{unit} from {minimum:g} to {maximum:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value: float = int(text) if whole else float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and minimum <= value <= maximum):
+            raise argparse.ArgumentTypeError(f"{text!r} is not allowed; expected {allowed}")
+        return value
+
+    return parse

@@ -1,0 +1,122 @@
+"""The project's commands refuse bad input in one `refused:` line with exit status 2: unknown arguments, a bad
+setting, a stale proxy package, a missing stack or file; and say what they print (--help)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+import proxy_package
+from components import alarms
+from components.settings import __main__ as settings_command
+from offline import records, runner
+from report import __main__ as report_command
+
+COMMANDS = {"report": report_command.main, "records": records.main}
+
+
+def refused_in_one_line(stderr: str) -> str:
+    assert stderr.startswith("refused: ") and stderr.count("\n") == 1 and "Traceback" not in stderr, stderr
+    return stderr
+
+
+@pytest.fixture
+def stack_named(tmp_path, monkeypatch):
+    """Adds a stack of this name, dev's settings with `changes`, without touching the project's stack files."""
+    real = runner.stack_file
+
+    def add(stack: str, **changes: str) -> str:
+        document = yaml.safe_load(real("dev").read_text())
+        document["config"].update({f"{runner.PROJECT}:{key}": value for key, value in changes.items()})
+        path = tmp_path / f"Pulumi.{stack}.yaml"
+        path.write_text(yaml.safe_dump(document))
+        monkeypatch.setattr(runner, "stack_file", lambda name: path if name == stack else real(name))
+        return stack
+
+    return add
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_bad_setting_is_one_line_naming_the_key_not_a_traceback(stack_named, capsys, command):
+    stack = stack_named(f"bad-setting-{command}", environment="qa")
+    assert COMMANDS[command]([stack]) == 2
+    line = refused_in_one_line(capsys.readouterr().err)
+    assert "invalid setting ha-model-serving:environment = 'qa': allowed values are 'dev', 'staging', 'prod'" in line
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_missing_or_stale_proxy_package_is_one_line_with_the_build_command(stack_named, tmp_path, monkeypatch, capsys, command):
+    stack = stack_named(f"no-package-{command}")
+    monkeypatch.setattr(proxy_package, "BUILD_DIR", tmp_path / "nothing-built")
+    assert COMMANDS[command]([stack]) == 2
+    assert f"build it with: {proxy_package.BUILD_COMMAND}" in refused_in_one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_stack_without_a_stack_file_is_refused_before_any_stack_runs(capsys, command):
+    assert COMMANDS[command](["dev", "staging"]) == 2
+    line = refused_in_one_line(capsys.readouterr().err)
+    assert "no stack staging: there is no Pulumi.staging.yaml in " in line and "(stacks: dev, prod" in line
+
+
+def test_compare_refuses_a_missing_or_foreign_file_in_one_line(tmp_path, capsys):
+    assert records.main(["--compare", str(tmp_path / "before.json"), str(tmp_path / "after.json")]) == 2
+    assert f"refused: {tmp_path / 'before.json'}: No such file or directory\n" == capsys.readouterr().err
+    (tmp_path / "list.json").write_text("[1, 2]")
+    assert records.main(["--compare", str(tmp_path / "list.json"), str(tmp_path / "list.json")]) == 2
+    assert f"{tmp_path / 'list.json'} is not a records file" in refused_in_one_line(capsys.readouterr().err)
+
+
+def run(main, argv: list[str]) -> int:
+    try:
+        return main(argv)
+    except SystemExit as exit_:
+        return exit_.code
+
+
+@pytest.mark.parametrize("main, prog", [(settings_command.main, "components.settings"), (alarms.main, "components.alarms")])
+def test_generators_refuse_unknown_arguments_and_say_what_they_print(capsys, main, prog):
+    assert run(main, ["bogus"]) == 2
+    assert capsys.readouterr().out == ""
+    assert run(main, ["--bogus"]) == 2
+    assert f"(see python -m {prog} --help)" in refused_in_one_line(capsys.readouterr().err)
+    assert run(main, ["--help"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"usage: python -m {prog}") and "| Alarm |" not in printed and "config:\n" not in printed
+    assert ("`config:` block of Pulumi.yaml" if prog == "components.settings" else "the README's alarm table") in printed
+
+
+def test_settings_check_names_each_generated_file_that_is_out_of_date(tmp_path, capsys):
+    root = settings_command.ROOT
+    assert settings_command.main(["--check"]) == 0 and capsys.readouterr() == ("", "")
+    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    del project["config"]["rtoSeconds"]
+    (tmp_path / "Pulumi.yaml").write_text(yaml.safe_dump(project))
+    (tmp_path / "README.md").write_text((root / "README.md").read_text().replace("| `rtoSeconds` |", "| `rto` |"))
+    assert settings_command.main(["--check"], root=tmp_path) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "Pulumi.yaml: its config block is out of date; replace it with what `venv/bin/python -m components.settings` prints",
+        "README.md: its settings table is out of date; replace it with what `venv/bin/python -m components.settings markdown` prints",
+    ]
+    assert settings_command.main([]) == 0
+    assert yaml.safe_load(capsys.readouterr().out) == {"config": yaml.safe_load((root / "Pulumi.yaml").read_text())["config"]}
+
+
+def test_the_failover_runtime_docs_test_command_runs_every_test_file_they_describe():
+    root = Path(__file__).resolve().parent.parent
+    section = (root / "docs" / "failover-runtime.md").read_text().split("\n## Tests\n", 1)[1].split("\n## ", 1)[0]
+    command = re.search(r"```sh\n(.+?)\n```", section, re.DOTALL).group(1)
+    assert command.startswith("venv/bin/python -m pytest ")
+    run = {path.name for pattern in command.split()[3:] for path in root.glob(pattern)}
+    described = set(re.findall(r"`(test_\w+\.py)`", section))
+    assert described and described <= run, f"described but not run by `{command}`: {sorted(described - run)}"
+
+
+def test_the_package_builder_refuses_unknown_arguments_in_one_line_before_building(capsys):
+    from proxy_package.__main__ import main
+
+    assert run(main, ["--bogus"]) == 2
+    assert "unrecognized arguments: --bogus (see python -m proxy_package --help)" in refused_in_one_line(capsys.readouterr().err)
