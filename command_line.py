@@ -42,6 +42,7 @@ class Parser(argparse.ArgumentParser):
     """
 
     def error(self, message: str) -> NoReturn:
+        """Refuses bad usage: `refused: <message> (see <prog> --help)` on stderr, then exits with status 2."""
         refuse(f"{message} (see {self.prog} --help)")
         sys.exit(BAD_INPUT)
 

@@ -11,8 +11,8 @@ run), then from this process measures:
     failed requests (target zero) and how long requests kept paying for it.
 Figures are reported as ratios from one run, so the machine's speed cancels out,
 and checked against the targets below. `--baseline DIR` adds a second gateway
-run from another checkout's `failover/` (e.g. `git worktree add /tmp/before main`),
-measured in the same rounds: before and after in one run.
+run from another checkout's `failover/` (e.g. `git worktree add /tmp/baseline <ref>`),
+measured in the same rounds: two gateways compared in one run.
 
     venv/bin/python benchmarks/proxy_overhead.py [--help]
 """

@@ -15,19 +15,27 @@ TIERS = ("private", "public", "isolated")
 
 @dataclass(frozen=True)
 class SubnetLayout:
+    """Prefix lengths of an availability zone's block and of each tier's subnet inside it (bits, 16-28).
+
+    Built and checked by settings (`parse_subnet_layout`): every tier fits in the zone's block.
+    """
+
     az_prefix: int
     private_prefix: int
     public_prefix: int
     isolated_prefix: int
 
     def tier_prefixes(self) -> dict[str, int]:
+        """Prefix length of each tier's subnet, by tier name (private, public, isolated)."""
         return {"private": self.private_prefix, "public": self.public_prefix, "isolated": self.isolated_prefix}
 
     def fits_in_az_block(self) -> bool:
+        """Whether the three tiers' subnets together fit in one zone's block."""
         block_size = 2 ** (32 - self.az_prefix)
         return sum(2 ** (32 - prefix) for prefix in self.tier_prefixes().values()) <= block_size
 
     def az_slots(self, vpc: ipaddress.IPv4Network) -> int:
+        """How many zone blocks fit in the VPC network `vpc`, so how many zone letters (from a) it has room for."""
         return 2 ** (self.az_prefix - vpc.prefixlen)
 
 

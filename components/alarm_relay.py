@@ -36,6 +36,13 @@ STATE_VALUES = {"ALARM": "1", "OK": "0"}
 
 @dataclass(frozen=True)
 class AlarmRelayArgs:
+    """What one region's AlarmRelay forwards and mirrors.
+
+    own_alarm_arn: this region's region-degraded alarm, whose state changes go to every peer;
+    peer_alarm_arns: each other region's region-degraded alarm, mirrored here (at least one);
+    log_retention_days: the mirror log group's retention, one of CloudWatch's accepted values.
+    """
+
     region: str
     # Names operators see, unique per account: <project>-<stack>-<region>.
     name_prefix: str

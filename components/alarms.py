@@ -25,26 +25,34 @@ GIB = 1024**3
 
 @dataclass(frozen=True)
 class TargetGroupWatch:
+    """A target group and its load balancer, by their ARN suffixes (CloudWatch's AWS/ApplicationELB dimensions)."""
+
     load_balancer_arn_suffix: pulumi.Input[str]
     target_group_arn_suffix: pulumi.Input[str]
     # Fewer healthy targets than this and the region counts as unable to serve.
     healthy_floor: int
 
     def dimensions(self) -> dict[str, pulumi.Input[str]]:
+        """The LoadBalancer and TargetGroup dimensions of the target group's metrics."""
         return {"LoadBalancer": self.load_balancer_arn_suffix, "TargetGroup": self.target_group_arn_suffix}
 
 
 @dataclass(frozen=True)
 class AutoscalingWatch:
+    """An autoscaling group, by name, with the minimum it should keep in service."""
+
     name: pulumi.Input[str]
     min_size: int
 
     def dimensions(self) -> dict[str, pulumi.Input[str]]:
+        """The AutoScalingGroupName dimension of the group's metrics."""
         return {"AutoScalingGroupName": self.name}
 
 
 @dataclass(frozen=True)
 class DatabaseWatch:
+    """An RDS instance, by identifier, as `primary` or `replica`; ValueError for any other role."""
+
     identifier: pulumi.Input[str]
     role: str  # "primary" or "replica"
 
@@ -53,22 +61,29 @@ class DatabaseWatch:
             raise ValueError(f"database role must be 'primary' or 'replica', not {self.role!r}")
 
     def dimensions(self) -> dict[str, pulumi.Input[str]]:
+        """The DBInstanceIdentifier dimension of the instance's metrics."""
         return {"DBInstanceIdentifier": self.identifier}
 
 
 @dataclass(frozen=True)
 class FunctionWatch:
+    """A Lambda function, by name."""
+
     name: pulumi.Input[str]
 
     def dimensions(self) -> dict[str, pulumi.Input[str]]:
+        """The FunctionName dimension of the function's metrics."""
         return {"FunctionName": self.name}
 
 
 @dataclass(frozen=True)
 class HealthCheckWatch:
+    """A Route 53 health check, by id (its metrics exist in us-east-1 only)."""
+
     health_check_id: pulumi.Input[str]
 
     def dimensions(self) -> dict[str, pulumi.Input[str]]:
+        """The HealthCheckId dimension of the health check's metrics."""
         return {"HealthCheckId": self.health_check_id}
 
 
@@ -77,12 +92,15 @@ Watch = Union[TargetGroupWatch, AutoscalingWatch, DatabaseWatch, FunctionWatch, 
 
 @dataclass(frozen=True)
 class Metric:
+    """One CloudWatch metric of an alarm: its name, statistic and id in the alarm's metric math."""
+
     name: str
     stat: str  # a CloudWatch statistic (Sum, Minimum, ...) or a percentile such as p99
     id: str = "m1"
 
     @property
     def is_percentile(self) -> bool:
+        """Whether `stat` is a percentile (p99, p99.9) rather than a named statistic such as Sum."""
         return re.fullmatch(r"p\d+(\.\d+)?", self.stat) is not None
 
 
@@ -112,6 +130,7 @@ class AlarmSpec:
     scope: str | None = None
 
     def dimensions_of(self, watch: Watch) -> Mapping[str, pulumi.Input[str]]:
+        """The dimensions of this alarm's metrics for `watch`: the spec's own choice, else the watch's."""
         return self.dimensions(watch) if self.dimensions else watch.dimensions()
 
 

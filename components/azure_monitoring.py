@@ -111,6 +111,8 @@ class GatewayService:
 
 @dataclass(frozen=True)
 class AzureMonitoringArgs:
+    """What AzureMonitoring watches and where it declares its workspace, alerts and action group."""
+
     # Where the workspace, Application Insights, action group and alerts are declared.
     resource_group_name: pulumi.Input[str]
     location: str

@@ -22,6 +22,11 @@ TYPE = "ha-model-serving:azure:AzureOpenAI"
 
 @dataclass(frozen=True)
 class AzureOpenAIArgs:
+    """The Azure OpenAI accounts to declare: one per location, each with every deployment.
+
+    public_network_access: Enabled or Disabled (settings check it); tags: on every account.
+    """
+
     resource_group_name: pulumi.Input[str]
     locations: tuple[str, ...]
     # Start of each account's name and subdomain (global_name_prefix); the location and a suffix drawn

@@ -40,6 +40,8 @@ class AzureEntry:
 
 @dataclass(frozen=True)
 class AzureTierArgs:
+    """The stack's settings; the tier reads `settings.azure` and the stack-wide names, topology and recipients."""
+
     settings: Settings  # the stack's settings: its Azure settings, topology, names, tags and alert recipients
 
 

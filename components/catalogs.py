@@ -75,6 +75,7 @@ def _ec2_instance_type_names() -> frozenset[str]:
 
 @functools.cache
 def ec2_instance_types() -> Catalog:
+    """Every EC2 instance type in the `InstanceType` enumeration of the installed botocore's EC2 model."""
     return Catalog("EC2 instance type", f"botocore {botocore.__version__}'s EC2 model (InstanceType)", _ec2_instance_type_names())
 
 
@@ -101,6 +102,7 @@ class TextShape:
     pattern: str | None
 
     def fits(self, value: str) -> bool:
+        """Whether `value` has an allowed length and matches the whole pattern."""
         return self.min_length <= len(value) <= self.max_length and (self.pattern is None or re.fullmatch(self.pattern, value) is not None)
 
 

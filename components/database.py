@@ -72,6 +72,12 @@ class RegionalDatabase:
 
 @dataclass(frozen=True)
 class ReplicatedDatabaseArgs:
+    """Where the database lives and how it is configured.
+
+    regions: every region of the stack, the primary's included, with its isolated subnets and client
+    security groups (DatabaseRegion); deletion_protection: on the primary and every replica.
+    """
+
     # Prefix of RDS identifiers, unique per stack within the account: "<project>-<stack>".
     identifier_prefix: str
     primary_region: str

@@ -88,6 +88,11 @@ FIS_ACTIONS: dict[str, FisAction] = {
 
 @dataclass(frozen=True)
 class Target:
+    """An FIS experiment target: resources of `resource_type` carrying every tag in `tags`, narrowed by `filters`.
+
+    filters: (path, values) pairs as FIS takes them, e.g. ("Placement.AvailabilityZone", ("us-east-1a",)).
+    """
+
     name: str
     resource_type: str
     tags: Mapping[str, str]
@@ -96,6 +101,8 @@ class Target:
 
 @dataclass(frozen=True)
 class Action:
+    """An FIS action of a template: `action_id` on the target named `target`, with its FIS parameters (strings)."""
+
     name: str
     action_id: str
     target: str  # a Target's name
@@ -296,6 +303,7 @@ POLICY_STATEMENTS: dict[str, Callable[[PolicyContext], list[dict[str, Any]]]] = 
 
 
 def action_ids(scenario: Scenario) -> frozenset[str]:
+    """The FIS action ids a scenario's template runs, which decide the experiment role it gets."""
     return frozenset(action.action_id for action in scenario.actions)
 
 
@@ -350,6 +358,12 @@ def check_scenario(scenario: Scenario, stop_condition_count: int) -> None:
 
 @dataclass(frozen=True)
 class FailoverDrillsArgs:
+    """One region's drill plan and what its templates act on and stop on.
+
+    settings: fault duration in minutes and log retention in days (DrillSettings); own_alarm_arn: this
+    region's region-degraded alarm, a stop condition of the zone and database drills.
+    """
+
     plan: RegionDrillPlan
     # Names operators see, unique per account: <project>-<stack>-<region>.
     name_prefix: str

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-import shlex
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
+from components.boot_script import model_server_user_data
 from components.firewall import allow_tcp
 from components.settings import Capacity, FleetSettings
 # One reading of Auto Scaling's refresh rules, shared with the policy pack that checks any program.
@@ -28,6 +28,12 @@ AUTONAME_SUFFIX = 8
 
 @dataclass(frozen=True)
 class ModelFleetArgs:
+    """One region's fleet: the VPC and subnets it runs in, the fleet settings and this region's capacity.
+
+    load_balancer_subnet_ids: public subnets, or private ones for an internal load balancer; instance_subnet_ids:
+    private subnets, one per zone; certificate_arn: the region's ACM certificate, None for plain HTTP.
+    """
+
     vpc_id: pulumi.Input[str]
     load_balancer_subnet_ids: Sequence[pulumi.Input[str]]
     instance_subnet_ids: Sequence[pulumi.Input[str]]
@@ -41,26 +47,6 @@ class ModelFleetArgs:
     # (terraform-provider-aws #19387, terraform-aws-modules/terraform-aws-eks #1916). Fault-injection
     # targets and IAM conditions select the servers by these tags.
     instance_tags: Mapping[str, str] = field(default_factory=dict)
-
-
-def model_server_user_data(settings: FleetSettings) -> str:
-    """Boot script: start the model server container, on the GPU when the instance has one."""
-    image = shlex.quote(settings.model_image)
-    args = " ".join(shlex.quote(arg) for arg in shlex.split(settings.model_args))
-    port = settings.model_port
-    return "\n".join(
-        [
-            "#!/bin/bash",
-            "set -euo pipefail",
-            "systemctl enable --now docker",
-            'gpu_flags=""',
-            'if command -v nvidia-smi >/dev/null 2>&1; then gpu_flags="--gpus all"; fi',
-            f"docker pull {image}",
-            # --restart keeps the server up across crashes; the ALB health check replaces the instance if it cannot.
-            f"docker run -d --name model-server --restart unless-stopped $gpu_flags -p {port}:{port} {image} --port {port} {args}".rstrip(),
-            "",
-        ]
-    )
 
 
 def refresh_preferences(capacity: Capacity, settings: FleetSettings) -> aws.autoscaling.GroupInstanceRefreshPreferencesArgs:
@@ -278,7 +264,7 @@ class ModelFleet(pulumi.ComponentResource):
                 )
             ],
             monitoring=aws.ec2.LaunchTemplateMonitoringArgs(enabled=True),
-            user_data=base64.b64encode(model_server_user_data(settings).encode()).decode(),
+            user_data=base64.b64encode(model_server_user_data(settings.model_image, settings.model_args, settings.model_port).encode()).decode(),
             update_default_version=True,
             tag_specifications=[
                 aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags={**args.instance_tags, "Name": f"{name}-server"})

@@ -22,12 +22,19 @@ ADDITIONAL_LATENCY_MS = 50
 
 @dataclass(frozen=True)
 class GatewayOrigin:
+    """One API Management gateway as a Front Door origin: its host name and share of the traffic (priority, weight)."""
+
     host_name: pulumi.Input[str]
     share: TrafficShare
 
 
 @dataclass(frozen=True)
 class FrontDoorArgs:
+    """The Front Door profile to declare: its tier, one origin per gateway location and how it probes and waits.
+
+    origin_response_timeout_seconds: 16-240; probe_interval_seconds: 1-255 (settings check both).
+    """
+
     resource_group_name: pulumi.Input[str]
     sku: str
     # Per location of an API Management gateway: its host name and share of the traffic.

@@ -20,6 +20,8 @@ FRONT_DOOR_ID_HEADER = "X-Azure-FDID"
 
 @dataclass(frozen=True)
 class GatewayLockArgs:
+    """The API Management service to lock, and the Front Door profile id (a GUID) its requests must carry."""
+
     resource_group_name: pulumi.Input[str]
     service_name: pulumi.Input[str]
     front_door_id: pulumi.Input[str]
@@ -47,6 +49,14 @@ def front_door_only_policy(front_door_id: str) -> str:
 
 
 class GatewayLock(pulumi.ComponentResource):
+    """A service-scope API Management policy that answers 403 to any request without this Front Door's X-Azure-FDID.
+
+    `self.policy` is the policy resource. Front Door sets the header on every request it forwards, and Microsoft
+    recommends checking it at the origin (learn.microsoft.com/azure/frontdoor/origin-security and
+    .../azure/api-management/front-door-api-management); the gateway's status endpoint is outside policies,
+    so Front Door's probes pass.
+    """
+
     def __init__(self, name: str, args: GatewayLockArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(TYPE, name, None, opts)
         self.policy = azure_native.apimanagement.Policy(

@@ -42,6 +42,12 @@ RETRYABLE = f"context.Response.StatusCode == 429 || (context.Response.StatusCode
 
 @dataclass(frozen=True)
 class ModelGatewayArgs:
+    """The API Management service to declare in front of the Azure OpenAI accounts.
+
+    openai_account_ids, openai_endpoints and shares are keyed by Azure location; subscription_id is the
+    Azure subscription whose built-in role definition the gateway's identity is granted.
+    """
+
     resource_group_name: pulumi.Input[str]
     # Start of the service's name (global_name_prefix); a suffix drawn per incarnation completes it,
     # and the name becomes <name>.azure-api.net.

@@ -42,6 +42,12 @@ class ProxyUpstream:
 
 @dataclass(frozen=True)
 class ModelProxyArgs:
+    """One region's proxy function: its upstreams in the order to try, the package, and the VPC it runs in.
+
+    subnet_ids: the region's private subnets; secret_environment: variable name -> value, declared as a
+    Pulumi secret (the Azure gateway's key).
+    """
+
     region: str
     topology: str
     upstreams: tuple[ProxyUpstream, ...]
@@ -108,13 +114,7 @@ def failover_config(topology: str, upstreams: Sequence[ProxyUpstream], settings:
                     }
                     for upstream, url in zip(upstreams, urls)
                 ],
-                "timeouts": {
-                    "connect": settings.connect_timeout,
-                    "first_byte": settings.first_byte_timeout,
-                    # The whole request, every attempt included, ends before Lambda would kill it.
-                    "total": settings.timeout - 1,
-                },
-                "breaker": {"failure_threshold": settings.breaker_failure_threshold, "base_ejection": settings.breaker_base_ejection},
+                **settings.router_config(),
             },
             sort_keys=True,
         )

@@ -202,6 +202,11 @@ def _dashboard(
 
 @dataclass(frozen=True)
 class RegionMonitoringArgs:
+    """What one region's monitoring watches, each by a stable key (the component that owns it).
+
+    At least one target group or function is needed: they decide whether the region can serve.
+    """
+
     region: str
     # Names operators see (composite alarm, dashboard): unique per account, e.g. <project>-<stack>-<region>.
     name_prefix: str
@@ -259,6 +264,8 @@ class RegionMonitoring(pulumi.ComponentResource):
 
 @dataclass(frozen=True)
 class HealthCheckMonitoringArgs:
+    """The Route 53 health checks to alarm on, and the settings (thresholds, recipients) for them."""
+
     name_prefix: str
     settings: MonitoringSettings
     # Route 53 health check id per key (for example per region it checks).

@@ -14,6 +14,8 @@ TYPE = "ha-model-serving:aws:Network"
 
 @dataclass(frozen=True)
 class NetworkArgs:
+    """One region's VPC: its IPv4 block, the zones it spans (2 or more), the subnet layout and the NAT strategy."""
+
     cidr_block: str
     availability_zones: tuple[str, ...]
     layout: addressing.SubnetLayout

@@ -50,6 +50,8 @@ MOVED_INTO_REGION = pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)
 
 @dataclass(frozen=True)
 class RegionArgs:
+    """What a region needs to declare its network and fleet: the stack's settings, its own, and its zones."""
+
     settings: Settings  # the stack's settings: what every region shares
     region: RegionSettings  # this region's own: its VPC block and certificate
     # Settled for every region before any region is declared: a pinned zone one region lacks stops the program first.
@@ -58,6 +60,8 @@ class RegionArgs:
 
 @dataclass(frozen=True)
 class RegionServiceArgs:
+    """What a region needs to serve once every region exists: endpoints, its database, the proxy package, Azure."""
+
     # Every region's public endpoint (its name under the domain, else its load balancer), in the stack's region order.
     endpoints: Mapping[str, pulumi.Input[str]]
     database: RegionalDatabase  # this region's instance of the replicated database

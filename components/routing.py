@@ -22,6 +22,12 @@ class RegionalEndpoint:
 
 @dataclass(frozen=True)
 class GlobalRoutingArgs:
+    """The domain to route and each region's endpoint, health checked every `health_check_interval` seconds.
+
+    endpoints: per region, its load balancer (alias target) and whether it serves HTTPS;
+    failure_threshold: consecutive failed checks before a region is unhealthy (1-10).
+    """
+
     domain_name: str
     hosted_zone_id: str
     topology: str  # active-active: latency records; active-passive: failover records
@@ -42,6 +48,7 @@ def _alias(endpoint: RegionalEndpoint) -> aws.route53.RecordAliasArgs:
 
 
 def regional_name(region: str, domain_name: str) -> str:
+    """`<region>.<domain_name>`: the name each region gets under the domain (what its certificate must cover)."""
     return f"{region}.{domain_name}"
 
 

@@ -48,6 +48,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs `serve` or `fake-upstream` with `argv` (default: sys.argv[1:]); returns the exit status.
+
+    0 when the server stops; 2 with one line on stderr for bad input: a refused config, a port out of
+    range, or an address that cannot be listened on.
+    """
     parser = _Parser(prog="python -m failover", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the local failover gateway")

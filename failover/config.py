@@ -44,6 +44,12 @@ class UnreadableConfig(ConfigError):
 
 @dataclass(frozen=True)
 class Upstream:
+    """One place a request may go: a base URL the request path is appended to (no trailing /).
+
+    priority: 0 or more, lower tried first in active-passive; weight: 1-1000, the share in active-active;
+    region: matched against the caller's region; headers_from_env: (header, environment variable name) pairs.
+    """
+
     name: str
     url: str
     priority: int = 0
@@ -56,6 +62,13 @@ class Upstream:
 
 @dataclass(frozen=True)
 class Timeouts:
+    """Time limits of one request, in seconds.
+
+    connect: to open a connection; first_byte: until the headers and, for a stream, its first content
+    event; total: the whole request, every attempt included; stream_idle: between events of a flowing
+    stream; min_attempt: the least of `total` that must remain to start another attempt.
+    """
+
     connect: float = 2.0
     first_byte: float = 30.0
     total: float = 60.0
@@ -66,6 +79,12 @@ class Timeouts:
 
 @dataclass(frozen=True)
 class Breaker:
+    """When an upstream is taken out of rotation and for how long, in seconds.
+
+    failure_threshold consecutive failures eject it for base_ejection x (ejections so far), capped at
+    max_ejection and shortened by up to `jitter` (a fraction in [0, 1)) at random.
+    """
+
     failure_threshold: int = 3
     base_ejection: float = 5.0
     max_ejection: float = 60.0
@@ -76,12 +95,19 @@ class Breaker:
 
 @dataclass(frozen=True)
 class RateLimit:
+    """How long an upstream is held after a 429 or a 503 with Retry-After, in seconds.
+
+    default_cooldown when the answer names no time; never longer than max_cooldown, whatever it names.
+    """
+
     default_cooldown: float = 5.0
     max_cooldown: float = 60.0
 
 
 @dataclass(frozen=True)
 class Fallback:
+    """The answer sent when no upstream can be tried at all: HTTP status (200-599), body and its content type."""
+
     status: int
     body: str
     content_type: str = "application/json"
@@ -89,6 +115,12 @@ class Fallback:
 
 @dataclass(frozen=True)
 class Config:
+    """A validated failover configuration (parse_config builds it; every duration in seconds).
+
+    max_retries: failed attempts retried on another upstream (0-10); max_request_bytes: the largest
+    request body accepted, larger ones answered 413.
+    """
+
     topology: str
     upstreams: tuple[Upstream, ...]
     timeouts: Timeouts = Timeouts()

@@ -61,6 +61,7 @@ class Endpoint:
 
     @property
     def streams(self) -> bool:
+        """Whether the endpoint answers with an event stream when asked to (it has an event kind)."""
         return self.event_kind is not None
 
 

@@ -64,6 +64,8 @@ FLAVORS = ("openai", "azure")  # whose model list shape GET /v1/models answers w
 
 @dataclass
 class Seen:
+    """One request as a FakeUpstream received it: arrival time (monotonic seconds), path, headers, body, connection."""
+
     at: float  # time.monotonic() when the request arrived
     path: str
     headers: dict[str, str]
@@ -75,6 +77,14 @@ class Seen:
 
 
 class FakeUpstream:
+    """An OpenAI-shaped model server on asyncio sockets that misbehaves on demand, for tests and local tries.
+
+    mode: one of FAIL_MODES (`none` answers normally), changeable while it runs; `script` holds one-shot
+    modes used before it; retry_after: the Retry-After of `http-429`; pace: seconds between slow events;
+    flavor: `openai` or `azure`, the shape of its model list. Every request is appended to `seen`.
+    Raises ValueError for an unknown mode or flavor.
+    """
+
     def __init__(self, name: str, mode: str = "none", retry_after: str | None = None, pace: float = 0.05, flavor: str = "openai") -> None:
         if mode not in FAIL_MODES:
             raise ValueError(f"unknown fail mode {mode!r}; choose from {', '.join(FAIL_MODES)}")
@@ -97,9 +107,11 @@ class FakeUpstream:
 
     @property
     def url(self) -> str:
+        """`http://127.0.0.1:<port>`, once started."""
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeUpstream:
+        """Listens on `host`:`port` (0: any free port) and returns itself; OSError when it cannot listen."""
         self._stopping = asyncio.Event()
         self._server = await asyncio.start_server(self._connection, host, port, reuse_address=True)
         self.port = self._server.sockets[0].getsockname()[1]
@@ -291,6 +303,7 @@ _ERRORS: dict[str, tuple[int, dict]] = {
 
 
 async def run(name: str, port: int, mode: str, retry_after: str | None) -> None:
+    """Serves a FakeUpstream named `name` on 127.0.0.1:`port` in `mode` until cancelled (Ctrl-C)."""
     upstream = await FakeUpstream(name, mode, retry_after).start(port=port)
     print(f"fake upstream {name!r} listening on {upstream.url} (fail mode: {mode})", flush=True)
     await asyncio.Event().wait()

@@ -22,12 +22,16 @@ Random = Callable[[], float]
 
 
 class State(enum.Enum):
+    """The circuit breaker's state: closed (serving), open (ejected) or half-open (one probe may go)."""
+
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"
 
 
 class Unavailable(enum.Enum):
+    """Why no request may go to an upstream now: its breaker is open, it is held after a 429, or its probe is out."""
+
     CIRCUIT_OPEN = "circuit_open"
     RATE_LIMITED = "rate_limited"
     PROBE_IN_FLIGHT = "probe_in_flight"
@@ -55,6 +59,7 @@ class UpstreamHealth:
         self._throttled_until = 0.0
 
     def state(self, now: float) -> State:
+        """The breaker's state at `now` (monotonic seconds): open until the ejection ends, then half-open."""
         if self._open_until is None:
             return State.CLOSED
         return State.OPEN if now < self._open_until else State.HALF_OPEN
@@ -95,6 +100,10 @@ class UpstreamHealth:
             self._probe_started = None
 
     def record_success(self, now: float) -> None:
+        """Records a good answer at `now`: closes a half-open breaker and resets the failure count.
+
+        A success that arrives while the breaker is still open (a request sent before the ejection) changes nothing.
+        """
         if self._open_until is not None:
             if now < self._open_until:
                 return  # a slow request from before the ejection says nothing about now
@@ -105,6 +114,11 @@ class UpstreamHealth:
         self._consecutive_failures = 0
 
     def record_failure(self, now: float) -> None:
+        """Records a failure at `now`: a failed probe ejects again, and failure_threshold in a row eject.
+
+        Ejections grow with each one (base_ejection x count, capped at max_ejection) and are forgiven after
+        a whole max_ejection of health. Nothing changes while the breaker is open.
+        """
         state = self.state(now)
         if state is State.OPEN:
             return
@@ -116,6 +130,7 @@ class UpstreamHealth:
             self._eject(now)
 
     def record_throttle(self, now: float, seconds: float) -> None:
+        """Holds the upstream for `seconds` from `now` (a 429 or a 503 with Retry-After); its breaker does not move."""
         self._throttled_until = max(self._throttled_until, now + seconds)
         self.release(now)
         log.info(logfmt(event="upstream_held", upstream=self.name, seconds=seconds))

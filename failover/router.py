@@ -45,6 +45,8 @@ log = logging.getLogger("failover.router")
 
 
 class Verdict(enum.Enum):
+    """What an attempt's outcome means for the request: deliver it, fail over, or stop (see classify)."""
+
     DELIVER = "deliver"  # success, or the caller's own mistake: hand it back as is
     THROTTLED = "throttled"  # 429, or 503 with Retry-After: fail over at once, hold the upstream
     FAILED = "failed"  # the upstream's fault: fail over, counts toward its breaker
@@ -86,11 +88,15 @@ def _classify_status(error: HttpError, upstream: Upstream) -> Verdict:
 
 @dataclass(frozen=True)
 class RequestMeta:
+    """What the router knows of a request's caller: its region, preferred in active-active (None: no preference)."""
+
     caller_region: str | None = None
 
 
 @dataclass(frozen=True)
 class Attempt:
+    """One try of one upstream: its number in the request (from 1) and its time limits, in seconds."""
+
     upstream: Upstream
     number: int
     first_byte_timeout: float
@@ -131,13 +137,21 @@ class Router:
         self._index = {u.name: i for i, u in enumerate(config.upstreams)}
 
     def health(self, name: str) -> UpstreamHealth:
+        """The breaker and rate-limit state of the upstream called `name` (KeyError for another name)."""
         return self._health[name]
 
     def begin(self, meta: RequestMeta = RequestMeta()) -> Plan:
+        """A Plan for one request: the usable upstreams in the order to try them now.
+
+        active-passive: by priority, the caller's region first within one; active-active: half-open upstreams
+        first (their probe), then one weighted pick preferring the caller's region, then the rest as fallbacks.
+        The request's deadline (timeouts.total) starts now.
+        """
         now = self._clock()
         return Plan(self, self._order(meta, now), now)
 
     def is_ready(self) -> bool:
+        """Whether at least one upstream may take a request now (what GET /ready reports)."""
         now = self._clock()
         return any(self._health[u.name].unavailable(now) is None for u in self.config.upstreams)
 

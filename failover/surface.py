@@ -26,6 +26,8 @@ _MISSING_MODEL_CODES = frozenset({"model_not_found", "DeploymentNotFound"})
 
 @dataclass(frozen=True)
 class UpstreamRequest:
+    """A caller's request as it goes to an upstream: path and query, the forwarded headers, the body, and whether it streams."""
+
     path: str  # path and query, appended to the upstream's URL
     headers: Mapping[str, str]  # caller headers chosen by `forwarded_headers`
     body: bytes
@@ -33,6 +35,7 @@ class UpstreamRequest:
 
 
 def wants_stream(body: bytes) -> bool:
+    """Whether the JSON body asks for a stream (`"stream": true`); False for a body that is not JSON."""
     try:
         document = json.loads(body)
     except ValueError:
@@ -41,6 +44,7 @@ def wants_stream(body: bytes) -> bool:
 
 
 def forwarded_headers(caller_headers: Mapping[str, str]) -> dict[str, str]:
+    """The caller headers passed upstream (credentials, content type, accept, OpenAI organization and project), lower-cased."""
     lowered = {k.lower(): v for k, v in caller_headers.items()}
     return {name: lowered[name] for name in _FORWARDED if name in lowered}
 

@@ -89,6 +89,13 @@ class Transport:
         self._environ = environ
 
     async def send(self, attempt: Attempt, request: UpstreamRequest, endpoint: Endpoint) -> Exchange:
+        """Sends `request` to the attempt's upstream and returns how it went, never raising for the upstream's faults.
+
+        Connection errors, timeouts (first byte, deadline), HTTP errors, bad answers and broken streams are
+        outcomes in the Exchange. A stream is read up to its first content event, which is held, and
+        committed; the rest is read through `Exchange.stream`. CancelledError (the caller left) propagates,
+        a stream being read closed first.
+        """
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = started + attempt.budget

@@ -132,6 +132,7 @@ class Resolution:
 
 
 def resolve(run: Run, stack: str, listed: Iterable[str]) -> Resolution:
+    """Each resource of `run` matched to the identity it keeps among `listed` (None: a pulumi up would create it)."""
     identities = Identities(stack, listed)
     return Resolution(identity={resource.urn: identities.resolve(resource) for resource in run.resources}, listed=identities.known)
 

@@ -87,34 +87,43 @@ class Declared:
         return key in self.inputs
 
     def get(self, key: str, default: Any = None) -> Any:
+        """The input `key`, or `default` when the resource does not set it."""
         return self.inputs.get(key, default)
 
 
 @dataclass
 class Run:
+    """What one offline run declared: every resource in registration order, the stack outputs, and which are secret."""
+
     resources: list[Declared]
     outputs: dict[str, Any]
     # Names of the stack outputs Pulumi would store encrypted.
     secret_outputs: frozenset[str] = frozenset()
 
     def of_type(self, token: str, region: str | None = None) -> list[Declared]:
+        """Resources of type `token`, in `region` when given."""
         return [r for r in self.resources if r.type == token and (region is None or r.region == region)]
 
     def one(self, token: str, name: str | None = None, region: str | None = None) -> Declared:
+        """The one resource of type `token` (named `name`, in `region`, when given); AssertionError unless exactly one."""
         found = [r for r in self.of_type(token, region) if name is None or r.name == name]
         assert len(found) == 1, f"expected one {token} named {name} in {region}, found {[r.name for r in found]}"
         return found[0]
 
     def by_urn(self, urn: str) -> Declared:
+        """The resource with that URN; StopIteration when there is none."""
         return next(r for r in self.resources if r.urn == urn)
 
     def by_id(self, resource_id: str) -> Declared:
+        """The resource with that mock id; StopIteration when there is none."""
         return next(r for r in self.resources if r.id == resource_id)
 
     def children(self, parent: Declared, token: str | None = None) -> list[Declared]:
+        """The resources whose parent is `parent` (of type `token`, when given)."""
         return [r for r in self.resources if r.parent_urn == parent.urn and (token is None or r.type == token)]
 
     def descendants(self, ancestor: Declared) -> list[Declared]:
+        """Every resource under `ancestor`, at any depth."""
         found, frontier = [], [ancestor.urn]
         while frontier:
             urn = frontier.pop()
@@ -126,6 +135,7 @@ class Run:
 
     @property
     def regions(self) -> set[str]:
+        """The AWS regions resources were declared in, through their providers."""
         return {r.region for r in self.resources if r.region}
 
 
@@ -281,6 +291,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.incarnation = incarnation
 
     def region_of(self, provider_ref: str | None) -> str | None:
+        """The region of the provider referenced as `urn::id`; None for the default provider."""
         return self.provider_regions.get(provider_ref or "")
 
     def serial(self, token: str, name: str) -> int:
@@ -295,6 +306,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return int(hashlib.sha256(f"{token}::{name}::{occurrence}".encode()).hexdigest()[:12], 16) % 10**8
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        """A registration's mock id and state: its inputs plus what the cloud would compute (ARNs, names, ids)."""
         serial = self.serial(args.typ, args.name)
         resource_id = f"{args.name}-id-{serial:08d}"
         if args.typ.startswith("pulumi:providers:"):
@@ -307,6 +319,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return resource_id, {**state, **args.inputs}
 
     def call(self, args: pulumi.runtime.MockCallArgs):
+        """The answer to a data-source call, for the region of the provider it goes through.
+
+        Raises NotImplementedError naming any call the mocks do not answer.
+        """
         region = self.region_of(args.provider) or "us-east-1"
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{region}{letter}" for letter in ZONE_LETTERS]
@@ -347,11 +363,13 @@ class RecordingMonitor(pulumi_mocks_module.MockMonitor):
         self.schema_checked: set[tuple[str, str]] = set()
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """The URN the engine would give the resource: its parent's whole type chain (engine_urn)."""
         # The plain mock monitor keeps only the parent's own type: a resource moved under a new component
         # would keep its URN here while the engine gives it a new one, and a real stack replaces it.
         return engine_urn(pulumi.get_stack(), pulumi.get_project(), parent or None, type_, name)
 
     def RegisterResource(self, request):
+        """Checks a custom resource's inputs against its SDK's schema (SchemaError), then registers and records it."""
         # Every custom resource's inputs must fit its provider SDK's schema, or the registration (and the
         # test or report that declared it) fails. Checked on the wire format, where a value another
         # resource computes is still present, never mistaken for a missing property.
@@ -369,6 +387,7 @@ class RecordingMonitor(pulumi_mocks_module.MockMonitor):
         return response
 
     def declared(self) -> list[Declared]:
+        """Every registration so far as a Declared record, in registration order."""
         records = []
         region_by_urn = {ref.rsplit("::", 1)[0]: region for ref, region in self.mocks.provider_regions.items()}
         for request, urn in self.registrations:
@@ -492,7 +511,14 @@ _STACK_RUNS: dict[tuple[str, str], Run] = {}
 
 
 class PulumiMocks:
+    """Runs Pulumi programs under recording mocks, with no engine and no cloud (see the module docstring)."""
+
     def run(self, program: Callable[[], Any], config: dict[str, str] | None = None, stack: str = "test", incarnation: str = "") -> Run:
+        """Runs `program` under mocks with `config` (full keys to raw strings) as stack `stack`, and returns what it declared.
+
+        Raises what the program raises (a SettingsError, a SchemaError from a registration), after settling
+        whatever that run still had in flight.
+        """
         _ensure_event_loop()
         mocks = RecordingMocks(incarnation)
         monitor = RecordingMonitor(mocks)
@@ -518,8 +544,9 @@ class PulumiMocks:
         another incarnation, whose random values (name suffixes, passwords) are drawn anew.
 
         The same stack and settings declare the same resources, so a process runs each combination once
-        (a whole stack takes a second or two); `cached=False` runs it again, for a caller that changed the
-        program's code or the mocks in between. Callers treat the returned Run as read-only.
+        (how long a run takes: benchmarks/README.md, "Offline stack runs"); `cached=False` runs it again,
+        for a caller that changed the program's code or the mocks in between. Callers treat the returned
+        Run as read-only.
         """
         key = (stack, incarnation, json.dumps(overrides, sort_keys=True))
         if cached and key in _STACK_RUNS:

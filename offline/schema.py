@@ -51,6 +51,7 @@ class Schema:
 
     @property
     def allowed(self) -> str:
+        """The type's property names, comma-separated, for error messages."""
         return ", ".join(sorted(self.properties))
 
 

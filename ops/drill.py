@@ -74,6 +74,8 @@ class ProbeTarget:
 
 @dataclass(frozen=True)
 class ProbeResult:
+    """One probe's answer: whether it was good (2xx), the status or error, and the region that served it."""
+
     target: ProbeTarget
     ok: bool
     detail: str  # the status code, or what failed
@@ -82,6 +84,8 @@ class ProbeResult:
 
 @dataclass(frozen=True)
 class DrillPlan:
+    """Everything a drill touches, from the stack outputs (plan_drill); fault in minutes, RTO in seconds."""
+
     stack: str
     environment: str
     scenario: str
@@ -181,6 +185,10 @@ class HttpProber:
         self._client = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)), follow_redirects=False)
 
     def probe(self, target: ProbeTarget) -> ProbeResult:
+        """One request to `target`: GET for an endpoint, a SigV4-signed one-token chat completion for a proxy.
+
+        Never raises for the target's faults: a non-2xx answer, a timeout or a broken connection is a failed result.
+        """
         try:
             if target.kind == "proxy":
                 headers = dict(self._signer("POST", target.url, self._body, target.region or "")) if self._signer else {"content-type": "application/json"}
@@ -194,11 +202,14 @@ class HttpProber:
         return ProbeResult(target, 200 <= response.status_code < 300, str(response.status_code), served_by)
 
     def close(self) -> None:
+        """Closes the prober's connections."""
         self._client.close()
 
 
 @dataclass
 class TargetTally:
+    """One probe target's count of probes sent and failed, and when (seconds into the drill) failures were seen."""
+
     sent: int = 0
     failed: int = 0
     first_failure_s: float | None = None
@@ -258,6 +269,7 @@ class DrillRecord:
 
     @property
     def broke_something(self) -> bool:
+        """Whether FIS resolved at least one resource to act on (a drill of an empty zone breaks nothing)."""
         return bool(self.resolved_targets) and sum(self.resolved_targets.values()) > 0
 
     @property
@@ -271,6 +283,7 @@ class DrillRecord:
         )
 
     def to_json(self) -> dict[str, Any]:
+        """The record as written to its JSON file: every field, `route_around_s` and the verdicts."""
         document = asdict(self)
         document["route_around_s"] = self.route_around_s
         document["verdicts"] = self.verdicts()
@@ -294,6 +307,12 @@ class Drill:
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
 
     def run(self) -> DrillRecord | None:
+        """Prints the plan, checks the steady state, then (unless a dry run) runs the experiment and returns its record.
+
+        Raises Refused, before anything is started, when a region-degraded alarm is in ALARM, an entry point
+        does not answer or `max_probes` leaves no room; a dry run returns None. An error or Ctrl-C during the
+        experiment stops it before the exception propagates.
+        """
         plan = self.plan
         self.out(f"Drill {plan.scenario} of stack {plan.stack}" + (" [dry run]" if self.dry_run else ""))
         self.out(f"  {plan.summary}")
@@ -478,6 +497,7 @@ def summary(record: DrillRecord) -> list[str]:
 
 
 def write_record(record: DrillRecord, path: Path | None) -> Path:
+    """Writes `record` as JSON to `path`, by default drill-records/<stack>/<time>-<scenario>.json; returns the path."""
     path = path or drill_records.default_path(record.stack, record.scenario, record.started_at)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record.to_json(), indent=2) + "\n")

@@ -3,7 +3,8 @@
     python -m ops.failover --stack dev --to us-west-2 [--dry-run] [--outputs FILE] [--timeout SECONDS] [--poll-interval SECONDS]
 
 Resource identifiers come from the stack outputs (`pulumi stack output --json`, or a JSON file).
-A check, then three steps, each skipped when already done, so running it again after a success changes nothing:
+Four steps, printed as [n/4]: a read-only check, then three changes, each skipped when already done, so
+running it again after a success changes nothing:
 
   1. check that the database's master credential can be read in the region: the stack's secret is replicated
      to every region, and the replica keeps the primary secret's name; nothing is changed, and nothing
@@ -41,6 +42,8 @@ class StepFailed(Exception):
 
 @dataclass(frozen=True)
 class Capacity:
+    """An autoscaling group's min, max and desired number of instances."""
+
     min: int
     max: int
     desired: int
@@ -48,6 +51,8 @@ class Capacity:
 
 @dataclass(frozen=True)
 class FailoverPlan:
+    """Everything the runbook touches, named from the stack outputs (plan_failover)."""
+
     stack: str
     target: str
     old_primary: str
@@ -98,6 +103,7 @@ def plan_failover(stack: str, outputs: Mapping[str, Any], target: str) -> Failov
 
 
 def count_healthy_targets(elbv2: Any, target_group_arn: str) -> int:
+    """How many targets of the target group ELB reports `healthy` now."""
     descriptions = elbv2.describe_target_health(TargetGroupArn=target_group_arn)["TargetHealthDescriptions"]
     return sum(1 for d in descriptions if d["TargetHealth"]["State"] == "healthy")
 
@@ -117,6 +123,11 @@ class Failover:
     clock: Callable[[], float] = time.monotonic
 
     def run(self) -> None:
+        """Runs the four steps in order, printing `[n/4] <step>: <result>` for each.
+
+        Raises StepFailed (a wait timed out, the credential is missing, AWS is not as expected) or botocore's
+        errors; the steps already done stay done, and a second run skips them.
+        """
         plan = self.plan
         self.out(f"Failover of stack {plan.stack}: {plan.target} becomes primary (was {plan.old_primary})" + (" [dry run]" if self.dry_run else ""))
         steps = [
@@ -155,6 +166,7 @@ class Failover:
         return rds.describe_db_instances(DBInstanceIdentifier=self.plan.database_identifier)["DBInstances"][0]
 
     def promote_database(self) -> str:
+        """Step 2: promotes the target's read replica and waits until it is available; what it did, as text."""
         instance = self._database()
         source = instance.get("ReadReplicaSourceDBInstanceIdentifier")
         if source is None and instance["DBInstanceStatus"] == "available":
@@ -174,6 +186,10 @@ class Failover:
 
     # 3. Fleet ------------------------------------------------------------------------------------
     def scale_fleet(self) -> str:
+        """Step 3: raises the target's group to full capacity (never lowering a value) and waits for healthy targets.
+
+        Returns what it did, as text; StepFailed when the group does not exist or the wait times out.
+        """
         plan, full = self.plan, self.plan.full_capacity
         autoscaling = self.clients("autoscaling", plan.target)
         groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[plan.autoscaling_group])["AutoScalingGroups"]
@@ -212,6 +228,11 @@ class Failover:
         return records
 
     def switch_dns(self) -> str:
+        """Step 4: makes the target PRIMARY and the old primary SECONDARY in one change batch, waits for INSYNC.
+
+        Returns what it did, as text; skipped for a stack without a domain; StepFailed when the target has no
+        failover record.
+        """
         plan = self.plan
         if plan.hosted_zone_id is None or plan.record_name is None:
             return f"skipped: the stack has no global DNS name; clients switch to {plan.endpoint or plan.target} themselves"

@@ -20,6 +20,7 @@ PACK_NAME = "ha-model-serving-guardrails"
 
 
 def validation_policy(rule: Rule) -> ResourceValidationPolicy:
+    """`rule` as a mandatory resource policy of the pack, with its config schema."""
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         for message in rule.violations(args.resource_type, args.props, args.get_config()):
             report_violation(message)
@@ -35,6 +36,7 @@ def validation_policy(rule: Rule) -> ResourceValidationPolicy:
 
 
 def stack_policy(rule: StackRule) -> StackValidationPolicy:
+    """`rule` as a mandatory stack policy of the pack, over every resource of the stack."""
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         for message in rule.violations([(resource.resource_type, resource.props) for resource in args.resources]):
             report_violation(message)

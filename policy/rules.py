@@ -16,6 +16,7 @@ import json
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 # The tag the fleet sets on its load balancer's security group and client rules (components/fleet.py).
@@ -66,6 +67,18 @@ APIM_OUTBOUND_ONLY_DIMENSIONS = frozenset({"Backend ID"})
 APIM_MAX_DIMENSIONS = 10
 FIS_EXPERIMENT_TEMPLATE = "aws:fis/experimentTemplate:ExperimentTemplate"
 
+# The backup minimums, each stated once: every stack's is the default of `database-backups-retained` (AWS
+# Config's managed rule rds-cluster-backup-retention-check defaults to 7 days too); production's is the pack
+# config CI previews and deploys prod with. Stack settings read both (components/settings/multi_region.py),
+# so a stack they accept passes the pack.
+MIN_BACKUP_RETENTION_DAYS = 7
+PRODUCTION_CONFIG = Path(__file__).with_name("production.json")
+
+
+def production_min_backup_retention_days() -> int:
+    """Days of backups production keeps: `minBackupRetentionDays` of database-backups-retained in PRODUCTION_CONFIG."""
+    return int(json.loads(PRODUCTION_CONFIG.read_text())["database-backups-retained"]["minBackupRetentionDays"])
+
 Props = Mapping[str, Any]
 Config = Mapping[str, Any]
 
@@ -82,9 +95,11 @@ class Rule:
     config_schema: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def config(self, given: Config | None) -> dict[str, Any]:
+        """The rule's config: each key of its schema from `given` (the pack config for this policy), else its default."""
         return {key: (given or {}).get(key, schema["default"]) for key, schema in self.config_schema.items()}
 
     def violations(self, resource_type: str, props: Props, config: Config | None = None) -> list[str]:
+        """What the rule finds wrong with one resource, one message per fix; none for a type it does not read."""
         if resource_type not in self.resource_types:
             return []
         return self.check(resource_type, props, self.config(config))
@@ -425,7 +440,7 @@ RULES: tuple[Rule, ...] = (
         "Primary databases keep automated backups for at least minBackupRetentionDays.",
         frozenset({RDS_INSTANCE, RDS_CLUSTER}),
         database_backups_retained,
-        {"minBackupRetentionDays": {"type": "integer", "minimum": 1, "maximum": 35, "default": 7}},
+        {"minBackupRetentionDays": {"type": "integer", "minimum": 1, "maximum": 35, "default": MIN_BACKUP_RETENTION_DAYS}},
     ),
     Rule(
         "no-open-ingress",
@@ -530,6 +545,7 @@ class StackRule:
     check: Callable[[Sequence[tuple[str, Props]]], list[str]]
 
     def violations(self, resources: Sequence[tuple[str, Props]]) -> list[str]:
+        """What the rule finds wrong across the stack's resources, given as (type, properties) pairs."""
         return self.check(resources)
 
 

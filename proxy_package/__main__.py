@@ -11,6 +11,7 @@ from proxy_package.build import BuildError, build
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Builds the package into `--out` (default build/proxy/) and prints its size and hash; 1 with the reason on stderr when the build fails."""
     parser = command_line.Parser(prog="python -m proxy_package", description=__doc__)
     parser.add_argument("--out", type=Path, default=BUILD_DIR, help=f"build directory (default: {BUILD_DIR.relative_to(ROOT)})")
     args = parser.parse_args(argv)

@@ -51,16 +51,23 @@ class SlaError(KeyError):
 
 @dataclass(frozen=True)
 class SlaTable:
+    """The dated SLA table (`report/data/sla.yaml`): published SLAs per service (and SKU) and the recovery assumptions."""
+
     date: str
     services: dict[str, Any]
     recovery: dict[str, Any]
 
     @classmethod
     def load(cls, path: Path = SLA_FILE) -> SlaTable:
+        """The table in the YAML file at `path`."""
         data = yaml.safe_load(path.read_text())
         return cls(date=str(data["date"]), services=data["services"], recovery=data["recovery"])
 
     def sla(self, service: str, sku: str | None = None) -> float | None:
+        """The SLA of `service` (and `sku`) as a fraction such as 0.9999, None where the table says none is published.
+
+        Raises SlaError naming the service or SKU the table lacks.
+        """
         entry = self.services.get(service)
         if sku is not None:
             entry = (entry or {}).get(sku)
@@ -70,6 +77,7 @@ class SlaTable:
         return entry["sla"]
 
     def assumption(self, key: str) -> float:
+        """The value of the recovery assumption `key` (seconds, or a count); KeyError when the table lacks it."""
         return self.recovery[key]["value"]
 
 
@@ -84,6 +92,7 @@ class Cause:
 
     @property
     def minutes_per_year(self) -> float:
+        """The downtime this cause costs a year: events a year x minutes each."""
         return self.events_per_year * self.minutes_per_event
 
 
@@ -97,6 +106,7 @@ class CommonMode:
 
     @classmethod
     def load(cls, path: Path = COMMON_MODE_FILE) -> CommonMode:
+        """The causes in the YAML file at `path`; ValueError naming a cause with a negative rate or duration."""
         data = yaml.safe_load(path.read_text())
         causes = tuple(
             Cause(key, str(cause["what"]), float(cause["events_per_year"]), float(cause["minutes_per_event"])) for key, cause in data["causes"].items()
@@ -108,10 +118,12 @@ class CommonMode:
 
     @property
     def minutes_per_year(self) -> float:
+        """Every cause's downtime together, in minutes a year."""
         return sum(cause.minutes_per_year for cause in self.causes)
 
     @property
     def availability(self) -> float:
+        """The common-mode term as an availability (a fraction)."""
         return common_mode_availability(self.minutes_per_year)
 
 
@@ -143,6 +155,7 @@ def fleet_availability(instances: int, zones: int, instance_sla: float, region_s
 
 
 def downtime_minutes_per_month(availability: float) -> float:
+    """The minutes a 730-hour month is down at `availability` (a fraction)."""
     return (1.0 - availability) * MINUTES_PER_MONTH
 
 
@@ -173,6 +186,7 @@ def scale_up_seconds(standby_instances: int, needed_instances: int, launch_secon
 
 
 def recovery_time_seconds(detection: int, dns_ttl: int, scale_up: int) -> int:
+    """The estimated RTO in seconds: detection, then the DNS TTL, then the standby's scale-up."""
     return detection + dns_ttl + scale_up
 
 
@@ -189,17 +203,22 @@ class Part:
 
 @dataclass(frozen=True)
 class RegionPath:
+    """One region's services in series (load balancer, fleet, database, ...), each with the availability used."""
+
     region: str
     role: str
     parts: tuple[Part, ...]
 
     @property
     def availability(self) -> float | None:
+        """The region's availability: its parts in series; None when a part has no SLA."""
         return series(part.availability for part in self.parts)
 
 
 @dataclass(frozen=True)
 class Recovery:
+    """How a failover happens and how long each phase takes, in seconds; `automated` when DNS moves traffic itself."""
+
     automated: bool
     detection_seconds: int
     dns_ttl_seconds: int
@@ -209,11 +228,14 @@ class Recovery:
 
     @property
     def rto_seconds(self) -> int:
+        """The estimated recovery time objective, in seconds."""
         return recovery_time_seconds(self.detection_seconds, self.dns_ttl_seconds, self.scale_up_seconds)
 
 
 @dataclass(frozen=True)
 class DataLoss:
+    """The recovery point: whether the database is replicated across regions, the seconds of writes a failover may lose, and what bounds it."""
+
     replicated: bool
     rpo_seconds: float | None
     bound: str
@@ -221,6 +243,8 @@ class DataLoss:
 
 @dataclass(frozen=True)
 class Estimate:
+    """A stack's availability estimate: every term of the composite, the recovery time and the recovery point (fractions, seconds)."""
+
     mode: str
     dns: Part | None
     regions: tuple[RegionPath, ...]
@@ -264,6 +288,10 @@ class DrillEvidence:
 
 
 def estimate(topology: Topology, table: SlaTable, common_mode: CommonMode | None = None) -> Estimate:
+    """The availability estimate of `topology` from the SLA table and the common-mode causes (loaded when not given).
+
+    Raises SlaError naming a service or SKU the table lacks.
+    """
     common_mode = common_mode or CommonMode.load()
     regions = tuple(_region_path(topology, region, table) for region in topology.regions)
     dns = Part("Route 53 DNS", table.sla("route53")) if topology.routing.declared else None
@@ -329,6 +357,7 @@ def _region_path(topology: Topology, region: Region, table: SlaTable) -> RegionP
 
 
 def recovery(topology: Topology, table: SlaTable) -> Recovery:
+    """How `topology` recovers from a regional failure: detection by its health checks, DNS TTL, standby scale-up."""
     routing = topology.routing
     notes: list[str] = []
     checks = routing.health_checks
@@ -372,6 +401,7 @@ def _standby_scale_up(fleets: tuple[Fleet, ...], needed: int, table: SlaTable) -
 
 
 def data_loss(topology: Topology, table: SlaTable) -> DataLoss:
+    """The recovery point of `topology`: the largest replica lag alarm threshold, else the table's typical lag."""
     replicas = [db for region in topology.regions for db in region.databases if db.is_replica]
     if not replicas:
         return DataLoss(replicated=False, rpo_seconds=None, bound="no cross-region database replica is declared")

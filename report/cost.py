@@ -29,21 +29,27 @@ class PriceError(KeyError):
 
 @dataclass(frozen=True)
 class PriceTable:
+    """The dated price table (`report/data/prices.yaml`): us-east-1 list prices in dollars, region multipliers, usage assumptions."""
+
     data: dict[str, Any]
 
     @classmethod
     def load(cls, path: Path = PRICE_FILE) -> PriceTable:
+        """The table in the YAML file at `path`."""
         return cls(yaml.safe_load(path.read_text()))
 
     @property
     def date(self) -> str:
+        """The day the prices were read, as the file states it."""
         return str(self.data["date"])
 
     @property
     def hours(self) -> float:
+        """Hours in a month the monthly figures use (730)."""
         return float(self.data["hours_per_month"])
 
     def price(self, section: str, key: str | None = None) -> float:
+        """The dollar price of `section` (or of `key` under it); PriceError naming what the table lacks."""
         value = self.data.get(section)
         if key is not None:
             value = value.get(key) if isinstance(value, dict) else None
@@ -53,14 +59,18 @@ class PriceTable:
         return float(value)
 
     def multiplier(self, region: str) -> float:
+        """The factor on us-east-1 prices for `region`; PriceError when the table lacks the region."""
         return self.price("region_multipliers", region)
 
     def assumption(self, key: str) -> float:
+        """The stated usage `key` (LCUs, GB, requests, ms) for what no resource declares; PriceError when missing."""
         return self.price("assumptions", key)
 
 
 @dataclass(frozen=True)
 class LineItem:
+    """One row of the cost table: a region (or `global`), what is billed, its quantity as shown, and dollars a month."""
+
     region: str
     item: str
     quantity: str
@@ -71,6 +81,7 @@ class LineItem:
 
 
 def monthly_from_hourly(hourly: float, count: float, hours: float) -> float:
+    """Dollars a month for `count` units at `hourly` dollars for `hours` hours."""
     return hourly * count * hours
 
 
@@ -87,6 +98,7 @@ def lambda_monthly(requests: float, memory_mb: int, duration_ms: float, per_mill
 
 
 def health_check_monthly(base: float, option: float, options: int) -> float:
+    """Dollars a month of one Route 53 health check: the base price plus each paid option (fast interval, latency)."""
     return base + option * options
 
 
@@ -94,6 +106,7 @@ def health_check_monthly(base: float, option: float, options: int) -> float:
 
 
 def line_items(topology: Topology, prices: PriceTable) -> list[LineItem]:
+    """Every billed item of `topology`, region by region, then Route 53 and the Azure tier; PriceError for a missing price."""
     items: list[LineItem] = []
     for region in topology.regions:
         items.extend(_region_items(region, prices))
@@ -103,6 +116,7 @@ def line_items(topology: Topology, prices: PriceTable) -> list[LineItem]:
 
 
 def by_region(items: list[LineItem]) -> dict[str, float]:
+    """Dollars a month per region (and `global`), in the order the items name them."""
     totals: dict[str, float] = {}
     for item in items:
         totals[item.region] = totals.get(item.region, 0.0) + item.monthly
@@ -110,6 +124,7 @@ def by_region(items: list[LineItem]) -> dict[str, float]:
 
 
 def total(items: list[LineItem]) -> float:
+    """Dollars a month of every item."""
     return sum(item.monthly for item in items)
 
 

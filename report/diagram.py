@@ -69,6 +69,7 @@ class _Canvas:
 
 
 def routing_summary(topology: Topology) -> list[str]:
+    """The lines that describe global routing in the diagram's entry box."""
     routing = topology.routing
     if not routing.declared:
         return ["Clients call the exported regional endpoints", "(no Route 53 routing declared)"]
@@ -113,6 +114,7 @@ def _region_footer(region: Region) -> list[str]:
 
 
 def svg(topology: Topology) -> str:
+    """The topology as a self-contained SVG: regions with their zones and tiers, global routing and the Azure tier."""
     canvas = _Canvas()
     title_y = MARGIN + 14
     canvas.text(MARGIN, title_y, [f"{topology.stack}: {topology.mode}, primary {topology.primary_region}"], size=16, bold_first=True)
@@ -209,6 +211,7 @@ def _id(*parts: str) -> str:
 
 
 def mermaid(topology: Topology) -> str:
+    """The topology as a Mermaid flowchart (the README embeds it)."""
     lines = ["flowchart TB"]
     routing = topology.routing
     lines.append('  clients(["Clients"])')

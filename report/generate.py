@@ -20,11 +20,14 @@ README_END = "<!-- topology-report:end -->"
 
 @dataclass(frozen=True)
 class Report:
+    """One stack's summary and the report files written for it, keyed by path relative to the project root."""
+
     summary: render.StackSummary
     files: dict[Path, str]
 
 
 def topology_of(stack: str) -> model.Topology:
+    """The topology `stack` declares: its stack file run offline, read back as a model.Topology."""
     run = PulumiMocks().run_stack(stack)
     return model.build(stack, run.resources, run.outputs)
 
@@ -32,6 +35,7 @@ def topology_of(stack: str) -> model.Topology:
 def stack_report(
     topology: model.Topology, slas: availability.SlaTable, prices: cost.PriceTable, common_mode: availability.CommonMode | None = None
 ) -> Report:
+    """The summary and files (diagram, Mermaid, availability, cost) of one topology, with its latest region drill."""
     estimate = availability.estimate(topology, slas, common_mode)
     items = cost.line_items(topology, prices)
     latest = drill_records.latest(topology.stack, "region")
@@ -64,6 +68,7 @@ def generate(stacks: list[str]) -> tuple[list[render.StackSummary], dict[Path, s
 
 
 def readme_section(reports: list[Report]) -> str:
+    """The README's generated section (between the topology-report markers) for these reports."""
     lines = [README_START, "", render.comparison_table([report.summary for report in reports])]
     for report in reports:
         stack = report.summary.topology.stack
@@ -85,6 +90,7 @@ def readme_section(reports: list[Report]) -> str:
 
 
 def readme_with_section(readme: str, section: str) -> str:
+    """`readme` with its generated section replaced by `section`; ValueError when it has no markers."""
     pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.DOTALL)
     if not pattern.search(readme):
         raise ValueError(f"{README} has no generated section; add the two lines {README_START!r} and {README_END!r} where it belongs")

@@ -40,6 +40,8 @@ _ELB_HOST = re.compile(r"\.([a-z]{2}(?:-gov)?-[a-z]+-\d)\.elb\.amazonaws\.com")
 
 @dataclass(frozen=True)
 class LoadBalancer:
+    """An application load balancer: its name, whether it is internal, and the zones it spans."""
+
     name: str
     internal: bool
     zones: tuple[str, ...]
@@ -68,6 +70,8 @@ class Fleet:
 
 @dataclass(frozen=True)
 class Database:
+    """An RDS instance: class, Multi-AZ, storage in GiB, and the source it replicates (None for a primary)."""
+
     name: str
     instance_class: str
     multi_az: bool
@@ -77,14 +81,17 @@ class Database:
 
     @property
     def is_replica(self) -> bool:
+        """Whether the instance replicates another."""
         return self.replicate_source is not None
 
     @property
     def role(self) -> str:
+        """`replica` or `primary`."""
         return "replica" if self.is_replica else "primary"
 
     @property
     def zones_label(self) -> str:
+        """`Multi-AZ` or `Single-AZ`."""
         return "Multi-AZ" if self.multi_az else "Single-AZ"
 
     @property
@@ -95,6 +102,8 @@ class Database:
 
 @dataclass(frozen=True)
 class Function:
+    """A Lambda function: memory in MB, timeout in seconds, architecture."""
+
     name: str
     memory_mb: int
     timeout_seconds: int
@@ -103,6 +112,8 @@ class Function:
 
 @dataclass(frozen=True)
 class Region:
+    """Everything one AWS region declares that the report shows: network, load balancers, fleets, databases, functions."""
+
     name: str
     cidr: str | None
     zones: tuple[str, ...]
@@ -115,11 +126,14 @@ class Region:
 
     @property
     def desired_instances(self) -> int:
+        """Model servers the region runs at desired capacity, across its fleets."""
         return sum(fleet.desired for fleet in self.fleets)
 
 
 @dataclass(frozen=True)
 class HealthCheck:
+    """A Route 53 health check: what it checks, the region it belongs to, interval in seconds and failure threshold (None: the API default)."""
+
     name: str
     kind: str
     target_region: str | None
@@ -130,6 +144,8 @@ class HealthCheck:
 
 @dataclass(frozen=True)
 class DnsRecord:
+    """A Route 53 record: its routing policy, the region it points to, TTL in seconds (None for an alias), and whether it is health-checked."""
+
     name: str
     policy: str  # failover-primary, failover-secondary, latency, weighted or simple
     target_region: str | None
@@ -139,17 +155,22 @@ class DnsRecord:
 
 @dataclass(frozen=True)
 class GlobalRouting:
+    """The stack's Route 53 resources: hosted zones, health checks, records."""
+
     hosted_zones: int
     health_checks: tuple[HealthCheck, ...]
     records: tuple[DnsRecord, ...]
 
     @property
     def declared(self) -> bool:
+        """Whether the stack declares any health check or record."""
         return bool(self.health_checks or self.records)
 
 
 @dataclass(frozen=True)
 class ApiGateway:
+    """An API Management service: SKU, scale units, primary location and additional gateway locations."""
+
     name: str
     sku: str
     capacity: int
@@ -159,6 +180,8 @@ class ApiGateway:
 
 @dataclass(frozen=True)
 class OpenAiDeployment:
+    """A model deployment on an Azure OpenAI account: its SKU and capacity (thousands of tokens per minute)."""
+
     name: str
     sku: str
     capacity: int
@@ -166,6 +189,8 @@ class OpenAiDeployment:
 
 @dataclass(frozen=True)
 class OpenAiAccount:
+    """An Azure OpenAI account: its location and deployments."""
+
     name: str
     location: str
     deployments: tuple[OpenAiDeployment, ...]
@@ -173,6 +198,8 @@ class OpenAiAccount:
 
 @dataclass(frozen=True)
 class FrontDoor:
+    """A Front Door profile: its SKU and how many origins it routes to."""
+
     name: str
     sku: str
     origins: int
@@ -180,23 +207,30 @@ class FrontDoor:
 
 @dataclass(frozen=True)
 class AzureTier:
+    """The stack's Azure resources the report shows: Front Door profiles, API Management services, Azure OpenAI accounts."""
+
     front_doors: tuple[FrontDoor, ...]
     gateways: tuple[ApiGateway, ...]
     accounts: tuple[OpenAiAccount, ...]
 
     @property
     def declared(self) -> bool:
+        """Whether the stack declares any Azure resource the report shows."""
         return bool(self.front_doors or self.gateways or self.accounts)
 
 
 @dataclass(frozen=True)
 class ReplicaLagAlarm:
+    """A CloudWatch alarm on a read replica's lag: its name and threshold in seconds."""
+
     name: str
     threshold_seconds: float
 
 
 @dataclass(frozen=True)
 class Topology:
+    """What a stack declares, as the report reads it back from an offline run (model.build)."""
+
     stack: str
     mode: str  # active-active or active-passive
     primary_region: str
@@ -208,9 +242,11 @@ class Topology:
     stated_rto_seconds: int | None = None
 
     def region(self, name: str) -> Region:
+        """The region called `name`; StopIteration when the stack has none."""
         return next(region for region in self.regions if region.name == name)
 
     def role(self, region: str) -> str:
+        """The role of `region`: `active` in active-active, else `primary` or `standby`."""
         if self.mode == "active-active":
             return "active"
         return "primary" if region == self.primary_region else "standby"

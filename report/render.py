@@ -25,14 +25,17 @@ def percent(value: float | None) -> str:
 
 
 def minutes(seconds: float) -> str:
+    """`seconds` as minutes with one decimal, e.g. `7.0 min`."""
     return f"{seconds / 60:.1f} min"
 
 
 def dollars(value: float) -> str:
+    """`value` as dollars with thousands separators and cents, e.g. `$10,288.22`."""
     return f"${value:,.2f}"
 
 
 def downtime(value: float | None) -> str:
+    """The downtime a month at `value` availability, in minutes, seconds or `< 1 s`; `-` without an SLA."""
     if value is None:
         return "-"
     minutes_down = availability.downtime_minutes_per_month(value)
@@ -42,6 +45,7 @@ def downtime(value: float | None) -> str:
 
 
 def rto_text(estimate: Estimate) -> str:
+    """The estimated RTO: minutes, or `manual` (plus the standby's scale-up) when DNS does not fail over itself."""
     recovery = estimate.recovery
     if not recovery.automated:
         return "manual" + (f" + {minutes(recovery.scale_up_seconds)} scale-up" if recovery.scale_up_seconds else "")
@@ -49,16 +53,19 @@ def rto_text(estimate: Estimate) -> str:
 
 
 def rto_with_stated(estimate: Estimate) -> str:
+    """The estimated RTO followed by the stack's stated one, when it states one."""
     stated = estimate.stated_rto_seconds
     return rto_text(estimate) + (f" (stated {minutes(stated)})" if stated is not None else "")
 
 
 def rpo_text(estimate: Estimate) -> str:
+    """The recovery point in seconds, or `n/a` without a cross-region replica."""
     loss = estimate.data_loss
     return f"{loss.rpo_seconds:g} s" if loss.rpo_seconds is not None else "n/a"
 
 
 def availability_page(topology: Topology, estimate: Estimate, table: SlaTable, evidence: DrillEvidence | None = None) -> str:
+    """The Markdown availability page of one stack: composite, terms, paths, recovery, data loss and drill evidence."""
     lines = [
         f"# Availability: {topology.stack}",
         "",
@@ -188,6 +195,7 @@ def _recovery_lines(estimate: Estimate, table: SlaTable) -> list[str]:
 
 
 def cost_page(topology: Topology, items: list[LineItem], prices: PriceTable) -> str:
+    """The Markdown cost page of one stack: every line item, then totals per region and overall."""
     assumption = prices.assumption
     lines = [
         f"# Monthly cost: {topology.stack}",
@@ -209,11 +217,14 @@ def cost_page(topology: Topology, items: list[LineItem], prices: PriceTable) -> 
 
 @dataclass(frozen=True)
 class StackSummary:
+    """One stack's topology, availability estimate and monthly cost in dollars, as the comparison shows them."""
+
     topology: Topology
     estimate: Estimate
     monthly: float
 
     def line(self) -> str:
+        """The one-line summary `python -m report` prints for the stack."""
         return (
             f"{self.topology.stack}: {self.topology.mode}, {len(self.topology.regions)} region(s), "
             f"availability {percent(self.estimate.composite)}, RTO {rto_with_stated(self.estimate)}, "
@@ -222,10 +233,12 @@ class StackSummary:
 
 
 def comparison_page(summaries: list[StackSummary]) -> str:
+    """The Markdown page that compares the stacks (docs/report/comparison.md)."""
     return "# Stacks side by side\n\n" + comparison_table(summaries) + "\n"
 
 
 def comparison_table(summaries: list[StackSummary]) -> str:
+    """The stacks side by side as a Markdown table, costs relative to the first stack."""
     base = summaries[0]
     rows = [
         "| Stack | Topology | Regions x AZs | Instances | Availability | Downtime / month | RTO | RPO | Cost / month | Cost vs " + base.topology.stack + " |",

@@ -170,7 +170,7 @@ def test_lifting_deletion_protection_to_destroy_a_stack_keeps_its_final_snapshot
 
 def test_a_production_stack_cannot_drop_its_final_snapshot():
     with pytest.raises(SettingsError, match="dbFinalSnapshot.*prod keeps a final snapshot"):
-        parse(environment="prod", dbFinalSnapshot=False)
+        parse(environment="prod", dbBackupRetentionDays=14, dbFinalSnapshot=False)
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import math
+import subprocess
 
 import pytest
 
+from components.boot_script import model_server_user_data
 from components.fleet import refresh_preferences
 from policy import rules
 from tests.settings_helpers import parse
@@ -215,6 +217,18 @@ def test_user_data_starts_the_configured_model_server(dev):
     assert "ghcr.io/ggml-org/llama.cpp:server" in script
     assert "-p 8080:8080" in script and "--port 8080" in script
     assert "-hf ggml-org/Qwen2.5-0.5B-Instruct-GGUF" in script
+
+
+def test_bash_runs_the_container_with_exactly_the_words_of_model_args(tmp_path):
+    settings = parse(modelImage="ghcr.io/ggml-org/llama.cpp:server", modelArgs="""--chat-template '{{ "$HOME" }}; rm -rf /' -a "two words" --x=`id`""").fleet
+    script = tmp_path / "boot.sh"
+    script.write_text(model_server_user_data(settings.model_image, settings.model_args, settings.model_port))
+    # The boot script as bash runs it, with docker and systemctl replaced by functions that print what they are given.
+    stubs = 'systemctl() { :; }; docker() { [ "$1" = run ] && printf "%s\\n" "$@"; return 0; }; source "$0"'
+    ran = subprocess.run(["bash", "-c", stubs, str(script)], capture_output=True, text=True, timeout=10, check=True)
+    words = ran.stdout.splitlines()
+    assert words[words.index("ghcr.io/ggml-org/llama.cpp:server") + 1 :] == ["--port", "8000", *settings.model_args]
+    assert settings.model_args == ("--chat-template", '{{ "$HOME" }}; rm -rf /', "-a", "two words", "--x=`id`")
 
 
 def test_instance_role_has_only_the_ssm_managed_policy(prod):

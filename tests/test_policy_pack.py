@@ -68,6 +68,23 @@ def test_production_config_demands_deletion_protection_the_dev_stack_does_not_ha
     assert all("deletion_protection=True" in message for messages in fired for message in messages)
 
 
+@pytest.mark.parametrize("environment, config", [("dev", None), ("staging", None), ("prod", PRODUCTION)])
+def test_settings_refuse_exactly_the_backup_retention_the_pack_refuses(environment, config):
+    # CI previews prod with production.json and every other stack with the defaults (.github/workflows/preview.yml).
+    from components.settings import SettingsError
+    from tests.settings_helpers import parse
+
+    prod_only = {"alertingEnabled": True, "alertEmails": ["oncall@example.com"]} if environment == "prod" else {}
+    for days in range(1, 36):
+        pack_accepts = not violations(rules.RDS_INSTANCE, {"backupRetentionPeriod": days}, config).get("database-backups-retained")
+        try:
+            parse(environment=environment, dbBackupRetentionDays=days, **prod_only)
+            settings_accept = True
+        except SettingsError:
+            settings_accept = False
+        assert settings_accept == pack_accepts, f"{environment}: {days} days"
+
+
 def test_the_fleet_and_the_pack_agree_on_the_load_balancer_tag():
     assert dict([rules.LOAD_BALANCER_ROLE_TAG]) == LOAD_BALANCER_ROLE_TAG == LB_TAGS
 

@@ -80,6 +80,83 @@ def test_message_names_the_bad_value():
     assert "'active-standby'" in str(error)
 
 
+LONG_PATH = "/" + "h" * 299
+DOMAIN = {"domainName": "models.example.com", "hostedZoneId": "Z0123456789EXAMPLE"}
+
+
+@pytest.mark.parametrize(
+    "key, overrides, fragment",
+    [
+        # Values a component or the proxy's runtime parses later: refused here, before any resource is declared.
+        ("modelArgs", {"modelArgs": '--model "Qwen/Qwen2.5-1.5B-Instruct'}, "(No closing quotation): close every quote"),
+        ("modelArgs", {"modelArgs": "--model x\\"}, "(No escaped character)"),
+        ("modelArgs", {"modelArgs": "--model x\n--port 1"}, "on one line"),
+        ("modelArgs", {"modelArgs": "--lora " + "adapter," * 2100}, "at most 16384 bytes of user data"),
+        ("modelImage", {"modelImage": "vllm/vLLM-openai:v0.6.4"}, "(repository names are lower-case)"),
+        ("modelImage", {"modelImage": "vllm/vllm-openai:"}, "container image reference"),
+        ("modelImage", {"modelImage": "vllm/vllm-openai@sha256:abc"}, "container image reference"),
+        ("modelImage", {"modelImage": "https://ghcr.io/ggml-org/llama.cpp:server"}, "container image reference"),
+        ("modelImage", {"modelImage": "ghcr.io/" + "a" * 256}, "at most 255 characters, not 256"),
+        ("amiId", {"amiId": "ami-0123456789abcdef"}, "ami-<hex> (8 or 17 hexadecimal digits)"),
+        ("amiId", {"amiId": "resolve:ssm:/aws/service/my image"}, "resolve:ssm:<parameter name or ARN>"),
+        ("amiId", {"amiId": "resolve:ssm:/images/gpu:1st"}, "[:<version or label>]"),
+        ("healthCheckMatcher", {"healthCheckMatcher": "299-200"}, "each range from low to high"),
+        ("healthCheckMatcher", {"healthCheckMatcher": "200-599"}, "200-499"),
+        ("healthCheckPath", {"healthCheckPath": LONG_PATH, **DOMAIN}, "Route 53 health checks probe this path too, and take at most 255 characters, not 300"),
+        ("proxyBreakerBaseEjection", {"proxyBreakerBaseEjection": 61}, "between 1 and 60 seconds (the runtime caps an ejection at 60)"),
+    ],
+)
+def test_a_value_parsed_later_is_refused_first_with_its_key(key, overrides, fragment):
+    error = rejected(key, **overrides)
+    assert fragment in str(error)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"modelArgs": "--chat-template '{{ messages }}' --served-model-name \"chat model\" --max-model-len=8192"},
+        {"modelImage": "registry.example.com:5000/team/llama.cpp:server-cuda"},
+        {"modelImage": "vllm/vllm-openai@sha256:" + "0" * 64},
+        {"modelImage": "localhost:5000/model__server--gpu:v1.2_3"},
+        {"amiId": "ami-0123456789abcdef0"},
+        {"amiId": "ami-01234567"},
+        {"amiId": "resolve:ssm:golden-ami"},
+        {"amiId": "resolve:ssm:/images/gpu/latest:12"},
+        {"amiId": "resolve:ssm:arn:aws:ssm:us-east-1:123456789012:parameter/images/gpu:production"},
+        {"healthCheckMatcher": "200,202,300-399"},
+        {"healthCheckPath": LONG_PATH},  # without a domain only the load balancer probes it: up to 1024 characters
+        {"proxyBreakerBaseEjection": 60},
+    ],
+)
+def test_values_the_clouds_and_the_runtime_accept_pass(overrides):
+    parse(**overrides)
+
+
+def test_model_args_reach_the_container_as_the_words_they_name():
+    settings = parse(modelArgs="--chat-template '{{ messages }}' --served-model-name \"chat model\" --max-model-len=8192")
+    assert settings.fleet.model_args == ("--chat-template", "{{ messages }}", "--served-model-name", "chat model", "--max-model-len=8192")
+
+
+def test_what_the_proxys_runtime_refuses_is_refused_naming_the_setting_behind_it(monkeypatch):
+    from components.settings import proxy
+    from failover.config import ConfigError
+
+    def refusing(document):
+        raise ConfigError("timeouts.first_byte", document["timeouts"]["first_byte"], "a stricter rule of a newer runtime")
+
+    monkeypatch.setattr(proxy, "parse_config", refusing)
+    error = rejected("proxyFirstByteTimeout", proxyFirstByteTimeout=20)
+    assert error.value == 20 and "the model proxy's runtime would refuse its configuration (timeouts.first_byte: 20" in str(error)
+
+
+def test_the_proxys_runtime_accepts_the_largest_ejection_settings_allow():
+    from failover.config import parse_config
+
+    stand_in = {"topology": "active-passive", "upstreams": [{"name": "fleet", "url": "https://fleet.example.com"}]}
+    router = parse_config({**stand_in, **parse(proxyBreakerBaseEjection=60).proxy.router_config()})
+    assert router.breaker.base_ejection == 60 <= router.breaker.max_ejection
+
+
 def test_region_map_accepts_pinned_zones_and_certificates():
     settings = parse(
         availabilityZones=["us-west-2=us-west-2b,us-west-2a"],
@@ -150,7 +227,7 @@ def test_region_with_too_few_zones_is_rejected_naming_az_count():
         ("alertWebhooks", {"alertWebhooks": ["http://alerts.example.com/hook"]}, "https:// URLs"),
         ("alertWebhooks", {"alertWebhooks": ["oncall@example.com"]}, "https:// URLs"),
         ("alertingEnabled", {"alertingEnabled": True}, "nobody is alerted"),
-        ("alertingEnabled", {"environment": "prod", "alertEmails": ["oncall@example.com"]}, "prod must alert"),
+        ("alertingEnabled", {"environment": "prod", "dbBackupRetentionDays": 14, "alertEmails": ["oncall@example.com"]}, "prod must alert"),
         ("alarmTarget5xxPercent", {"alarmTarget5xxPercent": 101}, "between 0 and 100 percent"),
         ("alarmLb5xxPercent", {"alarmLb5xxPercent": -1}, "between 0 and 100 percent"),
         ("alarmDbCpuPercent", {"alarmDbCpuPercent": 150}, "between 0 and 100 percent"),
@@ -446,8 +523,32 @@ def test_undeclared_key_of_the_project_is_refused_with_the_closest_declared_one(
 
 
 def test_keys_of_other_namespaces_are_not_ours():
-    keys = ["aws:region", "aws:profile", "azure-native:location", "pulumi:tags", f"{PROJECT}-other:topology", f"{PROJECT}:topology"]
+    keys = [
+        "aws:region", "aws:profile", "azure-native:location", "pulumi:tags", "random:length", "kubernetes:context",
+        f"{PROJECT}-other:topology", f"{PROJECT}:topology",
+    ]  # fmt: skip
     assert parse_settings(raw_config(topology="active-active"), "test", keys=keys).topology == "active-active"
+
+
+@pytest.mark.parametrize(
+    "keys, named, meant",
+    [
+        (["ha-model-servng:deletionProtection"], "ha-model-servng:deletionProtection", "did you mean ha-model-serving:deletionProtection?"),
+        (["ha_model_serving:topology"], "ha_model_serving:topology", "did you mean ha-model-serving:topology?"),
+        (["ha-modle-serving:regions"], "ha-modle-serving:regions", "did you mean ha-model-serving:regions?"),
+        (["HA-Model-Serving:topology"], "HA-Model-Serving:topology", "did you mean ha-model-serving:topology?"),
+        (["ha-model-servng:deletionProtecton"], "ha-model-servng:deletionProtecton", "did you mean ha-model-serving:deletionProtection?"),
+        (["aws:region", "hamodel-serving:minSize", "ha-model-servin:maxSize"], "ha-model-servin:maxSize",
+         "did you mean ha-model-serving:maxSize? Also hamodel-serving:minSize: did you mean ha-model-serving:minSize?"),
+    ],
+)
+def test_a_misspelt_project_namespace_is_refused_with_the_key_it_meant(keys, named, meant):
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(raw_config(**{key.split(":", 1)[1]: "s3cr3t-value" for key in keys}), "test", keys=keys)
+    message = str(caught.value)
+    assert caught.value.key == named and message.startswith(f"invalid setting {named}: ")
+    assert "is not this project's namespace, so nothing reads the value" in message and meant in message
+    assert "s3cr3t-value" not in message  # the value of a key nobody reads may be a secret
 
 
 def test_stack_config_keys_come_from_the_runtime_and_from_pulumi_config(monkeypatch):

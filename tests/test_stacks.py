@@ -78,6 +78,8 @@ def test_bad_setting_stops_the_program_before_any_resource(pulumi_mocks):
         ({"instanceType": "g5.xlage"}, "instanceType"),
         ({"azureLocations": ["swedencentral", "eastsu2"]}, "azureLocations"),
         ({"availabilityZones": ["us-west-2=us-west-2a,us-west-2g"]}, "availabilityZones"),  # the region (mocked: zones a-f) lacks it
+        ({"modelArgs": '--model "Qwen/Qwen2.5-0.5B'}, "modelArgs"),  # the fleet splits it into words for the boot script
+        ({"proxyBreakerBaseEjection": 120}, "proxyBreakerBaseEjection"),  # the proxy's runtime would refuse it in Lambda
     ],
 )
 def test_what_the_clouds_would_refuse_stops_the_program_before_any_resource(pulumi_mocks, monkeypatch, overrides, key):

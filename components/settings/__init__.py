@@ -17,7 +17,8 @@ Each concern reads and checks its own settings, in its own module:
 and ``stack.parse_settings`` reads them in order and checks the rules between concerns. A bad
 value raises ``SettingsError`` naming the key, the value (for a list, the entry) and what is
 allowed, before any resource is declared (``reading``). So does a key of this project's namespace
-that ``SCHEMA`` does not declare (a misspelling), a list entry that repeats another, and a name
+that ``SCHEMA`` does not declare (a misspelling), a key whose namespace is a misspelling of this
+project's, a list entry that repeats another, and a name
 that the catalog of its kind (``components/catalogs.py``) does not list, unless ``unlistedNames``
 vouches for it.
 """

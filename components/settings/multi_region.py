@@ -8,16 +8,17 @@ from dataclasses import dataclass
 from components import catalogs
 from components.settings.fleet import Capacity, parse_capacity
 from components.settings.reading import Reader, SettingsError, choice, in_range
+from policy.rules import MIN_BACKUP_RETENTION_DAYS, PRODUCTION_CONFIG, production_min_backup_retention_days
 
 STANDBY_MODES = ("warm-standby", "pilot-light")
 # What RDS accepts: PostgreSQL storage in GiB, backup retention in days, instance port.
 DB_ALLOCATED_STORAGE = (20, 65536)
 DB_BACKUP_RETENTION = (1, 35)  # at least 1: RDS creates read replicas only from a source with automated backups
-PROD_MIN_BACKUP_RETENTION = 7
 DB_PORT = (1150, 65535)
 # What Route 53 accepts for a health check.
 DNS_HEALTH_CHECK_INTERVALS = (10, 30)
 DNS_FAILURE_THRESHOLD = (1, 10)
+DNS_HEALTH_CHECK_PATH_MAX = 255  # HealthCheckConfig.ResourcePath (Route 53 API reference)
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,11 @@ def _parse_database(read: Reader, environment: str) -> DatabaseSettings:
             "dbMaxAllocatedStorage", max_allocated, f"must be above dbAllocatedStorage ({allocated}) and at most {DB_ALLOCATED_STORAGE[1]} GiB, or 0"
         )
     retention = in_range("dbBackupRetentionDays", read.integer("dbBackupRetentionDays"), DB_BACKUP_RETENTION, " days")
-    if environment == "prod" and retention < PROD_MIN_BACKUP_RETENTION:
-        raise SettingsError("dbBackupRetentionDays", retention, f"prod keeps at least {PROD_MIN_BACKUP_RETENTION} days of backups")
+    minimum, source = backup_retention_minimum(environment)
+    if retention < minimum:
+        raise SettingsError(
+            "dbBackupRetentionDays", retention, f"{environment} keeps at least {minimum} days of backups, the policy pack's minimum ({source})"
+        )
     final_snapshot = read.boolean("dbFinalSnapshot")
     if environment == "prod" and not final_snapshot:
         # Turning deletion protection off is how a production stack is destroyed; what restores it must survive that.
@@ -125,6 +129,17 @@ def _parse_database(read: Reader, environment: str) -> DatabaseSettings:
         username=_identifier("dbUsername", read.string("dbUsername")),
         port=in_range("dbPort", read.integer("dbPort"), DB_PORT),
     )
+
+
+def backup_retention_minimum(environment: str) -> tuple[int, str]:
+    """(days, where the number is stated) of the backups a primary database of `environment` keeps.
+
+    The policy pack refuses less at `pulumi preview`: its default everywhere, its production config in prod
+    (policy/rules.py states both), so settings read the same numbers instead of repeating them.
+    """
+    if environment == "prod":
+        return production_min_backup_retention_days(), f"policy/{PRODUCTION_CONFIG.name}"
+    return MIN_BACKUP_RETENTION_DAYS, "policy/rules.py, the default of database-backups-retained"
 
 
 def _db_instance_class(read: Reader, key: str, value: str) -> str:

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from components.lambda_web_adapter import ARCHITECTURES as PROXY_ARCHITECTURES
 from components.lambda_web_adapter import LAYER_REGIONS as PROXY_REGIONS
 from components.settings.reading import Reader, SettingsError, choice, in_range, retention_days
+from components.settings.schema import MAX_EJECTION
+from failover.config import ConfigError, parse_config
+
+# The runtime grows an ejection from breaker.base_ejection up to breaker.max_ejection (failover/config.py), and
+# refuses a base above that cap: the proxy would then answer every request with 500 proxy_misconfigured.
+BASE_EJECTION = (1, MAX_EJECTION)
 
 
 @dataclass(frozen=True)
@@ -23,6 +30,18 @@ class ProxySettings:
     first_byte_timeout: int
     breaker_failure_threshold: int
     breaker_base_ejection: int
+
+    def router_config(self) -> dict[str, Any]:
+        """The `timeouts` and `breaker` sections of the runtime's config document (failover/config.py), in seconds."""
+        return {
+            "timeouts": {
+                "connect": self.connect_timeout,
+                "first_byte": self.first_byte_timeout,
+                # The whole request, every attempt included, ends before Lambda would kill it.
+                "total": self.timeout - 1,
+            },
+            "breaker": {"failure_threshold": self.breaker_failure_threshold, "base_ejection": self.breaker_base_ejection},
+        }
 
 
 def parse_proxy(read: Reader, region_names: tuple[str, ...]) -> ProxySettings:
@@ -43,7 +62,7 @@ def parse_proxy(read: Reader, region_names: tuple[str, ...]) -> ProxySettings:
             "proxyFirstByteTimeout", first_byte, f"must be between proxyConnectTimeout ({connect}) and proxyTimeout - 1 ({timeout - 1}) seconds"
         )
     retention = retention_days(read, "proxyLogRetentionDays")
-    return ProxySettings(
+    settings = ProxySettings(
         enabled=enabled,
         architecture=choice("proxyArchitecture", read.string("proxyArchitecture"), PROXY_ARCHITECTURES),
         memory_size=in_range("proxyMemorySize", read.integer("proxyMemorySize"), (128, 10240), " MB"),
@@ -53,5 +72,25 @@ def parse_proxy(read: Reader, region_names: tuple[str, ...]) -> ProxySettings:
         connect_timeout=connect,
         first_byte_timeout=first_byte,
         breaker_failure_threshold=in_range("proxyBreakerFailureThreshold", read.integer("proxyBreakerFailureThreshold"), (1, 100)),
-        breaker_base_ejection=in_range("proxyBreakerBaseEjection", read.integer("proxyBreakerBaseEjection"), (1, 3600), " seconds"),
+        breaker_base_ejection=in_range(
+            "proxyBreakerBaseEjection", read.integer("proxyBreakerBaseEjection"), BASE_EJECTION, f" seconds (the runtime caps an ejection at {MAX_EJECTION})"
+        ),
     )
+    _refuse_what_the_runtime_refuses(settings)
+    return settings
+
+
+def _refuse_what_the_runtime_refuses(settings: ProxySettings) -> None:
+    """Runs the runtime's own config parser over the proxy's settings, so what it would refuse in Lambda stops the program now."""
+    stand_in = {"topology": "active-active", "upstreams": [{"name": "stand-in", "url": "https://stand-in.invalid"}], **settings.router_config()}
+    try:
+        parse_config(stand_in)
+    except ConfigError as error:
+        # The setting behind the runtime's key (router_config); a breaker key the settings do not set is the ejection's.
+        key, value = {
+            "timeouts.connect": ("proxyConnectTimeout", settings.connect_timeout),
+            "timeouts.first_byte": ("proxyFirstByteTimeout", settings.first_byte_timeout),
+            "timeouts.total": ("proxyTimeout", settings.timeout),
+            "breaker.failure_threshold": ("proxyBreakerFailureThreshold", settings.breaker_failure_threshold),
+        }.get(error.key, ("proxyBreakerBaseEjection", settings.breaker_base_ejection) if error.key.startswith("breaker") else ("proxyTimeout", settings.timeout))
+        raise SettingsError(key, value, f"the model proxy's runtime would refuse its configuration ({error})") from None

@@ -24,11 +24,12 @@ class SettingsError(ValueError):
     """A stack setting is missing, malformed or inconsistent.
 
     key: the setting without namespace; value: the bad value, or for a list the bad entry (UNSHOWN: left
-    out of the message); allowed: what the setting accepts instead.
+    out of the message); allowed: what the setting accepts instead; namespace: the key's namespace as the
+    stack file spells it, when that is not this project's.
     """
 
-    def __init__(self, key: str, value: Any, allowed: str):
-        self.key = f"{PROJECT}:{key}"
+    def __init__(self, key: str, value: Any, allowed: str, namespace: str = PROJECT):
+        self.key = f"{namespace}:{key}"
         self.value = value
         shown = "" if value is UNSHOWN else f" = {value!r}"
         super().__init__(f"invalid setting {self.key}{shown}: {allowed}")
@@ -63,24 +64,28 @@ class Reader:
         return value
 
     def string(self, key: str) -> str:
+        """The value of `key` with surrounding whitespace removed; SettingsError when it is not a string."""
         value = self._raw(key)
         if not isinstance(value, str):
             raise SettingsError(key, value, "expected a string")
         return value.strip()
 
     def integer(self, key: str) -> int:
+        """The value of `key` as an int; SettingsError for anything else, booleans included."""
         value = self._raw(key)
         if isinstance(value, bool) or not isinstance(value, int):
             raise SettingsError(key, value, _EXPECTED["integer"])
         return value
 
     def boolean(self, key: str) -> bool:
+        """The value of `key` as a bool; SettingsError for anything else."""
         value = self._raw(key)
         if not isinstance(value, bool):
             raise SettingsError(key, value, _EXPECTED["boolean"])
         return value
 
     def strings(self, key: str) -> tuple[str, ...]:
+        """The value of `key`, a list of strings, each stripped; SettingsError for anything else."""
         value = self._raw(key)
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise SettingsError(key, value, _EXPECTED["array"])

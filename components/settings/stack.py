@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -10,7 +11,7 @@ from components.settings.azure import AzureSettings, parse_azure
 from components.settings.drills import DrillSettings, parse_drills
 from components.settings.fleet import FleetSettings, parse_fleet
 from components.settings.monitoring import MonitoringSettings, parse_monitoring
-from components.settings.multi_region import MultiRegionSettings, parse_multi_region
+from components.settings.multi_region import DNS_HEALTH_CHECK_PATH_MAX, MultiRegionSettings, parse_multi_region
 from components.settings.network import NAT_STRATEGIES, RegionSettings, parse_region_names, parse_regions, parse_subnet_layout
 from components.settings.proxy import ProxySettings, parse_proxy
 from components.settings.reading import UNSHOWN, Reader, SettingsError, choice, did_you_mean
@@ -87,6 +88,7 @@ def parse_settings(get: Callable[[str], str | None], stack: str, keys: Iterable[
     Pulumi.yaml declares: pulumi/pulumi sdk/go/common/workspace/config.go, mergeConfig.)
     """
     if keys is not None:
+        _refuse_misspelt_namespaces(keys)
         _refuse_undeclared_keys(keys)
     read = Reader(get)
     read.unlisted_names()  # checked first, so a bad entry is reported even when no name needs vouching for
@@ -123,6 +125,12 @@ def parse_settings(get: Callable[[str], str | None], stack: str, keys: Iterable[
         )
 
     fleet = parse_fleet(read)
+    path = fleet.health_check.path
+    if multi_region.routing.domain_name and len(path) > DNS_HEALTH_CHECK_PATH_MAX:
+        # Route 53 probes each region's load balancer on the same path, and takes a shorter one than the load balancer.
+        raise SettingsError(
+            "healthCheckPath", path, f"with domainName, Route 53 health checks probe this path too, and take at most {DNS_HEALTH_CHECK_PATH_MAX} characters, not {len(path)}"
+        )
     return Settings(
         project=PROJECT,
         stack=stack,
@@ -141,6 +149,51 @@ def parse_settings(get: Callable[[str], str | None], stack: str, keys: Iterable[
         multi_region=multi_region,
         drills=parse_drills(read, regions, az_count, fleet.capacity, multi_region.standby_capacity),
     )
+
+
+# A namespace this far from the project's, in single-character edits, is taken for a misspelling of it. The
+# providers' namespaces (aws, azure-native, random, pulumi) are much further away, as is any other project's.
+NAMESPACE_TYPO_DISTANCE = 2
+
+
+def _refuse_misspelt_namespaces(keys: Iterable[str]) -> None:
+    """Refuses `<namespace>:<name>` keys whose namespace is a misspelling of the project's.
+
+    The Pulumi CLI validates only the project's own namespace against Pulumi.yaml and hands every other
+    namespace to whoever reads it (pulumi/pulumi#11127), so `ha-model-servng:deletionProtection` would
+    be read by nobody and silently ignored.
+    """
+    misspelt = sorted(
+        (namespace, name)
+        for namespace, sep, name in (key.partition(":") for key in keys)
+        if sep and namespace != PROJECT and edit_distance(namespace.lower(), PROJECT) <= NAMESPACE_TYPO_DISTANCE
+    )
+    if not misspelt:
+        return
+
+    def meant(name: str) -> str:
+        close = difflib.get_close_matches(name, SCHEMA_BY_KEY, n=1, cutoff=0.6)
+        return f"{PROJECT}:{name if name in SCHEMA_BY_KEY or not close else close[0]}"
+
+    (namespace, name), *others = misspelt
+    also = "".join(f" Also {other}:{key}: did you mean {meant(key)}?" for other, key in others)
+    raise SettingsError(
+        name,
+        UNSHOWN,
+        f"{namespace!r} is not this project's namespace, so nothing reads the value; did you mean {meant(name)}?{also}",
+        namespace=namespace,
+    )
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance: the fewest single-character insertions, deletions and substitutions turning a into b."""
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, start=1):
+        current = [i]
+        for j, char_b in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return previous[-1]
 
 
 def _refuse_undeclared_keys(keys: Iterable[str]) -> None:
