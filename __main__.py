@@ -13,7 +13,6 @@ import pulumi_azure_native as azure_native
 import proxy_package
 from components import settings as settings_module
 from components import topology
-from components.azure_names import stack_slug
 from components.azure_tier import AzureTier, AzureTierArgs
 from components.database import ReplicatedDatabase, ReplicatedDatabaseArgs
 from components.monitoring import HEALTH_CHECK_METRICS_REGION as GLOBAL_REGION  # Route 53 is managed from there too
@@ -55,7 +54,7 @@ regions = {
 database = ReplicatedDatabase(
     "database",
     ReplicatedDatabaseArgs(
-        identifier_prefix=stack_slug(settings.project, settings.stack),
+        identifier_prefix=settings.slug,
         primary_region=settings.primary_region,
         regions={name: region.database_placement for name, region in regions.items()},
         settings=settings.multi_region.database,

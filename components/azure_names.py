@@ -20,6 +20,8 @@ from typing import Mapping
 import pulumi
 import pulumi_random as random
 
+from components.settings.stack import stack_slug
+
 # 36^6 (about 2e9) suffixes per prefix: a collision with another tenant's name is improbable, and
 # `pulumi up --replace <suffix urn>` draws another.
 SUFFIX_LENGTH = 6
@@ -30,11 +32,6 @@ LONGEST_LOCATION = 20
 # Both rules hold for API Management (^[a-zA-Z](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$, 1-50) and for account
 # names used as DNS labels (letters, digits and hyphens, starting and ending with a letter or digit).
 AZURE_DNS_NAME = re.compile(r"[a-z](?:[a-z0-9-]*[a-z0-9])?")
-
-
-def stack_slug(project: str, stack: str) -> str:
-    """`<project>-<stack>` in lower-case letters, digits and single hyphens: fits every cloud's naming rules."""
-    return re.sub(r"[^a-z0-9]+", "-", f"{project}-{stack}".lower()).strip("-")
 
 
 def global_name_prefix(project: str, stack: str) -> str:

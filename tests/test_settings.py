@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from components import network
-from components.settings import PROJECT, SettingsError, parse_settings, region_availability_zones, stack_config_keys
+from components.settings import PROJECT, SettingsError, StackNameError, parse_settings, region_availability_zones, stack_config_keys
 from tests.settings_helpers import parse, raw_config, rejected
 
 
@@ -562,3 +562,12 @@ def test_stack_config_keys_come_from_the_runtime_and_from_pulumi_config(monkeypa
 
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps({f"{PROJECT}:topolgy": "active-active", "aws:region": "us-east-1"}))
     assert contextvars.copy_context().run(keys_seen) == {f"{PROJECT}:topology", f"{PROJECT}:topolgy", "aws:region"}
+
+
+def test_a_stack_name_that_would_make_a_database_identifier_rds_refuses_is_refused_before_anything():
+    """RDS identifiers are at most 63 characters; each region's database is <project>-<stack>-<region>."""
+    regions = {"regions": ["us-east-1", "ap-southeast-5"], "primaryRegion": "us-east-1", "vpcCidrs": ["us-east-1=10.10.0.0/16", "ap-southeast-5=10.20.0.0/16"]}
+    longest_allowed = "s" * (63 - len("ha-model-serving--ap-southeast-5"))
+    assert parse_settings(raw_config(**regions), stack=longest_allowed).slug == f"ha-model-serving-{longest_allowed}"
+    with pytest.raises(StackNameError, match=rf"invalid stack name '{longest_allowed}s': .* at most 63 characters; .* at most {len(longest_allowed)} characters"):
+        parse_settings(raw_config(**regions), stack=longest_allowed + "s")

@@ -32,7 +32,7 @@ from components.settings.network import RegionSettings, region_availability_zone
 from components.settings.proxy import ProxySettings
 from components.settings.reading import UNSHOWN, SettingsError
 from components.settings.schema import PROJECT, SCHEMA, Setting, markdown_table, pulumi_yaml_config
-from components.settings.stack import Settings, load_settings, parse_settings, stack_config_keys
+from components.settings.stack import Settings, StackNameError, load_settings, parse_settings, stack_config_keys, stack_slug
 
 __all__ = [
     "AZURE_WEIGHT",
@@ -54,6 +54,7 @@ __all__ = [
     "Setting",
     "Settings",
     "SettingsError",
+    "StackNameError",
     "TrafficShare",
     "load_settings",
     "markdown_table",
@@ -62,5 +63,6 @@ __all__ = [
     "recipient_identity",
     "region_availability_zones",
     "stack_config_keys",
+    "stack_slug",
     "validate_zones",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -19,6 +20,23 @@ from components.settings.schema import PROJECT, SCHEMA_BY_KEY
 
 TOPOLOGIES = ("active-active", "active-passive")
 ENVIRONMENTS = ("dev", "staging", "prod")
+# RDS DB instance identifiers (CreateDBInstance, DBInstanceIdentifier): 1-63 characters. The program names
+# each region's database `<slug>-<region>`, the only name that grows with the stack's name and has no room to spare.
+RDS_IDENTIFIER_MAX = 63
+
+
+def stack_slug(project: str, stack: str) -> str:
+    """`<project>-<stack>` in lower-case letters, digits and single hyphens: fits every cloud's naming rules."""
+    return re.sub(r"[^a-z0-9]+", "-", f"{project}-{stack}".lower()).strip("-")
+
+
+class StackNameError(SettingsError):
+    """The stack's name would make a name a cloud refuses. Raised with the settings' errors, before any resource."""
+
+    def __init__(self, stack: str, allowed: str):
+        ValueError.__init__(self, f"invalid stack name {stack!r}: {allowed}")
+        self.key = "stack"
+        self.value = stack
 
 
 @dataclass(frozen=True)
@@ -46,6 +64,11 @@ class Settings:
     def name_prefix(self) -> str:
         """`<project>-<stack>`: the start of the names operators see (alarms, dashboards, log groups), unique per account."""
         return f"{self.project}-{self.stack}"
+
+    @property
+    def slug(self) -> str:
+        """`stack_slug` of the project and stack: the prefix of names with strict character rules (RDS identifiers)."""
+        return stack_slug(self.project, self.stack)
 
     @property
     def tags(self) -> dict[str, str]:
@@ -95,6 +118,13 @@ def parse_settings(get: Callable[[str], str | None], stack: str, keys: Iterable[
     environment = choice("environment", read.string("environment"), ENVIRONMENTS)
     topology = choice("topology", read.string("topology"), TOPOLOGIES)
     region_names = parse_region_names(read)
+    longest = max(len(f"{stack_slug(PROJECT, stack)}-{region}") for region in region_names)
+    if longest > RDS_IDENTIFIER_MAX:
+        spare = len(stack) - (longest - RDS_IDENTIFIER_MAX)
+        raise StackNameError(
+            stack, f"each region's database is named <project>-<stack>-<region>, and RDS takes at most {RDS_IDENTIFIER_MAX} characters; "
+            f"with these regions, use a stack name of at most {spare} characters"
+        )
     primary_region = read.string("primaryRegion")
     if primary_region not in region_names:
         raise SettingsError("primaryRegion", primary_region, f"must be one of regions {list(region_names)}")
