@@ -50,7 +50,7 @@ class Verdict(enum.Enum):
     DELIVER = "deliver"  # success, or the caller's own mistake: hand it back as is
     THROTTLED = "throttled"  # 429, or 503 with Retry-After: fail over at once, hold the upstream
     FAILED = "failed"  # the upstream's fault: fail over, counts toward its breaker
-    MISSING = "missing"  # 404 for a model this upstream lacks: fail over; counts only if another serves it
+    MISSING = "missing"  # 404 for a model this upstream lacks: fail over without spending a retry; counts only if another serves it
     ENDED = "ended"  # the router's deadline or the gateway ended it: nobody's fault, no further attempt
 
 
@@ -67,6 +67,11 @@ def classify(outcome: Outcome, upstream: Upstream) -> Verdict:
 
 def _classify_status(error: HttpError, upstream: Upstream) -> Verdict:
     status = error.status
+    if status < 400:
+        # A redirect (Front Door answering plain HTTP, a maintenance page): the router follows none,
+        # because following would send the caller's credentials wherever it points, and relaying
+        # it would send the caller around the router. The upstream cannot answer from where it is.
+        return Verdict.FAILED
     if status == 429:
         return Verdict.THROTTLED
     if status == 503 and parse_retry_after(error.headers, 0.0) is not None:
@@ -280,12 +285,14 @@ class Plan:
         router = self._router
         now = router._clock()
         health = router._health[attempt.upstream.name]
-        self._pending = None
         if self._delivered is not None and self._delivered[0] is attempt:
+            self._pending = None
             self._record_stream_end(attempt, outcome, health, now)
             return
-        self._log.append(_Tried(attempt.upstream.name, describe(outcome)))
         verdict = classify(outcome, attempt.upstream)
+        # Only once it is classified: if classifying raised, `close()` must still give back a claimed probe.
+        self._pending = None
+        self._log.append(_Tried(attempt.upstream.name, describe(outcome)))
         self._verdicts.append(verdict)
         if verdict is Verdict.DELIVER:
             self._delivered = (attempt, outcome)
@@ -316,9 +323,10 @@ class Plan:
             health.record_failure(now)
             self._failures += 1
         elif verdict is Verdict.MISSING:
+            # Like a throttle, it spends no retry: every usable upstream is asked before the
+            # caller hears that nobody serves the model.
             health.release(now)
             self._missing.append(attempt)
-            self._failures += 1
         else:
             health.release(now)
             self._ended = True

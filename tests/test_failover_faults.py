@@ -467,6 +467,43 @@ def test_faults_of_one_upstream_fail_over_and_count_against_it(fault, monkeypatc
     assert seen_a == 2 and state is State.OPEN
 
 
+def test_a_model_only_the_third_upstream_serves_is_reached_without_spending_the_retry():
+    async def scenario():
+        async with regions("a", "b", "c") as (a, b, c):
+            a.mode, b.mode = "model-not-found", "deployment-not-found"
+            async with gateway(config_doc([a, b, c])) as (client, router):  # max_retries: 1
+                found = await client.post("/v1/chat/completions", json=chat())
+                c.mode = "model-not-found"
+                nowhere = await client.post("/v1/chat/completions", json=chat())
+                return found, nowhere, [len(f.seen) for f in (a, b, c)]
+
+    found, nowhere, seen = run(scenario())
+    assert found.status_code == 200 and served_by(found) == "c" and found.headers["x-failover-attempts"] == "3"
+    # Nobody serves it: every upstream was asked, and the 404 says so.
+    assert nowhere.status_code == 404 and nowhere.headers["x-failover-attempts"] == "3"
+    assert nowhere.json()["error"]["code"] == "model_not_found"
+    assert seen == [2, 2, 2]
+
+
+def test_an_upstream_redirect_fails_over_and_is_never_relayed():
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            a.mode = "redirect"
+            async with gateway(config_doc([a, b])) as (client, router):
+                moved = [await client.post("/v1/chat/completions", json=chat(stream=stream)) for stream in (False, True)]
+                b.mode = "redirect"
+                await asyncio.sleep(FAST_BREAKER["base_ejection"])  # a's ejection ends: both are tried again
+                everywhere = await client.post("/v1/chat/completions", json=chat())
+                return moved, everywhere, len(a.seen), [s.path for s in b.seen]
+
+    moved, everywhere, seen_a, b_paths = run(scenario())
+    for response in moved:
+        assert response.status_code == 200 and served_by(response) == "b" and "location" not in response.headers
+    assert everywhere.status_code == 503 and "location" not in everywhere.headers
+    assert [a["outcome"] for a in everywhere.json()["error"]["attempts"]] == ["http_307", "http_307"]
+    assert seen_a == 3 and "/elsewhere" not in " ".join(b_paths)  # never followed
+
+
 def test_a_callers_own_key_refused_goes_back_unchanged_after_one_attempt():
     async def scenario():
         async with regions("a", "b") as (a, b):
