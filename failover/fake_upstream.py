@@ -162,7 +162,7 @@ class FakeUpstream:
         raw = await reader.readexactly(int(headers.get("content-length", "0")))
         try:
             body = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than json can parse
             body = {}
         body = body if isinstance(body, dict) else {}
         seen = Seen(time.monotonic(), path, headers, body.get("stream") is True, body, writer.get_extra_info("peername")[1], method)

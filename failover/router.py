@@ -372,6 +372,20 @@ class Plan:
         # retry on top of the router's own.
         return router._no_upstream_reply({"attempts": self._attempts()}, {**self._tried(), **DO_NOT_RETRY})
 
+    def proxy_error(self) -> Reply:
+        """500 `proxy_error`: the adapter failed while handling the request (a fault of the proxy's own, logged
+        there), with this request's attempts. Clients may retry it: no upstream is blamed."""
+        return self._synthetic(500, "proxy_error", "The proxy failed while handling the request; its log has the details.", error_type="server_error")
+
+    def shutting_down(self, reason: str) -> Reply:
+        """503 `proxy_shutting_down` with `connection: close`: the gateway is stopping before this request was
+        answered, and stopped the attempt in flight (recorded as `Interrupted(reason)`: nobody's fault).
+        Clients may retry it, elsewhere: this process takes no further request."""
+        if self._pending is not None and self._delivered is None:
+            self.record(self._pending, Interrupted(reason))
+        message = "The proxy is shutting down and stopped the request before it was answered; retry it."
+        return self._synthetic(503, "proxy_shutting_down", message, {"connection": "close"}, "service_unavailable")
+
     def __enter__(self) -> Plan:
         return self
 
@@ -399,8 +413,8 @@ class Plan:
         headers.update(self._served_by(attempt.upstream.name))
         return Reply(error.status, headers, error.body)
 
-    def _synthetic(self, status: int, code: str, message: str, extra_headers: dict[str, str] | None = None) -> Reply:
-        body = {"error": {"message": message, "type": "upstream_error", "code": code, "attempts": self._attempts()}}
+    def _synthetic(self, status: int, code: str, message: str, extra_headers: dict[str, str] | None = None, error_type: str = "upstream_error") -> Reply:
+        body = {"error": {"message": message, "type": error_type, "code": code, "attempts": self._attempts()}}
         headers = {"content-type": "application/json"}
         headers.update(self._tried())
         headers.update(extra_headers or {})

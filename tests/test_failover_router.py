@@ -295,6 +295,9 @@ WALL = 1_700_000_000.0  # Tue, 14 Nov 2023 22:13:20 GMT
         ({"retry-after-ms": "250.5", "retry-after": "9"}, 0.2505),
         ({"retry-after-ms": "soon", "retry-after": "9"}, 9.0),
         ({"retry-after": "soon"}, None),
+        ({"retry-after": "²"}, None),  # str.isdigit() says yes, float() raises
+        ({"retry-after": "١٢"}, None),  # digits, but not ASCII ones
+        ({"retry-after-ms": "²", "retry-after": "3"}, 3.0),
         ({"retry-after": "-5"}, None),
         ({"retry-after": "1.5"}, None),
         ({"retry-after": ""}, None),
@@ -422,6 +425,20 @@ def test_a_probe_whose_outcome_could_not_be_judged_is_released_when_the_plan_clo
     with pytest.raises(RecursionError), router.begin() as plan:
         plan.record(next(plan), Success())
     assert router.health("a").unavailable(clock()) is None  # not held until timeouts.total
+
+
+def test_a_shutdown_answers_503_names_the_stopped_attempt_and_blames_nobody():
+    clock = FakeClock()
+    router = make_router(clock=clock)
+    fail(router, "a", 2)
+    clock.advance(10.0)  # a is half-open: the stopped attempt is its probe
+    with router.begin() as plan:
+        next(plan)
+        reply = plan.shutting_down("the proxy is shutting down")
+    error = json.loads(reply.body)["error"]
+    assert reply.status == 503 and reply.headers["connection"] == "close" and reply.headers["x-failover-attempts"] == "1"
+    assert error["code"] == "proxy_shutting_down" and error["attempts"] == [{"upstream": "a", "outcome": "interrupted: the proxy is shutting down"}]
+    assert router.health("a").unavailable(clock()) is None  # the probe is given back, the breaker did not move
 
 
 def test_stream_broken_after_delivery_counts_toward_the_breaker_but_keeps_the_reply():
