@@ -768,3 +768,23 @@ def test_a_fault_of_the_gateways_own_mid_stream_ends_it_with_an_error_event(monk
     assert response.status_code == 200 and "[DONE]" not in data
     assert json.loads(data[0])["choices"] and json.loads(data[-1])["error"]["code"] == "proxy_error"
     assert health._consecutive_failures == 0 and health.unavailable(time.monotonic()) is None
+
+
+def test_an_upstream_error_message_cannot_forge_a_log_line(caplog):
+    caplog.set_level("INFO", logger="failover")
+    forged = "boom\n2026-01-01 00:00:00,000 failover.breaker INFO event=breaker_closed upstream=b"
+    error = json.dumps({"error": {"message": forged, "type": "server_error", "code": "oops"}})
+
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            a.mode, a.raw_stream = "raw", [f"data: {CHUNK}\n\n".encode(), f"event: error\ndata: {error}\n\n".encode()]
+            async with gateway(config_doc([a, b])) as (client, _):
+                return await client.post("/v1/chat/completions", json=chat(stream=True))
+
+    response = run(scenario())
+    assert json.loads(sse_data(response.text)[-1])["error"]["code"] == "upstream_stream_broken"
+    lines = [record.getMessage() for record in caplog.records if record.name.startswith("failover")]
+    assert all("\n" not in line for line in lines)
+    assert [line for line in lines if line.startswith("event=stream_broken")] == [
+        'event=stream_broken upstream=a attempt=1 outcome="stream_broken: error event (oops: boom\\n2026-01-01 00:00:00,000 failover.breaker INFO event=breaker_closed upstream=b)"'
+    ]

@@ -625,3 +625,21 @@ def test_log_values_are_quoted_only_when_they_would_break_the_line():
 
     line = logfmt(event="attempt_failed", upstream="eu west", outcome="stream_broken: error event (code: x=1)", attempt=2, seconds=1.5, region=None, quote='say "hi"')
     assert line == 'event=attempt_failed upstream="eu west" outcome="stream_broken: error event (code: x=1)" attempt=2 seconds=1.500 region=- quote="say \\"hi\\""'
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        ("a\n2026-01-01 00:00:00,000 failover.breaker INFO event=breaker_closed upstream=u1", '"a\\n2026-01-01 00:00:00,000 failover.breaker INFO event=breaker_closed upstream=u1"'),
+        ("cr\rlf", '"cr\\rlf"'),
+        ("next\u2028line\x85too", '"next\\u2028line\\x85too"'),
+        ("\x1b[31mred", '"\\x1b[31mred"'),  # a terminal escape sequence
+        ("caf\u00e9", "caf\u00e9"),  # printable: as it is
+        ("back\\slash", '"back\\\\slash"'),
+    ],
+)
+def test_a_log_value_can_never_end_the_line_or_start_another(value, written):
+    from failover.logfmt import logfmt
+
+    line = logfmt(outcome=value)
+    assert line == f"outcome={written}" and line.isprintable()
