@@ -286,7 +286,10 @@ def config_warnings(config: Config, environ: Mapping[str, str] = os.environ) -> 
       from one to the other retries the same server;
     - a `headers_from_env` variable unset or empty in `environ`: the upstream gets no such header (an Azure
       gateway without its api-key answers 401; the credential is the router's, so it fails over and the
-      upstream is soon ejected).
+      upstream is soon ejected);
+    - `headers_from_env` on a plain `http://` URL to another machine: the credential crosses the network
+      unencrypted, and an endpoint that serves only HTTPS (Azure API Management, Front Door's HTTP-to-HTTPS
+      rule) answers with a redirect, which the router never follows: every request fails over from it.
     """
     from .endpoints import CHAT_COMPLETIONS  # imported here, like every module of the package, after config
 
@@ -305,7 +308,15 @@ def config_warnings(config: Config, environ: Mapping[str, str] = os.environ) -> 
         for header, env_name in upstream.headers_from_env:
             if not environ.get(env_name):  # an empty value sends no header either (surface.upstream_headers)
                 warnings.append(f"{where}.headers_from_env.{header}: environment variable {env_name} is unset or empty, so requests to it carry no {header} header")
+        parts = urlsplit(upstream.url)
+        if upstream.headers_from_env and parts.scheme == "http" and parts.hostname not in _LOOPBACK:
+            names = ", ".join(header for header, _ in upstream.headers_from_env)
+            warnings.append(f"{where}.url {upstream.url!r} is plain http:// but carries {names} from headers_from_env: use https://")
     return warnings
+
+
+# Plain HTTP to this machine never crosses a network.
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def log_config_warnings(config: Config, environ: Mapping[str, str] = os.environ, log: logging.Logger | None = None) -> list[str]:

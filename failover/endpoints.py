@@ -65,10 +65,13 @@ class Endpoint:
         return self.event_kind is not None
 
 
-def _json_object(data: str | bytes) -> dict | None:
+def json_object(data: str | bytes) -> dict | None:
+    """`data` parsed as a JSON object, or None when it is anything else: not JSON, not UTF-8, another JSON
+    value, or nested too deep to parse (json raises RecursionError past the interpreter's recursion limit,
+    which an upstream or a caller can reach with a few hundred kilobytes of brackets)."""
     try:
         document = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return document if isinstance(document, dict) else None
 
@@ -90,7 +93,7 @@ def choices_event_kind(event: Event) -> Kind:
         return Kind.ERROR
     if data == "[DONE]" or data.strip() == "[DONE]":
         return Kind.END
-    chunk = _json_object(data)
+    chunk = json_object(data)
     if chunk is None:
         return Kind.MALFORMED
     if chunk.get("error"):
@@ -104,7 +107,7 @@ def _listed(key: str, missing: str) -> Callable[[bytes], str | None]:
     """A body rule: a JSON object without an `error` object whose `key` is a non-empty list."""
 
     def problem(body: bytes) -> str | None:
-        document = _json_object(body)
+        document = json_object(body)
         if document is None:
             return "not a JSON object"
         if document.get("error"):
@@ -152,7 +155,7 @@ def responses_event_kind(event: Event) -> Kind:
         return Kind.KEEPALIVE
     if event.type == "error":
         return Kind.ERROR
-    document = _json_object(data)
+    document = json_object(data)
     if document is None:
         return Kind.MALFORMED
     kind = document.get("type")
@@ -171,7 +174,7 @@ def responses_event_kind(event: Event) -> Kind:
 
 def responses_body_problem(body: bytes) -> str | None:
     """A response object must be a JSON object with an `output` list and no `error` (a failed response has one)."""
-    document = _json_object(body)
+    document = json_object(body)
     if document is None:
         return "not a JSON object"
     if document.get("error"):
@@ -190,7 +193,7 @@ def responses_error_event(message: str, code: str, last: Event | None) -> bytes:
     `APIError` only for data holding an `error` object (`_streaming.py`).
     """
     sequence = 0
-    previous = _json_object(last.data) if last is not None else None
+    previous = json_object(last.data) if last is not None else None
     if previous is not None and isinstance(previous.get("sequence_number"), int):
         sequence = previous["sequence_number"] + 1
     fields = {"code": code, "message": message, "param": None}
@@ -204,7 +207,7 @@ def error_summary(data: str | bytes) -> str:
     Reads an OpenAI error object (`{"error": {...}}`), a Responses error event (`code` and `message`
     at the top level) and a failed response (`{"response": {"error": {...}}}`).
     """
-    document = _json_object(data)
+    document = json_object(data)
     if document is None:
         return "unreadable error"
     error = document.get("error")

@@ -53,6 +53,7 @@ def error_event(message: str, code: str) -> bytes:
 BROKEN = "upstream_stream_broken"  # the upstream broke it after its first content
 DEADLINE = "deadline_exceeded"  # the request's deadline passed while it flowed
 SHUTTING_DOWN = "proxy_shutting_down"  # the gateway is stopping
+PROXY_ERROR = "proxy_error"  # the gateway itself failed while relaying (a fault of its own, in its log)
 
 
 def broken_message(detail: str) -> str:

@@ -55,10 +55,17 @@ FAIL_MODES = (
     "keepalive-cut",  # answer a stream with 200, send only `:` keep-alive comments, then drop the connection
     "keepalive-stall",  # answer a stream with 200, then only `:` keep-alive comments, forever
     "slow",  # stream a long answer, one event every `pace` seconds
+    "redirect",  # 307 to another path of itself, as a load balancer's maintenance page or Front Door's HTTP-to-HTTPS rule does
     "raw",  # answer a stream with 200 and the bytes in `raw_stream`, chunk by chunk
+    "raw-response",  # write the bytes in `raw_response` as they are (status line, headers, body), then do `raw_end`
 )
-# `raw` sends bytes only code can set (FakeUpstream.raw_stream), so the command line does not offer it.
-COMMAND_LINE_FAIL_MODES = tuple(mode for mode in FAIL_MODES if mode != "raw")
+# The raw modes send bytes only code can set (FakeUpstream.raw_stream, raw_response), so the command line does not offer them.
+COMMAND_LINE_FAIL_MODES = tuple(mode for mode in FAIL_MODES if not mode.startswith("raw"))
+RAW_ENDS = (
+    "keep",  # keep the connection for the next request
+    "close",  # close the connection
+    "stall",  # say nothing more until the peer leaves or the server stops
+)
 FLAVORS = ("openai", "azure")  # whose model list shape GET /v1/models answers with
 
 
@@ -81,7 +88,9 @@ class FakeUpstream:
 
     mode: one of FAIL_MODES (`none` answers normally), changeable while it runs; `script` holds one-shot
     modes used before it; retry_after: the Retry-After of `http-429`; pace: seconds between slow events;
-    flavor: `openai` or `azure`, the shape of its model list. Every request is appended to `seen`.
+    flavor: `openai` or `azure`, the shape of its model list. `raw_stream` holds the event-stream body
+    parts of the `raw` mode; `raw_response` the byte strings the `raw-response` mode writes one by one
+    and `raw_end` (one of RAW_ENDS) what it does next. Every request is appended to `seen`.
     Raises ValueError for an unknown mode or flavor.
     """
 
@@ -96,6 +105,8 @@ class FakeUpstream:
         self.retry_after = retry_after
         self.pace = pace  # seconds between events in "slow" and between comments in "keepalive-*"
         self.raw_stream: list[bytes] = []
+        self.raw_response: list[bytes] = []
+        self.raw_end = "keep"
         self.script: deque[str] = deque()  # one-shot modes used before `mode`
         # When set, streams pause after their first event until it is set: shows a stream is relayed as it comes.
         self.gate: asyncio.Event | None = None
@@ -151,7 +162,7 @@ class FakeUpstream:
         raw = await reader.readexactly(int(headers.get("content-length", "0")))
         try:
             body = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than json can parse
             body = {}
         body = body if isinstance(body, dict) else {}
         seen = Seen(time.monotonic(), path, headers, body.get("stream") is True, body, writer.get_extra_info("peername")[1], method)
@@ -171,6 +182,12 @@ class FakeUpstream:
         if mode == "hang":
             await self._until_stopped_or_left(reader, seen)
             return False
+        if mode == "raw-response":
+            return await self._raw_response(seen, reader, writer)
+        if mode == "redirect":
+            writer.write(self._head(307, "text/plain", {"location": f"{self.url}/elsewhere{seen.path}", "content-length": "0"}))
+            await writer.drain()
+            return True
         api = _APIS.get((seen.method, seen.path.partition("?")[0]))
         if api is None:
             return await self._json(writer, 404, {"error": {"message": f"Invalid URL ({seen.method} {seen.path})", "type": "invalid_request_error", "param": None, "code": None}})
@@ -245,6 +262,16 @@ class FakeUpstream:
             await self._chunk(writer, events.end)
         return await self._last_chunk(writer)
 
+    async def _raw_response(self, seen: Seen, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        if self.raw_end not in RAW_ENDS:
+            raise ValueError(f"unknown raw_end {self.raw_end!r}; choose from {', '.join(RAW_ENDS)}")
+        for part in self.raw_response:
+            writer.write(part)
+            await writer.drain()
+        if self.raw_end == "stall":
+            await self._until_stopped_or_left(reader, seen)
+        return self.raw_end == "keep"
+
     async def _until_stopped_or_left(self, reader: asyncio.StreamReader, seen: Seen) -> None:
         await self._stopped_or_left_within(None, reader, seen)
 
@@ -285,7 +312,7 @@ class FakeUpstream:
 
 _USAGE = {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}
 _SERVER_ERROR = {"error": {"message": "The server had an error while processing your request.", "type": "server_error", "param": None, "code": None}}
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 408: "Request Timeout", 409: "Conflict", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
+_REASONS = {200: "OK", 307: "Temporary Redirect", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 408: "Request Timeout", 409: "Conflict", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
 # The error bodies as the providers send them.
 _ERRORS: dict[str, tuple[int, dict]] = {
     "http-500": (500, {"error": {"message": "internal error", "type": "server_error", "code": None}}),

@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import socket
 from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .config import Config
 from .endpoints import ENDPOINTS, Endpoint
-from .events import BROKEN, DEADLINE, SHUTTING_DOWN, broken_message
+from .events import BROKEN, DEADLINE, PROXY_ERROR, SHUTTING_DOWN, broken_message
 from .logfmt import logfmt
 from .outcomes import DeadlineReached, Interrupted, StreamBroken
 from .router import ATTEMPTS_HEADER, NO_UPSTREAM_HEADERS, UPSTREAM_HEADER, Attempt, Plan, Reply, RequestMeta, Router
@@ -68,27 +68,16 @@ def create_app(config: Config, router: Router | None = None, caller_region: str 
             upstream_request = UpstreamRequest(path, forwarded_headers(request.headers), body, endpoint.streams and wants_stream(body))
             plan = router.begin(RequestMeta(caller_region))
             try:
-                driven = await _while_caller_waits(request, _drive(plan, request.app.state.transport, upstream_request, endpoint))
+                return await _answer(request, plan, upstream_request, endpoint)
+            except Exception:
+                # A fault of the gateway's own: the caller still gets an OpenAI-shaped answer on a connection
+                # that stays usable, and no probe stays claimed (uvicorn's bare 500 would close it).
+                plan.close()
+                log.exception(logfmt(event="proxy_error", method=request.method, path=request.url.path))
+                return _plain(plan.proxy_error())
             except BaseException:
                 plan.close()
                 raise
-            if driven is None:
-                plan.close()  # the caller left: no verdict on the upstream, no further attempt
-                log.info(logfmt(event="caller_left", method=request.method, path=request.url.path))
-                return Response(status_code=499)
-            attempt, exchange = driven
-            reply = plan.result()
-            if log.isEnabledFor(logging.INFO):
-                log.info(logfmt(event="request", method=request.method, path=request.url.path, status=reply.status, upstream=reply.headers.get(UPSTREAM_HEADER), attempts=reply.headers[ATTEMPTS_HEADER]))
-            if reply.body is not None or attempt is None or exchange is None:
-                plan.close()
-                return _plain(reply)
-            headers = relayable_headers(exchange.headers) | reply.headers
-            if exchange.stream is not None:
-                relay = _Relay(plan, attempt, exchange, exchange.stream, endpoint)
-                return StreamingResponse(relay.events(), status_code=reply.status, headers=headers, background=BackgroundTask(relay.finish))
-            plan.close()
-            return Response(exchange.body, status_code=reply.status, headers=headers)
 
         return handle
 
@@ -98,7 +87,7 @@ def create_app(config: Config, router: Router | None = None, caller_region: str 
             Route("/ready", ready, methods=["GET"]),
             *(Route(endpoint.path, proxy(endpoint), methods=[endpoint.method]) for endpoint in ENDPOINTS),
         ],
-        exception_handlers={HTTPException: _http_exception},
+        exception_handlers={HTTPException: _http_exception, Exception: _server_error},
         lifespan=lifespan,
     )
     return app
@@ -142,6 +131,52 @@ def _too_large(limit: int) -> Response:
     return JSONResponse(error, status_code=413, headers={**NO_UPSTREAM_HEADERS, "connection": "close"})
 
 
+async def _answer(request: Request, plan: Plan, upstream_request: UpstreamRequest, endpoint: Endpoint) -> Response:
+    """Drive the plan while the caller waits, then the answer: the router's own, a whole body, or a relayed stream.
+
+    The plan is closed here, except for a stream, whose relay closes it when the stream ends.
+    """
+    waiting = _Waiting(request)
+    driven = await waiting.run(_drive(plan, request.app.state.transport, upstream_request, endpoint))
+    if driven is None:
+        if waiting.stopped is _Stop.SHUTTING_DOWN:
+            reply = plan.shutting_down(SHUTDOWN_REASON)
+            plan.close()
+            _log_request(request, reply)
+            return _plain(reply)
+        plan.close()  # no verdict on the upstream, no further attempt
+        log.info(logfmt(event="caller_left", method=request.method, path=request.url.path))
+        return Response(status_code=499)
+    attempt, exchange = driven
+    reply = plan.result()
+    _log_request(request, reply)
+    if reply.body is not None or attempt is None or exchange is None:
+        plan.close()
+        return _plain(reply)
+    headers = relayable_headers(exchange.headers) | reply.headers
+    if exchange.stream is None:
+        plan.close()
+        return Response(exchange.body, status_code=reply.status, headers=headers)
+    stream = exchange.stream
+    try:
+        # Events are decoded and re-encoded as UTF-8 whatever charset the upstream named, and a stream must
+        # not be stored by anything between (the WHATWG spec's own example sends no-cache).
+        headers |= _EVENT_STREAM_HEADERS
+        relay = _Relay(plan, attempt, exchange, stream, endpoint, request)
+        return _RelayResponse(relay, reply.status, headers)
+    except BaseException:
+        await stream.aclose()
+        raise
+
+
+_EVENT_STREAM_HEADERS = {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
+
+
+def _log_request(request: Request, reply: Reply) -> None:
+    if log.isEnabledFor(logging.INFO):
+        log.info(logfmt(event="request", method=request.method, path=request.url.path, status=reply.status, upstream=reply.headers.get(UPSTREAM_HEADER), attempts=reply.headers[ATTEMPTS_HEADER]))
+
+
 async def _drive(plan: Plan, transport: Transport, request: UpstreamRequest, endpoint: Endpoint) -> tuple[Attempt | None, Exchange | None]:
     """The router's retry loop: the plan picks each attempt, the transport reports back."""
     attempt = exchange = None
@@ -151,64 +186,107 @@ async def _drive(plan: Plan, transport: Transport, request: UpstreamRequest, end
     return attempt, exchange
 
 
-async def _while_caller_waits(request: Request, work: Awaitable[T]) -> T | None:
-    """Await `work` unless the caller disconnects first; then cancel it (closing its upstream request) and return None.
+class _Stop(enum.Enum):
+    """Why a request's work was stopped before its answer was decided."""
 
-    `work` runs in this task, so it cannot finish unnoticed between the watcher's check and its
-    cancel: the watcher only runs while `work` waits.
+    CALLER_LEFT = "caller_left"
+    SHUTTING_DOWN = "shutting_down"
+
+
+# Requests whose answer is not yet decided, so a shutdown can answer each before uvicorn cancels it.
+_WAITING: set[_Waiting] = set()
+
+
+class _Waiting:
+    """A request whose answer is being decided: its work runs in the request's own task until it is done, the
+    caller disconnects, or the gateway stops it while shutting down (`stop`); `stopped` then says which.
+
+    The work runs in this task, so it cannot finish unnoticed between a stop and its cancel: a stop only
+    runs while the work waits, and the cancel reaches it at that wait.
     """
-    task = asyncio.current_task()
-    assert task is not None
-    state = {"finished": False, "left": False}
 
-    async def watch() -> None:
-        await _disconnected(request)
-        if not state["finished"]:
-            state["left"] = True
-            task.cancel()
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self._finished = False
+        self.stopped: _Stop | None = None
 
-    watcher = asyncio.ensure_future(watch())
-    try:
-        result = await work
-        state["finished"] = True
-        return result
-    except asyncio.CancelledError:
-        if not state["left"]:
-            raise
-        task.uncancel()
-        return None
-    finally:
-        watcher.cancel()
+    async def run(self, work: Awaitable[T]) -> T | None:
+        """`work`'s result, or None when it was stopped (its attempt cancelled, its upstream request closed)."""
+        watcher = asyncio.ensure_future(self._watch())
+        _WAITING.add(self)
+        try:
+            result = await work
+            self._finished = True
+            return result
+        except asyncio.CancelledError:
+            if self.stopped is None:
+                raise
+            self._task.uncancel()
+            return None
+        finally:
+            _WAITING.discard(self)
+            watcher.cancel()
 
+    def stop(self, reason: _Stop) -> None:
+        """Cancel the work unless it is done or already stopped."""
+        if not self._finished and self.stopped is None:
+            self.stopped = reason
+            self._task.cancel()
 
-async def _disconnected(request: Request) -> None:
-    # The body is read, so the next ASGI message is the disconnect (uvicorn holds it until then).
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
+    async def _watch(self) -> None:
+        # The body is read, so the next ASGI message is the disconnect (uvicorn holds it until then).
+        while (await self._request.receive())["type"] != "http.disconnect":
+            pass
+        self.stop(_Stop.CALLER_LEFT)
 
 
 # Streams being relayed by this process, so a shutdown can end each with the error event.
 _OPEN_STREAMS: set[UpstreamStream] = set()
+# How long after the request's deadline a relay may still be sending: the deadline ends the upstream
+# stream with an error event, which a reading caller receives at once; only a caller who stopped
+# reading is still being sent to after this.
+_SEND_GRACE_SECONDS = 1.0
 
 
 class _Relay:
-    """A committed stream on its way to the caller; ends with an error event unless it completed."""
+    """A committed stream on its way to the caller; ends with an error event unless it completed.
 
-    def __init__(self, plan: Plan, attempt: Attempt, exchange: Exchange, stream: UpstreamStream, endpoint: Endpoint) -> None:
+    `finish` releases everything once the response is over, however it ended, and logs a stream the caller
+    did not stay for: `caller_left`, or `caller_not_reading` when sending to it outlasted the deadline.
+    """
+
+    def __init__(self, plan: Plan, attempt: Attempt, exchange: Exchange, stream: UpstreamStream, endpoint: Endpoint, request: Request) -> None:
         self._plan = plan
         self._endpoint = endpoint
         self._attempt = attempt
         self._exchange = exchange
         self._stream = stream
-        _OPEN_STREAMS.add(stream)
+        self._method = request.method
+        self._path = request.url.path
+        self._ended = False  # the stream's end was recorded: nothing more to say about it
+        self.send_by = stream.deadline + _SEND_GRACE_SECONDS  # loop time
+        self.events = self._events()
 
-    async def events(self) -> AsyncIterator[bytes]:
+    async def _events(self) -> AsyncIterator[bytes]:
+        _OPEN_STREAMS.add(self._stream)
         try:
             yield b"".join(self._exchange.held)  # one write for what arrived before the commit
-            async for event in self._stream.rest():
-                yield event
+            try:
+                async for event in self._stream.rest():
+                    yield event
+            except Exception:
+                # A fault of the gateway's own while relaying: the stream still ends in a way the caller
+                # can tell from a complete one, and the plan closes without blaming the upstream.
+                log.exception(logfmt(event="proxy_error", method=self._method, path=self._path, upstream=self._attempt.upstream.name))
+                self._ended = True
+                yield self._error("The proxy failed while relaying the stream; its log has the details.", PROXY_ERROR)
+                return
             end = self._stream.end
             self._plan.record(self._attempt, end)
+            self._ended = True
             if isinstance(end, StreamBroken):
                 yield self._error(broken_message(end.detail), BROKEN)
             elif isinstance(end, DeadlineReached):
@@ -218,8 +296,14 @@ class _Relay:
         finally:
             self._release()
 
-    async def finish(self) -> None:
-        """After the response, also when the caller left before it started: release the plan, close the upstream stream."""
+    async def finish(self, caller_not_reading: bool) -> None:
+        """After the response, however it ended (also when the caller left before it started): log a stream
+        the caller did not stay for, release the plan, close the upstream stream."""
+        if not self._ended:
+            self._ended = True
+            reason = "caller_not_reading" if caller_not_reading else "caller_left"
+            log.info(logfmt(event=reason, method=self._method, path=self._path, upstream=self._attempt.upstream.name, attempt=self._attempt.number))
+        await self.events.aclose()
         self._release()
         await self._stream.aclose()
 
@@ -231,6 +315,30 @@ class _Relay:
         self._plan.close()
 
 
+class _RelayResponse(StreamingResponse):
+    """A relayed stream, sent within the request's deadline (plus `_SEND_GRACE_SECONDS`).
+
+    The stream's own timers end it at the deadline, but only while it waits for the upstream; a caller who
+    stops reading blocks the send instead, and would hold the upstream connection for as long as it likes.
+    Past `send_by` the response is abandoned: the upstream stream is closed and uvicorn closes the
+    caller's connection (it logs that the response was not completed).
+    """
+
+    def __init__(self, relay: _Relay, status: int, headers: dict[str, str]) -> None:
+        super().__init__(relay.events, status_code=status, headers=headers)
+        self._relay = relay
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        caller_not_reading = False
+        try:
+            async with asyncio.timeout_at(self._relay.send_by):
+                await super().__call__(scope, receive, send)
+        except TimeoutError:
+            caller_not_reading = True
+        finally:
+            await self._relay.finish(caller_not_reading)
+
+
 async def _http_exception(request: Request, error: Exception) -> Response:
     # Unknown routes and methods get an OpenAI-style error with the usual headers too; a 405 keeps
     # the `Allow` header starlette names the route's methods in (RFC 9110 15.5.6: it must be sent).
@@ -240,6 +348,13 @@ async def _http_exception(request: Request, error: Exception) -> Response:
         body = method_not_allowed(request.method, request.url.path, allowed)
         return JSONResponse(body, status_code=405, headers={**NO_UPSTREAM_HEADERS, "allow": allowed})
     return JSONResponse(not_found(request.method, request.url.path), status_code=error.status_code, headers=NO_UPSTREAM_HEADERS)
+
+
+async def _server_error(request: Request, error: Exception) -> Response:
+    # The last resort, for a fault outside the proxy routes' own handling (which answers and keeps the
+    # connection): OpenAI-shaped, and `connection: close`, since uvicorn closes it after this answer.
+    body = {"error": {"message": "The proxy failed while handling the request; its log has the details.", "type": "server_error", "code": PROXY_ERROR}}
+    return JSONResponse(body, status_code=500, headers={**NO_UPSTREAM_HEADERS, "connection": "close"})
 
 
 def _plain(reply: Reply) -> Response:
@@ -283,10 +398,32 @@ class _Server(uvicorn.Server):
             # A signal handler may run in the middle of the loop's own work: hand over safely.
             self._loop.call_soon_threadsafe(_interrupt_open_streams)
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn waits `timeout_graceful_shutdown` (after a fixed pause) for running requests, then
+        # cancels them, and a request cancelled before its answer started gets its bare 500. So requests
+        # still waiting for an upstream are answered (503 proxy_shutting_down) a little before that, and
+        # streams that committed meanwhile end with the error event.
+        grace = max(0.0, self.config.timeout_graceful_shutdown - _SHUTDOWN_ANSWER_MARGIN)
+        timer = asyncio.get_running_loop().call_later(_UVICORN_SHUTDOWN_PAUSE + grace, _stop_everything)
+        try:
+            await super().shutdown(sockets)
+        finally:
+            timer.cancel()
+
+
+_UVICORN_SHUTDOWN_PAUSE = 0.1  # uvicorn.Server.shutdown sleeps this long before it starts waiting
+_SHUTDOWN_ANSWER_MARGIN = 0.3  # answering takes milliseconds; this leaves room on a loaded machine
+
 
 def _interrupt_open_streams() -> None:
     for stream in list(_OPEN_STREAMS):
         stream.interrupt(SHUTDOWN_REASON)
+
+
+def _stop_everything() -> None:
+    for waiting in list(_WAITING):
+        waiting.stop(_Stop.SHUTTING_DOWN)
+    _interrupt_open_streams()
 
 
 def server(app: ASGIApp) -> uvicorn.Server:

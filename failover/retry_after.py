@@ -11,12 +11,14 @@ def parse_retry_after(headers: Mapping[str, str], wall_now: float) -> float | No
     """Seconds to wait from `retry-after-ms` or `retry-after` (delta-seconds or HTTP-date).
 
     `headers` uses lower-case names; `wall_now` is Unix time, needed for dates.
-    Returns None when absent or unreadable, so the caller applies its default.
+    Returns None when absent or unreadable, so the caller applies its default. Only ASCII digits are
+    numbers (RFC 9110 5.6.1 and 10.2.3: `delta-seconds = 1*DIGIT`): `str.isdigit` and `float` would also
+    take "²" or "١٢", and `float("²")` raises.
     """
     millis = headers.get("retry-after-ms")
     if millis is not None:
         try:
-            value = float(millis.strip())
+            value = float(millis.strip()) if millis.isascii() else -1.0
         except ValueError:
             value = -1.0
         if value >= 0 and value == value and value != float("inf"):
@@ -25,7 +27,7 @@ def parse_retry_after(headers: Mapping[str, str], wall_now: float) -> float | No
     if raw is None:
         return None
     raw = raw.strip()
-    if raw.isdigit():
+    if raw.isascii() and raw.isdigit():
         return float(raw)
     try:
         when = parsedate_to_datetime(raw)

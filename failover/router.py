@@ -50,7 +50,7 @@ class Verdict(enum.Enum):
     DELIVER = "deliver"  # success, or the caller's own mistake: hand it back as is
     THROTTLED = "throttled"  # 429, or 503 with Retry-After: fail over at once, hold the upstream
     FAILED = "failed"  # the upstream's fault: fail over, counts toward its breaker
-    MISSING = "missing"  # 404 for a model this upstream lacks: fail over; counts only if another serves it
+    MISSING = "missing"  # 404 for a model this upstream lacks: fail over without spending a retry; counts only if another serves it
     ENDED = "ended"  # the router's deadline or the gateway ended it: nobody's fault, no further attempt
 
 
@@ -67,6 +67,11 @@ def classify(outcome: Outcome, upstream: Upstream) -> Verdict:
 
 def _classify_status(error: HttpError, upstream: Upstream) -> Verdict:
     status = error.status
+    if status < 400:
+        # A redirect (Front Door answering plain HTTP, a maintenance page): the router follows none,
+        # because following would send the caller's credentials wherever it points, and relaying
+        # it would send the caller around the router. The upstream cannot answer from where it is.
+        return Verdict.FAILED
     if status == 429:
         return Verdict.THROTTLED
     if status == 503 and parse_retry_after(error.headers, 0.0) is not None:
@@ -280,12 +285,14 @@ class Plan:
         router = self._router
         now = router._clock()
         health = router._health[attempt.upstream.name]
-        self._pending = None
         if self._delivered is not None and self._delivered[0] is attempt:
+            self._pending = None
             self._record_stream_end(attempt, outcome, health, now)
             return
-        self._log.append(_Tried(attempt.upstream.name, describe(outcome)))
         verdict = classify(outcome, attempt.upstream)
+        # Only once it is classified: if classifying raised, `close()` must still give back a claimed probe.
+        self._pending = None
+        self._log.append(_Tried(attempt.upstream.name, describe(outcome)))
         self._verdicts.append(verdict)
         if verdict is Verdict.DELIVER:
             self._delivered = (attempt, outcome)
@@ -316,9 +323,10 @@ class Plan:
             health.record_failure(now)
             self._failures += 1
         elif verdict is Verdict.MISSING:
+            # Like a throttle, it spends no retry: every usable upstream is asked before the
+            # caller hears that nobody serves the model.
             health.release(now)
             self._missing.append(attempt)
-            self._failures += 1
         else:
             health.release(now)
             self._ended = True
@@ -364,6 +372,20 @@ class Plan:
         # retry on top of the router's own.
         return router._no_upstream_reply({"attempts": self._attempts()}, {**self._tried(), **DO_NOT_RETRY})
 
+    def proxy_error(self) -> Reply:
+        """500 `proxy_error`: the adapter failed while handling the request (a fault of the proxy's own, logged
+        there), with this request's attempts. Clients may retry it: no upstream is blamed."""
+        return self._synthetic(500, "proxy_error", "The proxy failed while handling the request; its log has the details.", error_type="server_error")
+
+    def shutting_down(self, reason: str) -> Reply:
+        """503 `proxy_shutting_down` with `connection: close`: the gateway is stopping before this request was
+        answered, and stopped the attempt in flight (recorded as `Interrupted(reason)`: nobody's fault).
+        Clients may retry it, elsewhere: this process takes no further request."""
+        if self._pending is not None and self._delivered is None:
+            self.record(self._pending, Interrupted(reason))
+        message = "The proxy is shutting down and stopped the request before it was answered; retry it."
+        return self._synthetic(503, "proxy_shutting_down", message, {"connection": "close"}, "service_unavailable")
+
     def __enter__(self) -> Plan:
         return self
 
@@ -391,8 +413,8 @@ class Plan:
         headers.update(self._served_by(attempt.upstream.name))
         return Reply(error.status, headers, error.body)
 
-    def _synthetic(self, status: int, code: str, message: str, extra_headers: dict[str, str] | None = None) -> Reply:
-        body = {"error": {"message": message, "type": "upstream_error", "code": code, "attempts": self._attempts()}}
+    def _synthetic(self, status: int, code: str, message: str, extra_headers: dict[str, str] | None = None, error_type: str = "upstream_error") -> Reply:
+        body = {"error": {"message": message, "type": error_type, "code": code, "attempts": self._attempts()}}
         headers = {"content-type": "application/json"}
         headers.update(self._tried())
         headers.update(extra_headers or {})

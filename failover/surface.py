@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Mapping
 
 from .config import Upstream
+from .endpoints import json_object
 
 # Caller headers passed upstream; credentials go through untouched, nothing else leaks.
 _FORWARDED = ("authorization", "api-key", "content-type", "accept", "openai-organization", "openai-project")
-# Never relayed: hop-by-hop headers describe one connection, or an encoding the client already
-# undid; `date` and `server` belong to whoever answers the caller (the gateway's HTTP server), and
-# relaying the upstream's too sends two of each, which clients reject (aiohttp refuses a duplicate
-# Server, vllm-project/production-stack#998) and proxies log (open-webui/open-webui#29824).
-_NOT_RELAYED = frozenset(
-    {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "content-length", "content-encoding", "date", "server"}
-)
+# Upstream response headers the caller may see: what describes the answer itself (its media type) and what
+# model APIs send for their callers: request ids (OpenAI and vLLM `x-request-id`, API Management's
+# `apim-request-id`), `openai-*` (processing time, version, organization, project), rate-limit state
+# (`x-ratelimit-*`, OpenAI and Azure OpenAI) and Azure's `x-ms-*` (region, deployment, content filtering).
+# Everything else stays behind: hop-by-hop fields; `date` and `server`, which belong to whoever answers the
+# caller (two of each are refused by aiohttp and logged by proxies: vllm-project/production-stack#998,
+# open-webui/open-webui#29824); fields about the upstream's own site (`set-cookie`, `alt-svc`,
+# `strict-transport-security`, `location`); `x-should-retry`, which the router alone sets; and the length
+# and encoding of a body the gateway re-frames.
+_RELAYED = frozenset({"content-type", "x-request-id", "apim-request-id"})
+_RELAYED_PREFIXES = ("openai-", "x-ratelimit-", "x-ms-")
 # OpenAI's SDKs obey it before any status rule (openai-python `_base_client.py`, `_should_retry`).
 SHOULD_RETRY_HEADER = "x-should-retry"
 # Error codes of a 404 meaning "this upstream does not serve that model" rather than "no such route":
@@ -35,12 +39,10 @@ class UpstreamRequest:
 
 
 def wants_stream(body: bytes) -> bool:
-    """Whether the JSON body asks for a stream (`"stream": true`); False for a body that is not JSON."""
-    try:
-        document = json.loads(body)
-    except ValueError:
-        return False  # the upstream will refuse it; it is not the proxy's call
-    return isinstance(document, dict) and document.get("stream") is True
+    """Whether the JSON body asks for a stream (`"stream": true`); False for a body that is not a JSON
+    object: the upstream will refuse it, which is not the proxy's call."""
+    document = json_object(body)
+    return document is not None and document.get("stream") is True
 
 
 def forwarded_headers(caller_headers: Mapping[str, str]) -> dict[str, str]:
@@ -60,16 +62,26 @@ def upstream_headers(upstream: Upstream, request: UpstreamRequest, environ: Mapp
 
 
 def relayable_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """The upstream's response headers the caller may see (lower-case names)."""
-    return {k.lower(): v for k, v in headers.items() if k.lower() not in _NOT_RELAYED}
+    """The upstream's response headers (lower-case names) the caller may see: the allow-list above, and
+    only values of visible ASCII characters and spaces.
+
+    A value beyond that cannot be relayed as it came: starlette encodes header values as Latin-1 and
+    raises UnicodeEncodeError on anything else (Kludex/starlette#790), aiohttp has already decoded the
+    upstream's bytes as UTF-8 (invalid bytes as surrogates), and re-encoding would change them. RFC 9110
+    5.5 limits field values to visible ASCII in practice (obs-text is opaque); proxies that copied such a
+    value failed the whole answer (dotnet/yarp#440, fastify/fastify-http-proxy#343). The header is dropped.
+    """
+    return {
+        name: value
+        for name, value in headers.items()
+        if (name in _RELAYED or name.startswith(_RELAYED_PREFIXES)) and value.isascii() and value.isprintable()
+    }
 
 
 def missing_model(body: bytes) -> bool:
     """Whether a 404 body says the upstream lacks the model or deployment (not that the route is unknown)."""
-    try:
-        error = json.loads(body).get("error")
-    except (ValueError, AttributeError):
-        return False
+    document = json_object(body)
+    error = document.get("error") if document is not None else None
     return isinstance(error, dict) and error.get("code") in _MISSING_MODEL_CODES
 
 

@@ -163,7 +163,7 @@ class UpstreamStream:
         self._events = events(response.content.iter_any())
         assert endpoint.event_kind is not None, f"{endpoint.path} does not stream"
         self._kind = endpoint.event_kind
-        self._deadline = deadline
+        self.deadline = deadline  # loop time: the request's deadline, which ends the stream
         self._idle = idle
         self._timer: asyncio.Timeout | None = None
         self._interrupted: str | None = None
@@ -202,7 +202,7 @@ class UpstreamStream:
         """The events after the commit, as they arrive; afterwards `end` says how the stream ended."""
         loop = asyncio.get_running_loop()
         try:
-            quiet_until = min(loop.time() + self._idle, self._deadline)
+            quiet_until = min(loop.time() + self._idle, self.deadline)
             while self._interrupted is None:
                 try:
                     async with self._timing(quiet_until):
@@ -231,7 +231,7 @@ class UpstreamStream:
                     self.end = Success(self.status) if kind is Kind.END else StreamFailed(error_summary(event.data))
                     await self._read_to_the_end()
                     return
-                quiet_until = min(loop.time() + self._idle, self._deadline)
+                quiet_until = min(loop.time() + self._idle, self.deadline)
             self.end = Interrupted(self._interrupted)
         finally:
             await self.aclose()
@@ -269,7 +269,7 @@ class UpstreamStream:
     def _silence(self, limit: float) -> Outcome:
         if self._interrupted is not None:
             return Interrupted(self._interrupted)
-        if limit >= self._deadline:
+        if limit >= self.deadline:
             return DeadlineReached()
         return StreamBroken(f"stalled: no event for {self._idle:g} s")
 

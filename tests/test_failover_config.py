@@ -135,7 +135,11 @@ def _upstreams(*entries: dict) -> dict:
         ([{"url": "https://GW.example.net/openai"}, {"url": "https://gw.example.net:443/openai"}], {}, ["upstreams[1] (u1).url 'https://gw.example.net:443/openai' is also upstreams[0] (u0)"]),
         ([{"url": "https://gw.example.net", "headers_from_env": {"api-key": "AZURE_KEY"}}], {}, ["upstreams[0] (u0).headers_from_env.api-key: environment variable AZURE_KEY is unset or empty"]),
         ([{"url": "https://gw.example.net", "headers_from_env": {"api-key": "AZURE_KEY"}}], {"AZURE_KEY": ""}, ["upstreams[0] (u0).headers_from_env.api-key"]),
-        # Not mistakes: other ports, other paths, a set variable, /v1 in the middle of a path.
+        ([{"url": "http://gw.example.net/openai", "headers_from_env": {"api-key": "AZURE_KEY"}}], {"AZURE_KEY": "k"},
+         ["upstreams[0] (u0).url 'http://gw.example.net/openai' is plain http:// but carries api-key from headers_from_env: use https://"]),
+        # Not mistakes: other ports, other paths, a set variable, /v1 in the middle of a path, plain http to this
+        # machine or without a credential of the router's.
+        ([{"url": "http://127.0.0.1:9001", "headers_from_env": {"api-key": "K"}}, {"url": "http://10.0.1.5"}], {"K": "k"}, []),
         ([{"url": "http://127.0.0.1:9001"}, {"url": "http://127.0.0.1:9002"}, {"url": "http://127.0.0.1:9001/other"}], {}, []),
         ([{"url": "https://gw.example.net/v1beta", "headers_from_env": {"api-key": "AZURE_KEY"}}], {"AZURE_KEY": "k"}, []),
         ([{"url": "https://gw.example.net/v1/openai"}], {}, []),

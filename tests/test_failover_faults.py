@@ -6,6 +6,7 @@ what the caller got.
 
 import asyncio
 import json
+import socket
 import time
 from collections import Counter
 
@@ -467,6 +468,43 @@ def test_faults_of_one_upstream_fail_over_and_count_against_it(fault, monkeypatc
     assert seen_a == 2 and state is State.OPEN
 
 
+def test_a_model_only_the_third_upstream_serves_is_reached_without_spending_the_retry():
+    async def scenario():
+        async with regions("a", "b", "c") as (a, b, c):
+            a.mode, b.mode = "model-not-found", "deployment-not-found"
+            async with gateway(config_doc([a, b, c])) as (client, router):  # max_retries: 1
+                found = await client.post("/v1/chat/completions", json=chat())
+                c.mode = "model-not-found"
+                nowhere = await client.post("/v1/chat/completions", json=chat())
+                return found, nowhere, [len(f.seen) for f in (a, b, c)]
+
+    found, nowhere, seen = run(scenario())
+    assert found.status_code == 200 and served_by(found) == "c" and found.headers["x-failover-attempts"] == "3"
+    # Nobody serves it: every upstream was asked, and the 404 says so.
+    assert nowhere.status_code == 404 and nowhere.headers["x-failover-attempts"] == "3"
+    assert nowhere.json()["error"]["code"] == "model_not_found"
+    assert seen == [2, 2, 2]
+
+
+def test_an_upstream_redirect_fails_over_and_is_never_relayed():
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            a.mode = "redirect"
+            async with gateway(config_doc([a, b])) as (client, router):
+                moved = [await client.post("/v1/chat/completions", json=chat(stream=stream)) for stream in (False, True)]
+                b.mode = "redirect"
+                await asyncio.sleep(FAST_BREAKER["base_ejection"])  # a's ejection ends: both are tried again
+                everywhere = await client.post("/v1/chat/completions", json=chat())
+                return moved, everywhere, len(a.seen), [s.path for s in b.seen]
+
+    moved, everywhere, seen_a, b_paths = run(scenario())
+    for response in moved:
+        assert response.status_code == 200 and served_by(response) == "b" and "location" not in response.headers
+    assert everywhere.status_code == 503 and "location" not in everywhere.headers
+    assert [a["outcome"] for a in everywhere.json()["error"]["attempts"]] == ["http_307", "http_307"]
+    assert seen_a == 3 and "/elsewhere" not in " ".join(b_paths)  # never followed
+
+
 def test_a_callers_own_key_refused_goes_back_unchanged_after_one_attempt():
     async def scenario():
         async with regions("a", "b") as (a, b):
@@ -525,7 +563,9 @@ def test_a_caller_who_leaves_while_the_router_waits_cancels_the_attempt_and_plan
     assert health.state(time.monotonic()) is State.CLOSED and health._consecutive_failures == 0  # not a's failure
 
 
-def test_a_caller_who_leaves_mid_stream_cancels_the_upstream_stream():
+def test_a_caller_who_leaves_mid_stream_cancels_the_upstream_stream(caplog):
+    caplog.set_level("INFO", logger="failover")
+
     async def scenario():
         async with regions("a") as (a,):
             a.mode = "slow"  # 200 events, one every 50 ms
@@ -541,6 +581,35 @@ def test_a_caller_who_leaves_mid_stream_cancels_the_upstream_stream():
     caller_left_at, left, health = run(scenario())
     assert caller_left_at is not None and caller_left_at - left < 0.5
     assert health.state(time.monotonic()) is State.CLOSED and health._consecutive_failures == 0
+    assert "event=caller_left method=POST path=/v1/chat/completions upstream=a attempt=1" in caplog.messages
+
+
+def test_a_caller_who_stops_reading_a_stream_holds_the_upstream_no_longer_than_the_deadline(monkeypatch, caplog):
+    monkeypatch.setattr("failover.gateway._SEND_GRACE_SECONDS", 0.2)
+    caplog.set_level("INFO", logger="failover")
+    # Events big enough to fill the socket buffers between the gateway and a caller who reads nothing.
+    big = b"data: " + json.dumps({"choices": [{"index": 0, "delta": {"content": "x" * 60_000}}]}).encode() + b"\n\n"
+
+    async def scenario():
+        async with regions("a") as (a,):
+            a.mode, a.raw_stream = "raw", [big] * 200
+            async with gateway(config_doc([a], timeouts={**FAST_TIMEOUTS, "total": 0.5})) as (client, router):
+                loop = asyncio.get_running_loop()
+                with socket.socket() as caller:
+                    caller.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                    caller.setblocking(False)
+                    await loop.sock_connect(caller, (client.base_url.host, client.base_url.port))
+                    body = json.dumps(chat(stream=True)).encode()
+                    head = b"POST /v1/chat/completions HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body)
+                    await loop.sock_sendall(caller, head + body)
+                    sent_at = time.monotonic()
+                    await until(lambda: bool(a.seen) and a.seen[0].caller_left_at is not None, within=5.0)
+                    return a.seen[0].caller_left_at, sent_at, router.health("a")
+
+    closed_at, sent_at, health = run(scenario())
+    assert closed_at is not None and closed_at - sent_at < 0.5 + 0.2 + 1.0  # the deadline and the grace, not the caller's whim
+    assert "event=caller_not_reading method=POST path=/v1/chat/completions upstream=a attempt=1" in caplog.messages
+    assert health._consecutive_failures == 0  # the caller's doing, not the upstream's
 
 
 def test_a_flowing_stream_cut_by_the_request_deadline_says_so_and_blames_no_region():
@@ -558,3 +627,164 @@ def test_a_flowing_stream_cut_by_the_request_deadline_says_so_and_blames_no_regi
         data = sse_data(response.text)
         assert "[DONE]" not in data and json.loads(data[-1])["error"]["code"] == "deadline_exceeded"
     assert state is State.CLOSED  # two deadlines with a threshold of two: a healthy region is not ejected
+
+
+# --- what an upstream sends that the gateway must survive, and must not pass on --------------------
+
+
+def raw_answer(status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> bytes:
+    """One HTTP/1.1 response with a content length, header bytes exactly as given."""
+    head = b"HTTP/1.1 %d X\r\n" % status + b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+    return head + b"content-length: %d\r\n\r\n" % len(body) + body
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+ANSWER = json.dumps({"id": "c", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}).encode()
+STREAMED = f"data: {CHUNK}\n\ndata: [DONE]\n\n".encode()
+# Headers an upstream may send: the caller gets what describes the answer and what model APIs send for
+# it, as ASCII; never what belongs to the upstream's own site, and never a value that cannot be relayed as it came.
+ODD_HEADERS = [
+    (b"x-request-id", b"req-1"),
+    (b"apim-request-id", b"apim-1"),
+    (b"x-ratelimit-remaining-tokens", b"9000"),
+    (b"openai-processing-ms", b"12"),
+    (b"x-ms-region", b"East US"),
+    (b"openai-model", "made with \u2764".encode()),  # UTF-8 beyond Latin-1
+    (b"x-ms-deployment-name", b"caf\xe9"),  # not UTF-8 at all
+    (b"x-powered-by", "made with \u2764".encode()),
+    (b"set-cookie", b"session=1; Path=/"),
+    (b"set-cookie", b"affinity=2; Path=/"),
+    (b"alt-svc", b'h3=":443"'),
+    (b"strict-transport-security", b"max-age=31536000"),
+    (b"x-should-retry", b"true"),
+]
+RELAYED = {"x-request-id": "req-1", "apim-request-id": "apim-1", "x-ratelimit-remaining-tokens": "9000", "openai-processing-ms": "12", "x-ms-region": "East US"}
+
+
+def test_upstream_headers_are_relayed_by_an_allow_list_and_only_as_ascii():
+    streamed_head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=iso-8859-1\r\ntransfer-encoding: chunked\r\n"
+
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            a.mode = "raw-response"
+            async with gateway(config_doc([a, b])) as (client, router):
+                a.raw_response = [raw_answer(200, [(b"content-type", b"application/json; charset=utf-8"), *ODD_HEADERS], ANSWER)]
+                whole = [await client.post("/v1/chat/completions", json=chat()) for _ in range(2)]  # the connection stays usable
+                a.raw_response = [streamed_head + b"".join(n + b": " + v + b"\r\n" for n, v in ODD_HEADERS) + b"\r\n", chunk(STREAMED), b"0\r\n\r\n"]
+                streamed = await client.post("/v1/chat/completions", json=chat(stream=True))
+                return whole, streamed, len(b.seen)
+
+    whole, streamed, seen_b = run(scenario())
+    assert seen_b == 0  # an odd header is no reason to fail over
+    for response in (*whole, streamed):
+        assert response.status_code == 200 and served_by(response) == "a"
+        relayed = {k: v for k, v in response.headers.items() if not k.startswith("x-failover-") and k not in ("date", "content-length", "transfer-encoding")}
+        expected_type = "application/json; charset=utf-8" if response is not streamed else "text/event-stream; charset=utf-8"
+        extra = {"cache-control": "no-cache"} if response is streamed else {}
+        assert relayed == {**RELAYED, "content-type": expected_type, **extra}
+    assert [r.json()["choices"][0]["message"]["content"] for r in whole] == ["ok", "ok"]
+    assert sse_data(streamed.text)[-1] == "[DONE]"
+
+
+def test_a_retry_after_that_is_no_number_holds_the_upstream_for_the_default_cooldown():
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            a.mode, a.retry_after = "http-429", "\u00b2"  # "²": str.isdigit() is True, float() raises
+            async with gateway(config_doc([a, b])) as (client, router):
+                responses = [await client.post("/v1/chat/completions", json=chat()) for _ in range(2)]
+                return responses, len(a.seen), router.health("a").unavailable(time.monotonic())
+
+    responses, seen_a, unavailable = run(scenario())
+    assert [(r.status_code, served_by(r), r.headers["x-failover-attempts"]) for r in responses] == [(200, "b", "2"), (200, "b", "1")]
+    assert seen_a == 1 and unavailable is not None and unavailable.value == "rate_limited"
+
+
+def test_json_nested_deeper_than_the_parser_goes_is_no_answer_and_no_crash():
+    deep = b"[" * 100_000 + b"]" * 100_000
+
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            async with gateway(config_doc([a, b])) as (client, router):
+                a.mode, a.raw_response = "raw-response", [raw_answer(200, [(b"content-type", b"application/json")], b'{"choices": ' + deep + b"}")]
+                from_upstream = await client.post("/v1/chat/completions", json=chat())
+                a.mode = "none"
+                from_caller = await client.post("/v1/chat/completions", content=b'{"stream": ' + deep + b"}", headers={"content-type": "application/json"})
+                return from_upstream, from_caller
+
+    from_upstream, from_caller = run(scenario())
+    assert from_upstream.status_code == 200 and served_by(from_upstream) == "b"  # a's answer was a bad one: failed over
+    assert from_caller.status_code == 200 and served_by(from_caller) == "a"  # not a stream request: passed on whole
+
+
+def test_a_fault_of_the_gateways_own_is_an_openai_shaped_500_on_a_connection_that_stays_usable(monkeypatch):
+    from failover.router import Plan
+
+    result = Plan.result
+    calls = []
+
+    def fails_once(plan):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        return result(plan)
+
+    monkeypatch.setattr(Plan, "result", fails_once)
+
+    async def scenario():
+        async with regions("a") as (a,):
+            async with gateway(config_doc([a])) as (client, router):
+                failed = await client.post("/v1/chat/completions", json=chat())
+                after = await client.post("/v1/chat/completions", json=chat())
+                return failed, after, [seen.connection for seen in a.seen]
+
+    failed, after, _ = run(scenario())
+    error = failed.json()["error"]
+    assert failed.status_code == 500 and error["code"] == "proxy_error" and error["type"] == "server_error"
+    assert error["attempts"] == [{"upstream": "a", "outcome": "success"}] and failed.headers["x-failover-attempts"] == "1"
+    assert "connection" not in failed.headers  # kept alive: the next request needs no new connection
+    assert after.status_code == 200 and served_by(after) == "a"
+
+
+def test_a_fault_of_the_gateways_own_mid_stream_ends_it_with_an_error_event(monkeypatch):
+    from failover.transport import UpstreamStream
+
+    async def breaks(stream):
+        raise RuntimeError("a bug")
+        yield b""  # an async generator
+
+    monkeypatch.setattr(UpstreamStream, "rest", breaks)
+
+    async def scenario():
+        async with regions("a") as (a,):
+            async with gateway(config_doc([a])) as (client, router):
+                response = await client.post("/v1/chat/completions", json=chat(stream=True))
+                return response, router.health("a")
+
+    response, health = run(scenario())
+    data = sse_data(response.text)
+    assert response.status_code == 200 and "[DONE]" not in data
+    assert json.loads(data[0])["choices"] and json.loads(data[-1])["error"]["code"] == "proxy_error"
+    assert health._consecutive_failures == 0 and health.unavailable(time.monotonic()) is None
+
+
+def test_an_upstream_error_message_cannot_forge_a_log_line(caplog):
+    caplog.set_level("INFO", logger="failover")
+    forged = "boom\n2026-01-01 00:00:00,000 failover.breaker INFO event=breaker_closed upstream=b"
+    error = json.dumps({"error": {"message": forged, "type": "server_error", "code": "oops"}})
+
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            a.mode, a.raw_stream = "raw", [f"data: {CHUNK}\n\n".encode(), f"event: error\ndata: {error}\n\n".encode()]
+            async with gateway(config_doc([a, b])) as (client, _):
+                return await client.post("/v1/chat/completions", json=chat(stream=True))
+
+    response = run(scenario())
+    assert json.loads(sse_data(response.text)[-1])["error"]["code"] == "upstream_stream_broken"
+    lines = [record.getMessage() for record in caplog.records if record.name.startswith("failover")]
+    assert all("\n" not in line for line in lines)
+    assert [line for line in lines if line.startswith("event=stream_broken")] == [
+        'event=stream_broken upstream=a attempt=1 outcome="stream_broken: error event (oops: boom\\n2026-01-01 00:00:00,000 failover.breaker INFO event=breaker_closed upstream=b)"'
+    ]

@@ -7,6 +7,8 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -135,25 +137,37 @@ def test_the_command_line_documents_its_options_and_offers_only_fail_modes_it_ca
     assert stderr.startswith("failover: refusing to start: argument --fail-mode: invalid choice: 'raw'") and "see python -m failover fake-upstream --help" in stderr
 
 
-def test_ctrl_c_during_a_stream_ends_it_with_the_error_event(tmp_path):
-    with regions_in_thread("a") as (_, (a,)):
-        a.mode = "slow"  # 200 events, one every 50 ms: still streaming when the gateway is stopped
+def test_ctrl_c_ends_a_stream_with_the_error_event_and_answers_a_waiting_request_503(tmp_path):
+    with regions_in_thread("a") as (host, (a,)):
+        # 200 events, one every 50 ms: still streaming when the gateway is stopped; the next request gets no answer.
+        a.mode = "slow"
+        a.script.extend(["slow", "hang"])
         config_path = tmp_path / "gateway.yaml"
         config_path.write_text(yaml.safe_dump(config_doc([a], timeouts={"connect": 1, "first_byte": 5, "total": 30, "stream_idle": 5})))
         process, base_url = start_gateway(config_path)
         try:
-            with httpx.Client(base_url=base_url, timeout=10) as client:
+            with httpx.Client(base_url=base_url, timeout=10) as client, ThreadPoolExecutor(1) as pool:
                 with client.stream("POST", "/v1/chat/completions", json=chat(stream=True)) as response:
                     lines = response.iter_lines()
                     assert next(line for line in lines if line.startswith("data:"))
+                    waiting = pool.submit(httpx.post, f"{base_url}/v1/chat/completions", json=chat(), timeout=10)
+                    deadline = time.monotonic() + 5
+                    while len(a.seen) < 2 and time.monotonic() < deadline:
+                        time.sleep(0.01)
                     process.send_signal(signal.SIGINT)
                     rest = list(lines)  # read to the end: a cut stream would raise here
+                answered = waiting.result(timeout=10)
         finally:
             exit_code = process.wait(timeout=10)
-            process.communicate(timeout=10)
+            _, stderr = process.communicate(timeout=10)
     data = [line[5:].strip() for line in rest if line.startswith("data:")]
     assert "[DONE]" not in data and "event: error" in rest
     assert json.loads(data[-1])["error"]["code"] == "proxy_shutting_down"
+    # The request still waiting for its upstream: OpenAI's shape, not uvicorn's bare 500 after it cancels the task.
+    assert answered.status_code == 503 and answered.json()["error"]["code"] == "proxy_shutting_down"
+    assert answered.headers["connection"] == "close" and answered.headers["x-failover-attempts"] == "1"
+    assert a.seen[1].caller_left_at is not None  # its upstream request was closed, not abandoned
+    assert "Cancel 1 running task" not in stderr and "Exception in ASGI application" not in stderr
     assert exit_code == 0
 
 

@@ -145,6 +145,9 @@ DEPLOYMENT_NOT_FOUND = json.dumps({"error": {"code": "DeploymentNotFound", "mess
         (HttpError(503, {"retry-after": "soon"}), FLEET, Verdict.FAILED),
         (HttpError(500), FLEET, Verdict.FAILED),
         (HttpError(503), FLEET, Verdict.FAILED),
+        (HttpError(301, {"location": "https://a/v1/chat/completions"}), FLEET, Verdict.FAILED),  # never followed, never relayed
+        (HttpError(307, {"location": "http://a/elsewhere"}), AZURE, Verdict.FAILED),
+        (HttpError(304), FLEET, Verdict.FAILED),
         (ConnectError(), FLEET, Verdict.FAILED),
         (FirstByteTimeout(), FLEET, Verdict.FAILED),
         (StreamBroken("cut"), FLEET, Verdict.FAILED),
@@ -292,6 +295,9 @@ WALL = 1_700_000_000.0  # Tue, 14 Nov 2023 22:13:20 GMT
         ({"retry-after-ms": "250.5", "retry-after": "9"}, 0.2505),
         ({"retry-after-ms": "soon", "retry-after": "9"}, 9.0),
         ({"retry-after": "soon"}, None),
+        ({"retry-after": "²"}, None),  # str.isdigit() says yes, float() raises
+        ({"retry-after": "١٢"}, None),  # digits, but not ASCII ones
+        ({"retry-after-ms": "²", "retry-after": "3"}, 3.0),
         ({"retry-after": "-5"}, None),
         ({"retry-after": "1.5"}, None),
         ({"retry-after": ""}, None),
@@ -406,6 +412,35 @@ def test_abandoned_probe_is_released_when_the_plan_closes():
     assert router.health("a").unavailable(clock()) is None
 
 
+def test_a_probe_whose_outcome_could_not_be_judged_is_released_when_the_plan_closes(monkeypatch):
+    clock = FakeClock()
+    router = make_router(clock=clock)
+    fail(router, "a", 2)
+    clock.advance(10.0)
+
+    def unjudgeable(outcome, upstream):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr("failover.router.classify", unjudgeable)
+    with pytest.raises(RecursionError), router.begin() as plan:
+        plan.record(next(plan), Success())
+    assert router.health("a").unavailable(clock()) is None  # not held until timeouts.total
+
+
+def test_a_shutdown_answers_503_names_the_stopped_attempt_and_blames_nobody():
+    clock = FakeClock()
+    router = make_router(clock=clock)
+    fail(router, "a", 2)
+    clock.advance(10.0)  # a is half-open: the stopped attempt is its probe
+    with router.begin() as plan:
+        next(plan)
+        reply = plan.shutting_down("the proxy is shutting down")
+    error = json.loads(reply.body)["error"]
+    assert reply.status == 503 and reply.headers["connection"] == "close" and reply.headers["x-failover-attempts"] == "1"
+    assert error["code"] == "proxy_shutting_down" and error["attempts"] == [{"upstream": "a", "outcome": "interrupted: the proxy is shutting down"}]
+    assert router.health("a").unavailable(clock()) is None  # the probe is given back, the breaker did not move
+
+
 def test_stream_broken_after_delivery_counts_toward_the_breaker_but_keeps_the_reply():
     clock = FakeClock()
     router = make_router(clock=clock)
@@ -518,14 +553,21 @@ def test_a_callers_own_key_refused_goes_back_unchanged():
 
 def test_a_missing_model_fails_over_and_counts_only_where_another_upstream_serves_it():
     clock = FakeClock()
-    router = make_router(clock=clock, max_retries=2)
+    router = make_router(clock=clock)
     missing = HttpError(404, {"content-type": "application/json"}, MODEL_NOT_FOUND)
     for _ in range(2):
         tried, reply = serve(router, {"a": missing})
         assert tried == ["a", "b"] and reply.status == 200
     assert router.health("a").state(clock()) is State.OPEN  # b serves the model: a lacks it
-    # A model nobody serves is the caller's mistake: the 404 goes back as is, and no breaker moves.
-    router = make_router(clock=clock, max_retries=2)
+    # A missing model spends no retry (max_retries is 1): only the third upstream serves it, and it is reached.
+    router = make_router(clock=clock)
+    tried, reply = serve(router, {"a": missing, "b": missing})
+    assert tried == ["a", "b", "c"] and reply.status == 200 and reply.headers["x-failover-upstream"] == "c"
+    # ...and the retry a real failure may have is still there after them.
+    tried, reply = serve(make_router(clock=clock), {"a": missing, "b": HttpError(500)})
+    assert tried == ["a", "b", "c"] and reply.status == 200
+    # A model nobody serves is the caller's mistake: every upstream is asked, the 404 goes back as is, and no breaker moves.
+    router = make_router(clock=clock)
     for _ in range(3):
         tried, reply = serve(router, {name: missing for name in "abc"})
         assert tried == ["a", "b", "c"] and reply.status == 404 and reply.body == MODEL_NOT_FOUND
@@ -583,3 +625,21 @@ def test_log_values_are_quoted_only_when_they_would_break_the_line():
 
     line = logfmt(event="attempt_failed", upstream="eu west", outcome="stream_broken: error event (code: x=1)", attempt=2, seconds=1.5, region=None, quote='say "hi"')
     assert line == 'event=attempt_failed upstream="eu west" outcome="stream_broken: error event (code: x=1)" attempt=2 seconds=1.500 region=- quote="say \\"hi\\""'
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        ("a\n2026-01-01 00:00:00,000 failover.breaker INFO event=breaker_closed upstream=u1", '"a\\n2026-01-01 00:00:00,000 failover.breaker INFO event=breaker_closed upstream=u1"'),
+        ("cr\rlf", '"cr\\rlf"'),
+        ("next\u2028line\x85too", '"next\\u2028line\\x85too"'),
+        ("\x1b[31mred", '"\\x1b[31mred"'),  # a terminal escape sequence
+        ("caf\u00e9", "caf\u00e9"),  # printable: as it is
+        ("back\\slash", '"back\\\\slash"'),
+    ],
+)
+def test_a_log_value_can_never_end_the_line_or_start_another(value, written):
+    from failover.logfmt import logfmt
+
+    line = logfmt(outcome=value)
+    assert line == f"outcome={written}" and line.isprintable()
