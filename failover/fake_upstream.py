@@ -89,8 +89,9 @@ class FakeUpstream:
     mode: one of FAIL_MODES (`none` answers normally), changeable while it runs; `script` holds one-shot
     modes used before it; retry_after: the Retry-After of `http-429`; pace: seconds between slow events;
     flavor: `openai` or `azure`, the shape of its model list. `raw_stream` holds the event-stream body
-    parts of the `raw` mode; `raw_response` the byte strings the `raw-response` mode writes one by one
-    and `raw_end` (one of RAW_ENDS) what it does next. Every request is appended to `seen`.
+    parts of the `raw` mode; `raw_response` the byte strings the `raw-response` mode writes one by one,
+    `raw_pause` seconds apart, and `raw_end` (one of RAW_ENDS) what either raw mode does next (for
+    `raw`, `keep` sends the last chunk first). Every request is appended to `seen`.
     Raises ValueError for an unknown mode or flavor.
     """
 
@@ -107,6 +108,7 @@ class FakeUpstream:
         self.raw_stream: list[bytes] = []
         self.raw_response: list[bytes] = []
         self.raw_end = "keep"
+        self.raw_pause = 0.0
         self.script: deque[str] = deque()  # one-shot modes used before `mode`
         # When set, streams pause after their first event until it is set: shows a stream is relayed as it comes.
         self.gate: asyncio.Event | None = None
@@ -215,7 +217,7 @@ class FakeUpstream:
         if mode == "raw":
             for part in self.raw_stream:
                 await self._chunk(writer, part)
-            return await self._last_chunk(writer)
+            return await self._raw_end(seen, reader, writer, self._last_chunk)
         assert api.stream is not None
         events = api.stream(self, seen.body)
         for event in events.opening:
@@ -263,13 +265,22 @@ class FakeUpstream:
         return await self._last_chunk(writer)
 
     async def _raw_response(self, seen: Seen, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        if self.raw_end not in RAW_ENDS:
-            raise ValueError(f"unknown raw_end {self.raw_end!r}; choose from {', '.join(RAW_ENDS)}")
-        for part in self.raw_response:
+        for index, part in enumerate(self.raw_response):
+            if index and self.raw_pause:
+                await asyncio.sleep(self.raw_pause)
             writer.write(part)
             await writer.drain()
+        return await self._raw_end(seen, reader, writer)
+
+    async def _raw_end(self, seen: Seen, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, last: Callable | None = None) -> bool:
+        """Does `raw_end`; True when the connection is kept for the next request. `last` writes what ends the body."""
+        if self.raw_end not in RAW_ENDS:
+            raise ValueError(f"unknown raw_end {self.raw_end!r}; choose from {', '.join(RAW_ENDS)}")
         if self.raw_end == "stall":
             await self._until_stopped_or_left(reader, seen)
+            return False
+        if self.raw_end == "keep" and last is not None:
+            await last(writer)
         return self.raw_end == "keep"
 
     async def _until_stopped_or_left(self, reader: asyncio.StreamReader, seen: Seen) -> None:
@@ -282,7 +293,8 @@ class FakeUpstream:
         done, pending = await asyncio.wait((left, stopping), timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
-        if left in done and not left.exception() and left.result() == b"":
+        # The peer closed (end of stream) or reset the connection (it closed with our bytes unread).
+        if left in done and (left.exception() is not None or left.result() == b""):
             seen.caller_left_at = time.monotonic()
         return bool(done)
 
