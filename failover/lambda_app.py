@@ -25,6 +25,7 @@ import logging
 import os
 import sys
 from typing import Mapping
+from urllib.parse import unquote_to_bytes
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -76,19 +77,31 @@ def lambda_app(environ: Mapping[str, str]) -> ASGIApp:
 
 
 def without_function_url_signature(app: ASGIApp) -> ASGIApp:
-    """Drops a SigV4 `authorization` header: it authenticated the caller to the function URL, not to a model.
+    """Drops the caller's SigV4 signature: it authenticated the caller to the function URL, not to a model.
 
-    Any other `authorization` (a model API key) passes on to the gateway as the caller sent it.
+    That is a SigV4 `authorization` header, and every `X-Amz-*` query parameter, where a presigned
+    request carries the same credentials (`X-Amz-Credential`, `X-Amz-Security-Token`,
+    `X-Amz-Signature`...: AWS "Authenticating requests: using query parameters"); the rest of the query
+    passes on byte for byte. Any other `authorization` (a model API key) passes on as the caller sent
+    it; other `x-amz-*` headers never pass (the gateway forwards headers by an allow-list).
     """
 
     async def unsigned(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             headers = [(name, value) for name, value in scope["headers"] if not (name == b"authorization" and value.startswith(b"AWS4-"))]
-            if len(headers) != len(scope["headers"]):
-                scope = {**scope, "headers": headers}
+            query = _without_amz_parameters(scope.get("query_string", b""))
+            if len(headers) != len(scope["headers"]) or query != scope.get("query_string", b""):
+                scope = {**scope, "headers": headers, "query_string": query}
         await app(scope, receive, send)
 
     return unsigned
+
+
+def _without_amz_parameters(query: bytes) -> bytes:
+    if b"amz" not in query.lower():
+        return query  # the common case, without splitting
+    kept = [part for part in query.split(b"&") if not unquote_to_bytes(part.partition(b"=")[0]).lower().startswith(b"x-amz-")]
+    return b"&".join(kept)
 
 
 def _misconfigured_app() -> Starlette:

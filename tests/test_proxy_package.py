@@ -119,6 +119,15 @@ def test_the_packaged_function_ends_a_broken_stream_with_the_error_event(running
     assert primary.seen[0].headers["authorization"] == "Bearer model-key"  # a model key is not a SigV4 signature
 
 
+def test_a_presigned_querys_signature_never_reaches_the_model(running):
+    # A SigV4 presigned request carries the caller's credentials in X-Amz-* query parameters.
+    base_url, _, (primary, _) = running
+    signed = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20260101%2Fus-east-1%2Flambda%2Faws4_request&X-Amz-Date=20260101T000000Z&X-Amz-Security-Token=token&X-Amz-SignedHeaders=host&X-Amz-Signature=abc"
+    response = httpx.post(f"{base_url}/v1/chat/completions?api-version=2024-10-21&{signed}&x%2Damz-expires=60&name=a%20b", json=chat(), timeout=10)
+    assert response.status_code == 200
+    assert primary.seen[-1].path == "/v1/chat/completions?api-version=2024-10-21&name=a%20b"
+
+
 def test_the_packaged_function_serves_every_endpoint_and_streams_responses_as_they_come(running):
     base_url, host, (primary, _) = running
     client = openai.OpenAI(base_url=f"{base_url}/v1", api_key="unused", default_headers={"Authorization": SIGV4}, max_retries=0, timeout=10)
