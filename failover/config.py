@@ -64,9 +64,10 @@ class Upstream:
 class Timeouts:
     """Time limits of one request, in seconds.
 
-    connect: to open a connection; first_byte: until the headers and, for a stream, its first content
-    event; total: the whole request, every attempt included; stream_idle: between events of a flowing
-    stream; min_attempt: the least of `total` that must remain to start another attempt.
+    connect: to open a connection; first_byte: until the headers and the first bytes of a whole body
+    or, for a stream, its first content event; total: the whole request, every attempt included;
+    stream_idle: between events of a flowing stream, and between the bytes of a whole body;
+    min_attempt: the least of `total` that must remain to start another attempt.
     """
 
     connect: float = 2.0
@@ -118,7 +119,10 @@ class Config:
     """A validated failover configuration (parse_config builds it; every duration in seconds).
 
     max_retries: failed attempts retried on another upstream (0-10); max_request_bytes: the largest
-    request body accepted, larger ones answered 413.
+    request body accepted, larger ones answered 413; max_response_bytes: the largest whole (not
+    streamed) upstream body read, after decompression; max_event_bytes: the largest single stream
+    event, and the most held for the caller before a stream's first content event. An upstream over
+    either response limit has failed that attempt (a bad answer or a broken stream) and is failed over.
     """
 
     topology: str
@@ -131,17 +135,26 @@ class Config:
     fallback: Fallback | None = None
     # Largest request body accepted, in bytes; a larger one is refused with 413 before it is read whole.
     max_request_bytes: int = 6 * 1024 * 1024
+    # Whole upstream bodies are read, and parsed, before they are relayed: this bounds what one request holds.
+    max_response_bytes: int = 64 * 1024 * 1024
+    # One event is decoded whole (a line is buffered until it ends): this bounds what one stream holds.
+    max_event_bytes: int = 16 * 1024 * 1024
 
 
 # The default matches the most a Lambda function URL passes to the function (6 MB invocation payload);
 # the cap keeps one request from holding an unbounded share of the gateway's memory.
 _REQUEST_BYTES_RANGE = (1024, 64 * 1024 * 1024)
+# A float embedding of 3072 dimensions is ~60 KB of JSON, so a batch of 1000 needs ~60 MB: the
+# default response limit takes it; the largest batches call for more, or for `encoding_format: base64`.
+_RESPONSE_BYTES_RANGE = (1024, 1024 * 1024 * 1024)
+# A Responses stream's final event carries the whole response object, images from tools included.
+_EVENT_BYTES_RANGE = (1024, 256 * 1024 * 1024)
 
 
 def parse_config(raw: Any) -> Config:
     """Build a validated `Config` from the decoded YAML/JSON document."""
     doc = _mapping(raw, "config")
-    _only_keys(doc, "", {"topology", "upstreams", "timeouts", "breaker", "rate_limit", "max_retries", "fallback", "max_request_bytes"})
+    _only_keys(doc, "", {"topology", "upstreams", "timeouts", "breaker", "rate_limit", "max_retries", "fallback", "max_request_bytes", "max_response_bytes", "max_event_bytes"})
     topology = doc.get("topology")
     if topology not in TOPOLOGIES:
         raise ConfigError("topology", topology, " or ".join(TOPOLOGIES))
@@ -152,7 +165,9 @@ def parse_config(raw: Any) -> Config:
     max_retries = _integer(doc.get("max_retries", 1), "max_retries", 0, 10)
     fallback = None if doc.get("fallback") is None else _parse_fallback(doc["fallback"])
     max_request_bytes = _integer(doc.get("max_request_bytes", Config.max_request_bytes), "max_request_bytes", *_REQUEST_BYTES_RANGE)
-    return Config(topology, upstreams, timeouts, breaker, rate_limit, max_retries, fallback, max_request_bytes)
+    max_response_bytes = _integer(doc.get("max_response_bytes", Config.max_response_bytes), "max_response_bytes", *_RESPONSE_BYTES_RANGE)
+    max_event_bytes = _integer(doc.get("max_event_bytes", Config.max_event_bytes), "max_event_bytes", *_EVENT_BYTES_RANGE)
+    return Config(topology, upstreams, timeouts, breaker, rate_limit, max_retries, fallback, max_request_bytes, max_response_bytes, max_event_bytes)
 
 
 def _parse_upstreams(raw: Any) -> tuple[Upstream, ...]:

@@ -50,7 +50,10 @@ class Endpoint:
     None when it is one. `event_kind(event)` classifies a dispatched stream event; it is None for an
     endpoint that never streams, whose requests are sent and answered whole whatever their body
     says. `error_event(message, code, last)` is the event that ends a stream which cannot complete,
-    in the endpoint's own error shape.
+    in the endpoint's own error shape. `end_is_answer` says whether the end event holds the whole
+    answer, so that a stream ending before any content is complete (the Responses API's final event
+    carries the response object, which may rightly hold no output, e.g. `response.incomplete` when
+    a content filter stopped it); a bare `[DONE]` before any content answers nothing.
     """
 
     path: str
@@ -58,6 +61,7 @@ class Endpoint:
     body_problem: Callable[[bytes], str | None]
     event_kind: EventKind | None = None
     error_event: ErrorEvent = openai_error_event
+    end_is_answer: bool = False
 
     @property
     def streams(self) -> bool:
@@ -225,7 +229,7 @@ def error_summary(data: str | bytes) -> str:
 CHAT_COMPLETIONS = Endpoint("/v1/chat/completions", "POST", choices_body_problem, choices_event_kind)
 COMPLETIONS = Endpoint("/v1/completions", "POST", choices_body_problem, choices_event_kind)
 EMBEDDINGS = Endpoint("/v1/embeddings", "POST", embeddings_body_problem)
-RESPONSES = Endpoint("/v1/responses", "POST", responses_body_problem, responses_event_kind, responses_error_event)
+RESPONSES = Endpoint("/v1/responses", "POST", responses_body_problem, responses_event_kind, responses_error_event, end_is_answer=True)
 MODELS = Endpoint("/v1/models", "GET", models_body_problem)
 # Every route the gateway serves, in the order of the docs.
 ENDPOINTS = (CHAT_COMPLETIONS, COMPLETIONS, EMBEDDINGS, RESPONSES, MODELS)

@@ -15,13 +15,16 @@ class Event:
 
     `type` is "message" when the stream named none; `data` is its `data:` lines joined with "\\n";
     `id` is the event's own `id:` field (None when it had none) and `retry` its valid `retry:` field
-    in milliseconds (None when absent or not only ASCII digits).
+    in milliseconds (None when absent or not only ASCII digits). `unfinished` marks an event the
+    stream ended inside, before its blank line: the standard discards it, and so do the endpoint
+    rules unless it is the stream's end marker (`sse.events`).
     """
 
     type: str = "message"
     data: str = ""
     id: str | None = None
     retry: int | None = None
+    unfinished: bool = False
 
     def encode(self) -> bytes:
         """The event in canonical wire form: LF line endings, one `data:` line per line of data, a blank line."""

@@ -126,7 +126,9 @@ class FakeUpstream:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeUpstream:
         """Listens on `host`:`port` (0: any free port) and returns itself; OSError when it cannot listen."""
         self._stopping = asyncio.Event()
-        self._server = await asyncio.start_server(self._connection, host, port, reuse_address=True)
+        # A backlog like a model server's (uvicorn's 2048), not asyncio's 100: a burst of connections
+        # beyond the backlog waits for a SYN retransmission (1 s), which no connect timeout here allows.
+        self._server = await asyncio.start_server(self._connection, host, port, reuse_address=True, backlog=2048)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

@@ -45,7 +45,7 @@ def create_app(config: Config, router: Router | None = None, caller_region: str 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with make_session(config.timeouts) as session:
-            app.state.transport = Transport(session, config.timeouts)
+            app.state.transport = Transport(session, config)
             yield
 
     async def health(request: Request) -> Response:

@@ -15,11 +15,19 @@ module corrects it:
   values >= 0 are kept (a "+5" or " 5" still passes; callers of an LLM API do not reconnect by it);
 - the standard dispatches nothing for a block without `data` (httpx-sse dispatches one when it
   carried `event`, `id` or `retry`): such an event, like one with empty data, has empty `data` and
-  is a keep-alive to the endpoint rules, never relayed.
+  is a keep-alive to the endpoint rules, never relayed;
+- the standard discards an event the stream ends inside (no blank line after it); it is yielded
+  with `unfinished=True` instead, for the endpoint rules to discard unless it is the end marker:
+  servers end streams with `data: [DONE]` and no blank line (openai/openai-node#2725), and a
+  complete answer must not then be reported as broken.
+
+Each event is also bounded: more than `max_event_bytes` since the last blank line raises
+`EventTooLarge` before they are buffered further (a line is held whole until it ends).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import AsyncIterable, AsyncIterator, Mapping
 
 import httpx
@@ -33,16 +41,71 @@ def is_event_stream(headers: Mapping[str, str]) -> bool:
     return headers.get("content-type", "").partition(";")[0].strip().lower() == "text/event-stream"
 
 
-async def events(chunks: AsyncIterable[bytes]) -> AsyncIterator[Event]:
+class EventTooLarge(Exception):
+    """An event grew past `limit` bytes (counted from the last blank line, on the raw stream) before it ended."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"an event larger than {limit} bytes")
+        self.limit = limit
+
+
+async def events(chunks: AsyncIterable[bytes], max_event_bytes: int | None = None) -> AsyncIterator[Event]:
     """Each event the byte stream `chunks` dispatches, as it arrives; whatever reading `chunks` raises passes through.
 
-    httpx-sse reads an `httpx.Response`: one wraps the bytes, whichever client fetched them.
+    Raises `EventTooLarge` once an event exceeds `max_event_bytes` (None: no limit). httpx-sse reads
+    an `httpx.Response`: one wraps the bytes, whichever client fetched them.
     """
-    response = httpx.Response(200, headers={"content-type": "text/event-stream"}, content=chunks)
+    ending = _Ending()
+    response = httpx.Response(200, headers={"content-type": "text/event-stream"}, content=ending.track(chunks, max_event_bytes))
     response.encoding = "utf-8-sig"  # the standard's decoding: UTF-8, one leading BOM dropped
     last_id = ""
     async for sse in EventSource(response).aiter_sse():
         changed = sse.id if sse.id != last_id else None
         last_id = sse.id
         retry = sse.retry if sse.retry is not None and sse.retry >= 0 else None
-        yield Event(sse.event, sse.data, changed, retry)
+        if max_event_bytes is not None and len(sse.data) > max_event_bytes:
+            raise EventTooLarge(max_event_bytes)  # arrived whole in one read: the raw count saw its blank line
+        yield Event(sse.event, sse.data, changed, retry, unfinished=ending.reached)
+
+
+# Where a blank line ends an event, in any of the standard's line ends (CRLF, LF, CR); a mixed
+# LF-then-CR pair is not looked for, which only makes the size limit more lenient for that event.
+_BLANK_LINES = (b"\n\n", b"\r\r", b"\n\r\n")
+
+
+@dataclass
+class _Ending:
+    """Watches the raw stream: bounds each event's bytes and, when the stream ends inside an event,
+    adds the blank line that dispatches it, noting that what is dispatched from then on is unfinished."""
+
+    reached: bool = False
+
+    async def track(self, chunks: AsyncIterable[bytes], limit: int | None) -> AsyncIterator[bytes]:
+        since_blank_line = 0
+        tail = b""  # the stream's last bytes, for a blank line split across two chunks
+        async for chunk in chunks:
+            if not chunk:
+                continue
+            window = tail + chunk
+            if limit is not None:
+                ends = max(window.rfind(blank) + len(blank) if blank in window else -1 for blank in _BLANK_LINES)
+                since_blank_line = len(window) - ends if ends >= 0 else since_blank_line + len(chunk)
+                if since_blank_line > limit:
+                    raise EventTooLarge(limit)
+            tail = window[-4:]
+            yield chunk
+        if not _ends_with_blank_line(tail):
+            self.reached = True
+            yield b"\n\n"
+
+
+def _ends_with_blank_line(tail: bytes) -> bool:
+    """Whether the bytes end with two line ends in a row (CRLF counting as one, as the standard says)."""
+    last = _line_end_length(tail)
+    return last > 0 and _line_end_length(tail[:-last]) > 0
+
+
+def _line_end_length(data: bytes) -> int:
+    if data.endswith(b"\r\n"):
+        return 2
+    return 1 if data.endswith((b"\n", b"\r")) else 0

@@ -8,7 +8,10 @@ moves bytes within the time the attempt was given and applies the endpoint's ans
   keep-alives are dropped, and the first-byte timer keeps running: an error event, the end of the
   stream, a break or silence before content are failures the router can still fail over from;
 - after the commit, each event must follow within `timeouts.stream_idle` of the last one that was
-  not a keep-alive, until the endpoint's end marker.
+  not a keep-alive, until the endpoint's end marker;
+- a whole body must start within the first-byte allowance, keep coming (`timeouts.stream_idle`
+  between its bytes) and stay within `max_response_bytes`; a stream's events within
+  `max_event_bytes` each, and what is held before its first content likewise.
 
 A timer that is the request's own deadline rather than the upstream's allowance reports
 `DeadlineReached`, which moves no breaker.
@@ -28,21 +31,20 @@ import functools
 import os
 import ssl
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Mapping
+from typing import AsyncIterator, Callable, Mapping
 
 import aiohttp
 import anyio
 import certifi
 
-from .config import Timeouts
+from .config import Config, Timeouts
 from .endpoints import Endpoint, Kind, error_summary
 from .events import Event
 from .outcomes import BadAnswer, ConnectError, DeadlineReached, FirstByteTimeout, HttpError, Interrupted, Outcome, StreamBroken, StreamFailed, StreamStarted, Success
 from .router import Attempt
-from .sse import events, is_event_stream
+from .sse import EventTooLarge, events, is_event_stream
 from .surface import UpstreamRequest, upstream_headers
 
-_MAX_CONNECTIONS = 100  # per gateway process, across all upstreams
 _DRAIN_SECONDS = 0.1  # at most this long, after a stream's end marker, for the rest of its bytes
 
 
@@ -54,10 +56,14 @@ def make_session(timeouts: Timeouts) -> aiohttp.ClientSession:
     """The shared upstream session: pooled connections, certifi's CA bundle, no cookies, no read timeout.
 
     Read timeouts are enforced per attempt (first byte, stream idle, overall deadline) by the
-    transport itself; aiohttp only bounds connecting.
+    transport itself; aiohttp only bounds connecting. The pool has no connection limit: with
+    aiohttp's default (100 in all) the 101st concurrent request waits for a pooled connection, that
+    wait counts toward the connect timeout, and a busy gateway blames healthy upstreams for its own
+    limit and opens their breakers (the fault of vllm-project/production-stack#765 and
+    BerriAI/litellm#19549). How many requests run at once is the server's to bound, not the pool's.
     """
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=_MAX_CONNECTIONS, ssl=_tls_context()),
+        connector=aiohttp.TCPConnector(limit=0, limit_per_host=0, ssl=_tls_context()),
         timeout=aiohttp.ClientTimeout(total=None, connect=timeouts.connect, sock_connect=timeouts.connect),
         cookie_jar=aiohttp.DummyCookieJar(),
     )
@@ -81,11 +87,14 @@ class Exchange:
 
 
 class Transport:
-    """Sends attempts with one shared `aiohttp.ClientSession`; `environ` supplies `headers_from_env` values."""
+    """Sends attempts with one shared `aiohttp.ClientSession`, under `config`'s timeouts and response
+    limits; `environ` supplies `headers_from_env` values."""
 
-    def __init__(self, session: aiohttp.ClientSession, timeouts: Timeouts, environ: Mapping[str, str] = os.environ) -> None:
+    def __init__(self, session: aiohttp.ClientSession, config: Config, environ: Mapping[str, str] = os.environ) -> None:
         self._session = session
-        self._timeouts = timeouts
+        self._timeouts: Timeouts = config.timeouts
+        self._max_response_bytes = config.max_response_bytes
+        self._max_event_bytes = config.max_event_bytes
         self._environ = environ
 
     async def send(self, attempt: Attempt, request: UpstreamRequest, endpoint: Endpoint) -> Exchange:
@@ -117,20 +126,19 @@ class Transport:
         except TimeoutError:
             return Exchange(DeadlineReached() if cut_by_deadline else FirstByteTimeout())
         headers = {k.lower(): v for k, v in response.headers.items()}
-        if response.status >= 300:
-            body = await _read_body(response, deadline)
-            return Exchange(HttpError(response.status, headers, body or b""))
-        if not request.stream or not is_event_stream(headers):
-            body = await _read_body(response, deadline)
-            if body is None:
-                return Exchange(DeadlineReached() if loop.time() >= deadline else StreamBroken("body cut"))
+        if response.status >= 300 or not request.stream or not is_event_stream(headers):
+            body = await self._read_body(response, min(first_byte_by, deadline), deadline)
+            if not isinstance(body, bytes):
+                return Exchange(body)
+            if response.status >= 300:
+                return Exchange(HttpError(response.status, headers, body))
             if request.stream:
                 return Exchange(BadAnswer(f"answered {headers.get('content-type', 'no content type')} to a stream request"))
             problem = endpoint.body_problem(body)
             if problem is not None:
                 return Exchange(BadAnswer(problem))
             return Exchange(Success(response.status), headers, body)
-        stream = UpstreamStream(response, endpoint, deadline, self._timeouts.stream_idle)
+        stream = UpstreamStream(response, endpoint, deadline, self._timeouts.stream_idle, self._max_event_bytes)
         try:
             outcome = await stream.commit(first_byte_by, cut_by_deadline)
         except BaseException:  # cancelled: the caller left
@@ -142,52 +150,129 @@ class Transport:
         return Exchange(outcome, headers, held=stream.held, stream=stream)
 
 
-async def _read_body(response: aiohttp.ClientResponse, deadline: float) -> bytes | None:
-    """The whole body, or None when it was cut or still arriving at the deadline (the connection is then closed)."""
-    try:
-        async with asyncio.timeout_at(deadline):
-            return await response.read()
-    except (TimeoutError, *_CUT):
-        response.close()
-        return None
-    finally:
+    async def _read_body(self, response: aiohttp.ClientResponse, first_by: float, deadline: float) -> bytes | Outcome:
+        """The whole body (after decompression), or the outcome that ended reading it.
+
+        Its first bytes must come by `first_by` (`FirstByteTimeout`), each later read within
+        `stream_idle` (`StreamBroken`: a body that stalls after its headers is the upstream's fault,
+        not a wait for the request's deadline); more than `max_response_bytes` is a `BadAnswer`, a
+        cut body a `StreamBroken`, the deadline `DeadlineReached`. The connection goes back to the
+        pool only when the body was read to its end.
+        """
+        loop = asyncio.get_running_loop()
+        content = response.content
+        stop_watching = _fail_the_body_when_the_connection_closes(response)
+        body = bytearray()
+        read_by = first_by
+        try:
+            while not content.at_eof():
+                try:
+                    async with asyncio.timeout_at(read_by):
+                        chunk = await content.readany()
+                except TimeoutError:
+                    if read_by >= deadline:
+                        return DeadlineReached()
+                    return StreamBroken(f"stalled: no body bytes for {self._timeouts.stream_idle:g} s") if body else FirstByteTimeout()
+                body += chunk
+                if len(body) > self._max_response_bytes:
+                    return BadAnswer(f"a body larger than {self._max_response_bytes} bytes (max_response_bytes)")
+                read_by = min(loop.time() + self._timeouts.stream_idle, deadline)
+            return bytes(body)
+        except _CUT as error:
+            return StreamBroken(f"body cut ({type(error).__name__})")
+        finally:
+            stop_watching()
+            _release(response)
+
+
+def _release(response: aiohttp.ClientResponse) -> None:
+    # Read to its end, the connection goes back to the pool; otherwise it is closed.
+    if response.content.at_eof():
         response.release()
+    else:
+        response.close()
+
+
+def _fail_the_body_when_the_connection_closes(response: aiohttp.ClientResponse) -> Callable[[], None]:
+    """Makes a body that can never end raise instead of waiting; returns the function that stops watching.
+
+    aiohttp's compiled HTTP parser (llhttp) reports a malformed body, such as a chunk size that is
+    not hexadecimal, to the connection rather than to the body stream, and closes the connection: a
+    reader of the body then waits for ever (aio-libs/aiohttp#10355, #10596; the pure-Python parser,
+    which the Lambda package runs, raises in the reader at once). So when the connection closes
+    before the body's end, the body stream is failed with `ClientPayloadError`, as the pure-Python
+    parser would. The watch must be removed once the body is done: a pooled connection outlives it.
+    """
+    connection = response.connection
+    protocol = connection.protocol if connection is not None else None
+    if protocol is None:
+        return _nothing  # the body had arrived whole with the headers, and the connection is released
+    content = response.content
+
+    def fail(_: object) -> None:
+        if not content.is_eof():
+            content.set_exception(aiohttp.ClientPayloadError("the connection closed before the body ended"))
+
+    closed = protocol.closed
+    if closed is None:  # closed already, before anyone asked
+        fail(None)
+        return _nothing
+    closed.add_done_callback(fail)
+    return lambda: closed.remove_done_callback(fail)
+
+
+def _nothing() -> None:
+    pass
 
 
 class UpstreamStream:
     """One upstream's event stream, read under the endpoint's rules; `interrupt()` ends it from outside."""
 
-    def __init__(self, response: aiohttp.ClientResponse, endpoint: Endpoint, deadline: float, idle: float) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, endpoint: Endpoint, deadline: float, idle: float, max_event_bytes: int) -> None:
         self.response = response
         self.status = response.status
-        self._events = events(response.content.iter_any())
+        self._stop_watching = _fail_the_body_when_the_connection_closes(response)
+        self._events = events(response.content.iter_any(), max_event_bytes)
+        self._max_event_bytes = max_event_bytes
         assert endpoint.event_kind is not None, f"{endpoint.path} does not stream"
         self._kind = endpoint.event_kind
+        self._end_is_answer = endpoint.end_is_answer
         self.deadline = deadline  # loop time: the request's deadline, which ends the stream
         self._idle = idle
         self._timer: asyncio.Timeout | None = None
         self._interrupted: str | None = None
         self.held: list[bytes] = []
+        self._held_bytes = 0
         self.end: Outcome | None = None
         self.last: Event | None = None  # the last event relayed: the endpoint's error event follows on from it
 
     async def commit(self, by: float, cut_by_deadline: bool) -> Outcome:
-        """Read until the first content event (`StreamStarted`, events so far in `held`) or the failure before it."""
+        """Read until the first content event (`StreamStarted`, events so far in `held`) or the failure before it.
+
+        For an endpoint whose end event is the answer (`Endpoint.end_is_answer`), reaching the end
+        before any content commits too, with the stream already complete (`end` is `Success`).
+        """
         try:
             async with self._timing(by):
                 async for event in self._events:
                     kind = self._kind(event)
+                    if event.unfinished and kind is not Kind.END:
+                        continue  # the stream ended inside it: the standard discards it
                     if kind is Kind.CONTENT:
-                        self._hold(event)
-                        return StreamStarted(self.status)
+                        return self._hold(event) or StreamStarted(self.status)
                     if kind is Kind.OTHER:
-                        self._hold(event)
+                        broken = self._hold(event)
+                        if broken is not None:
+                            return broken
                     elif kind is Kind.ERROR:
                         return StreamBroken(f"error event before any content ({error_summary(event.data)})")
                     elif kind is Kind.FAILED:
                         return StreamBroken(f"failed before any content ({error_summary(event.data)})")
                     elif kind is Kind.END:
-                        return StreamBroken("ended before any content")
+                        if not self._end_is_answer:
+                            return StreamBroken("ended before any content")
+                        self.end = Success(self.status)
+                        return self._hold(event) or StreamStarted(self.status)
                     elif kind is Kind.MALFORMED:
                         return StreamBroken("malformed event before any content")
             return StreamBroken("ended before any content")
@@ -195,6 +280,8 @@ class UpstreamStream:
             if self._interrupted is not None:
                 return Interrupted(self._interrupted)
             return DeadlineReached() if cut_by_deadline else FirstByteTimeout()
+        except EventTooLarge as error:
+            return StreamBroken(f"{error} before any content (max_event_bytes)")
         except _CUT as error:
             return StreamBroken(f"connection cut before any content ({type(error).__name__})")
 
@@ -202,6 +289,9 @@ class UpstreamStream:
         """The events after the commit, as they arrive; afterwards `end` says how the stream ended."""
         loop = asyncio.get_running_loop()
         try:
+            if self.end is not None:  # complete at the commit
+                await self._read_to_the_end()
+                return
             quiet_until = min(loop.time() + self._idle, self.deadline)
             while self._interrupted is None:
                 try:
@@ -213,12 +303,15 @@ class UpstreamStream:
                 except TimeoutError:
                     self.end = self._silence(quiet_until)
                     return
+                except EventTooLarge as error:
+                    self.end = StreamBroken(f"{error} (max_event_bytes)")
+                    return
                 except _CUT as error:
                     self.end = StreamBroken(f"connection cut ({type(error).__name__})")
                     return
                 kind = self._kind(event)
-                if kind is Kind.KEEPALIVE:
-                    continue  # proves nothing: the idle timer keeps running
+                if kind is Kind.KEEPALIVE or (event.unfinished and kind is not Kind.END):
+                    continue  # a keep-alive proves nothing: the idle timer keeps running
                 if kind is Kind.ERROR:
                     self.end = StreamBroken(f"error event ({error_summary(event.data)})")
                     return
@@ -236,9 +329,15 @@ class UpstreamStream:
         finally:
             await self.aclose()
 
-    def _hold(self, event: Event) -> None:
-        self.held.append(event.encode())
+    def _hold(self, event: Event) -> StreamBroken | None:
+        """Keeps an event for the caller until the commit; a broken stream once they exceed `max_event_bytes`."""
+        encoded = event.encode()
+        self._held_bytes += len(encoded)
+        if self._held_bytes > self._max_event_bytes:
+            return StreamBroken(f"more than {self._max_event_bytes} bytes of events before any content (max_event_bytes)")
+        self.held.append(encoded)
         self.last = event
+        return None
 
     def interrupt(self, reason: str) -> None:
         """End the stream at once (the gateway is shutting down); `end` becomes `Interrupted(reason)`."""
@@ -252,11 +351,8 @@ class UpstreamStream:
         inside a cancelled scope (the caller left), or the connection would be left half-read."""
         with anyio.CancelScope(shield=True):
             await self._events.aclose()
-        # Read to its end, the connection goes back to the pool; otherwise it is closed.
-        if self.response.content.at_eof():
-            self.response.release()
-        else:
-            self.response.close()
+        self._stop_watching()
+        _release(self.response)
 
     async def _read_to_the_end(self) -> None:
         # The chunked terminator follows the end marker: read it (briefly), so aiohttp returns the

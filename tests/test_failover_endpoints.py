@@ -185,6 +185,24 @@ def test_response_failed_before_content_fails_over_and_after_content_is_relayed_
     assert seen_b == 1 and state is State.OPEN  # two failures (failure_threshold 2): one before content, one after
 
 
+def test_a_responses_stream_that_ends_before_any_content_is_a_complete_answer():
+    # A response stopped before any output (a content filter, max_output_tokens) still ends with its final
+    # event, which carries the response object: the same answer whole (`output: []`) is accepted too.
+    async def scenario():
+        async with sdk_through_gateway("a", "b") as (sdk, (a, b), client, router):
+            a.mode, a.raw_stream = "raw", _responses_events("response.created", "response.incomplete")
+            events = [e async for e in await sdk.responses.create(model="any", input="hi", stream=True)]
+            # The final event without its blank line, as some servers end a stream.
+            a.raw_stream = [*_responses_events("response.created", "response.output_text.delta"), _responses_events("x", "x", "response.completed")[-1].rstrip(b"\n") + b"\n"]
+            unterminated = [e async for e in await sdk.responses.create(model="any", input="hi", stream=True)]
+            return events, unterminated, len(b.seen), router.health("a")._consecutive_failures
+
+    events, unterminated, seen_b, failures = run(scenario())
+    assert [e.type for e in events] == ["response.created", "response.incomplete"] and events[-1].response.status == "incomplete"
+    assert [e.type for e in unterminated] == ["response.created", "response.output_text.delta", "response.completed"]
+    assert (seen_b, failures) == (0, 0)  # complete answers: no failover, nothing against the upstream
+
+
 def test_models_come_from_the_first_usable_upstream_and_an_azure_list_reads_in_the_sdk():
     async def scenario():
         async with regions("fleet", "azure") as (fleet, azure):

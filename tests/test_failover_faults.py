@@ -790,3 +790,162 @@ def test_an_upstream_error_message_cannot_forge_a_log_line(caplog):
     assert [line for line in lines if line.startswith("event=stream_broken")] == [
         'event=stream_broken upstream=a attempt=1 outcome="stream_broken: error event (oops: boom\\n2026-01-01 00:00:00,000 failover.breaker INFO event=breaker_closed upstream=b)"'
     ]
+
+
+# --- bodies that stall, break or never end ------------------------------------------------------------
+
+JSON_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+CHUNKED_JSON_HEAD = JSON_HEAD + b"transfer-encoding: chunked\r\n\r\n"
+SSE_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+# Generous allowances, so that a fault noticed at once is told apart from one that waited them out.
+PATIENT = {**FAST_TIMEOUTS, "first_byte": 2.0, "stream_idle": 2.0, "total": 6.0}
+
+
+# A stall is ended by the idle allowance (0.5 s), far sooner than the deadline (6 s).
+STALLING = {**FAST_TIMEOUTS, "first_byte": 0.5, "stream_idle": 0.5, "total": 6.0}
+
+
+@pytest.mark.parametrize(
+    ("parts", "end", "timeouts", "within"),
+    [
+        # Headers, one byte of a 500-byte body, then nothing.
+        ([JSON_HEAD + b"content-length: 500\r\n\r\n{"], "stall", STALLING, 0.5 + 1.0),
+        ([b"HTTP/1.1 500 Oops\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{"], "stall", STALLING, 0.5 + 1.0),
+        # A chunk size that is not hexadecimal (aiohttp's compiled parser then closes the connection itself):
+        # noticed at once, long before the idle allowance (2 s).
+        ([CHUNKED_JSON_HEAD, chunk(b'{"id":') + b"zz\r\n"], "stall", PATIENT, 1.0),
+        ([CHUNKED_JSON_HEAD, chunk(b'{"id":') + b"zz\r\n"], "close", PATIENT, 1.0),
+    ],
+    ids=["stalls-after-its-headers", "error-body-stalls", "malformed-chunk", "malformed-chunk-then-close"],
+)
+def test_a_whole_body_that_stalls_or_breaks_fails_over_and_counts_against_its_upstream(parts, end, timeouts, within):
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            a.mode, a.raw_response, a.raw_end, a.raw_pause = "raw-response", parts, end, 0.05
+            async with gateway(config_doc([a, b], timeouts=timeouts)) as (client, router):
+                started = time.monotonic()
+                first = await client.post("/v1/chat/completions", json=chat())
+                elapsed = time.monotonic() - started
+                second = await client.post("/v1/chat/completions", json=chat())
+                return first, second, elapsed, router.health("a").state(time.monotonic())
+
+    first, second, elapsed, state = run(scenario())
+    assert [(r.status_code, served_by(r), r.headers["x-failover-attempts"]) for r in (first, second)] == [(200, "b", "2")] * 2
+    assert elapsed < within
+    assert state is State.OPEN  # two failures of its own
+
+
+def test_a_malformed_chunk_breaks_a_stream_at_once_before_and_after_its_first_content():
+    content = f"data: {CHUNK}\n\n".encode()
+
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            a.mode, a.raw_end, a.raw_pause = "raw-response", "stall", 0.05
+            async with gateway(config_doc([a, b], timeouts=PATIENT)) as (client, router):
+                a.raw_response = [SSE_HEAD, b"zz\r\n"]
+                started = time.monotonic()
+                before = await client.post("/v1/chat/completions", json=chat(stream=True))
+                before_took = time.monotonic() - started
+                a.raw_response = [SSE_HEAD, chunk(content), b"zz\r\n"]
+                started = time.monotonic()
+                after = await client.post("/v1/chat/completions", json=chat(stream=True))
+                after_took = time.monotonic() - started
+                return before, before_took, after, after_took
+
+    before, before_took, after, after_took = run(scenario())
+    assert (served_by(before), before.headers["x-failover-attempts"]) == ("b", "2") and sse_data(before.text)[-1] == "[DONE]"
+    assert served_by(after) == "a" and sse_data(after.text)[0] == CHUNK
+    assert json.loads(sse_data(after.text)[-1])["error"]["code"] == "upstream_stream_broken"
+    assert before_took < 1.0 and after_took < 1.0  # neither waited for first_byte or stream_idle (2 s)
+
+
+def test_the_gateways_own_connection_count_is_never_blamed_on_an_upstream():
+    # More streams at once than aiohttp's default pool of 100 connections, each held open by the upstream.
+    streams = 120
+
+    async def scenario():
+        async with regions("a") as (a,):
+            a.gate = asyncio.Event()
+            # Allowances no loaded machine reaches while the streams wait at the gate; connecting stays quick.
+            held = {**FAST_TIMEOUTS, "connect": 1.0, "first_byte": 10.0, "stream_idle": 10.0, "total": 15.0}
+            async with gateway(config_doc([a], timeouts=held)) as (client, router):
+                many = httpx.AsyncClient(base_url=client.base_url, timeout=10.0, limits=httpx.Limits(max_connections=None))
+                async with many:
+                    calls = [asyncio.ensure_future(many.post("/v1/chat/completions", json=chat(stream=True))) for _ in range(streams)]
+                    await until(lambda: len(a.seen) == streams, within=10.0)
+                    all_open = len(a.seen)
+                    a.gate.set()
+                    responses = await asyncio.gather(*calls)
+                return responses, all_open, router.health("a")._consecutive_failures
+
+    responses, all_open, failures = run(scenario(), timeout=30)
+    assert all_open == streams  # every stream held an upstream connection at the same time
+    assert [r.status_code for r in responses] == [200] * streams and all(sse_data(r.text)[-1] == "[DONE]" for r in responses)
+    assert failures == 0
+
+
+def test_bodies_and_events_over_their_limits_fail_over_and_are_never_read_whole():
+    limits = {"max_response_bytes": 64 * 1024, "max_event_bytes": 16 * 1024}
+    big_answer = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": "x" * 100_000}}]}).encode()
+    filter_chunk = b'data: {"choices": [], "prompt_filter_results": [{"prompt_index": 0}]}\n\n'
+
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            async with gateway(config_doc([a, b], timeouts=PATIENT, breaker={**FAST_BREAKER, "failure_threshold": 10}, **limits)) as (client, router):
+                a.mode, a.raw_response = "raw-response", [raw_answer(200, [(b"content-type", b"application/json")], big_answer)]
+                whole = await client.post("/v1/chat/completions", json=chat())
+                a.mode, a.raw_end = "raw", "stall"
+                answers = {}
+                # One event of 10 MB that never ends: refused once past the limit, not buffered to the end.
+                for name, stream in {
+                    "endless-line": [b"data: " + b"x" * (1024 * 1024)] * 10,
+                    "held-before-content": [filter_chunk] * 400,
+                }.items():
+                    a.raw_stream = stream
+                    started = time.monotonic()
+                    answers[name] = (await client.post("/v1/chat/completions", json=chat(stream=True)), time.monotonic() - started)
+                a.raw_stream = [f"data: {CHUNK}\n\n".encode(), b"data: " + b"x" * 20_000 + b"\n\n"]
+                after_content = await client.post("/v1/chat/completions", json=chat(stream=True))
+                return whole, answers, after_content, router.health("a")._consecutive_failures
+
+    whole, answers, after_content, failures = run(scenario())
+    assert (served_by(whole), whole.headers["x-failover-attempts"]) == ("b", "2")
+    for name, (response, took) in answers.items():
+        assert (served_by(response), response.headers["x-failover-attempts"], sse_data(response.text)[-1]) == ("b", "2", "[DONE]"), name
+        assert took < 1.0, name  # at once, not after an allowance ran out
+    error = json.loads(sse_data(after_content.text)[-1])["error"]
+    assert served_by(after_content) == "a" and error["code"] == "upstream_stream_broken" and "max_event_bytes" in error["message"]
+    assert failures == 4
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [f"data: {CHUNK}\n\n".encode(), b"data: [DONE]\n"],
+        [f"data: {CHUNK}\r\n\r\n".encode(), b"data: [DONE]"],
+    ],
+    ids=["lf", "no-line-end"],
+)
+def test_a_done_marker_without_its_blank_line_still_completes_the_stream(parts):
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            a.mode, a.raw_stream = "raw", parts
+            async with gateway(config_doc([a, b])) as (client, router):
+                return await client.post("/v1/chat/completions", json=chat(stream=True)), len(b.seen), router.health("a")._consecutive_failures
+
+    response, seen_b, failures = run(scenario())
+    assert served_by(response) == "a" and sse_data(response.text) == [CHUNK, "[DONE]"] and "error" not in response.text
+    assert (seen_b, failures) == (0, 0)
+
+
+def test_an_event_the_stream_ends_inside_is_not_relayed_and_the_stream_is_broken():
+    async def scenario():
+        async with regions("a", "b") as (a, b):
+            a.mode, a.raw_stream = "raw", [f"data: {CHUNK}\n\n".encode(), f"data: {CHUNK}".encode()]
+            async with gateway(config_doc([a, b])) as (client, router):
+                return await client.post("/v1/chat/completions", json=chat(stream=True)), router.health("a")._consecutive_failures
+
+    response, failures = run(scenario())
+    data = sse_data(response.text)
+    assert data[0] == CHUNK and len(data) == 2  # the unfinished copy of the chunk is not passed on
+    assert json.loads(data[-1])["error"]["code"] == "upstream_stream_broken" and failures == 1

@@ -54,10 +54,13 @@ def decode(*parts: bytes) -> list[Event]:
         ((b"event: ping\nid: 7\nretry: 3000\ndata: x\n\ndata: y\n\nretry: -5\ndata: z\n\n",), [Event("ping", "x", "7", 3000), Event(data="y"), Event(data="z")]),
         # One leading byte order mark is dropped, and the stream is UTF-8 (the charset an upstream names is not consulted).
         ((b"\xef\xbb\xbfdata: \xc3\xa9\n\n",), [Event(data="\u00e9")]),
-        # An event not finished by a blank line when the stream ends is discarded.
-        ((b"data: done\n\ndata: cut",), [Event(data="done")]),
+        # An event not finished by a blank line when the stream ends: the standard discards it; it is
+        # reported as unfinished, for the endpoint rules to discard unless it is the end marker.
+        ((b"data: done\n\ndata: cut",), [Event(data="done"), Event(data="cut", unfinished=True)]),
+        ((b"data: done\r\n\r\ndata: [DONE]\r\n",), [Event(data="done"), Event(data="[DONE]", unfinished=True)]),
+        ((b"data: done\r\rdata: [DONE]\r",), [Event(data="done"), Event(data="[DONE]", unfinished=True)]),
     ],
-    ids=["bare-cr", "crlf-split", "multi-line-json", "empty-data", "ignored-lines", "fields", "bom-utf8", "unfinished"],
+    ids=["bare-cr", "crlf-split", "multi-line-json", "empty-data", "ignored-lines", "fields", "bom-utf8", "unfinished", "unfinished-crlf", "unfinished-cr"],
 )
 def test_event_stream_shapes_decode_as_the_standard_says(parts, expected):
     decoded = decode(*parts)
