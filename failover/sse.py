@@ -68,24 +68,38 @@ async def events(chunks: AsyncIterable[bytes], max_event_bytes: int | None = Non
         yield Event(sse.event, sse.data, changed, retry, unfinished=ending.reached)
 
 
-# Where a blank line ends an event, in any of the standard's line ends (CRLF, LF, CR); a mixed
-# LF-then-CR pair is not looked for, which only makes the size limit more lenient for that event.
-_BLANK_LINES = (b"\n\n", b"\r\r", b"\n\r\n")
+# Two line ends in a row, in any of the standard's forms (CRLF, LF, CR): LF LF, CR CR, or LF then CR
+# (whether or not an LF follows it). CRLF CRLF contains LF CR; CR LF LF contains LF LF.
+_BLANK_LINES = (b"\n\n", b"\r\r", b"\n\r")
 
 
 @dataclass
 class _Ending:
     """Watches the raw stream: bounds each event's bytes and, when the stream ends inside an event,
-    adds the blank line that dispatches it, noting that what is dispatched from then on is unfinished."""
+    adds the blank line that dispatches it, noting that what is dispatched from then on is unfinished.
+
+    A chunk ending in CR gets an LF after it (and one LF is dropped if the next chunk starts with
+    one): httpx holds a final CR until it sees whether an LF follows, so a stream of bare-CR line
+    ends would reach the caller, and its timers, one chunk late (the fault openai/openai-node#2309
+    fixed the same way). CR and CRLF are the same line end, so the events are unchanged.
+    """
 
     reached: bool = False
 
     async def track(self, chunks: AsyncIterable[bytes], limit: int | None) -> AsyncIterator[bytes]:
         since_blank_line = 0
         tail = b""  # the stream's last bytes, for a blank line split across two chunks
+        ended_in_cr = False
         async for chunk in chunks:
+            if ended_in_cr and chunk:
+                ended_in_cr = False
+                if chunk.startswith(b"\n"):
+                    chunk = chunk[1:]  # the LF of a CRLF split across chunks, already added
             if not chunk:
                 continue
+            ended_in_cr = chunk.endswith(b"\r")
+            if ended_in_cr:
+                chunk += b"\n"
             window = tail + chunk
             if limit is not None:
                 ends = max(window.rfind(blank) + len(blank) if blank in window else -1 for blank in _BLANK_LINES)

@@ -22,7 +22,7 @@ from failover.endpoints import (
     responses_event_kind,
 )
 from failover.events import Event, error_event
-from failover.sse import events
+from failover.sse import EventTooLarge, events
 
 CHUNK = json.dumps({"choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": None}]})
 
@@ -74,6 +74,41 @@ def test_every_byte_boundary_gives_the_same_events():
     assert whole == [Event(data='{"a":\n1}', id="1"), Event(data="[DONE]")]
     for cut in range(1, len(stream)):
         assert decode(stream[:cut], stream[cut:]) == whole, cut
+
+
+def test_an_event_ended_by_a_bare_cr_is_dispatched_without_waiting_for_the_next_chunk():
+    pulled = []
+
+    async def chunks():
+        for part in (b"data: a\r\r", b"\ndata: b\r\r"):  # the LF is a line of its own: a blank line
+            pulled.append(part)
+            yield part
+
+    async def first():
+        async for event in events(chunks()):
+            return event, len(pulled)
+
+    assert asyncio.run(first()) == (Event(data="a"), 1)
+    assert decode(b"data: a\r\r", b"\ndata: b\r\r") == [Event(data="a"), Event(data="b")]
+
+
+@pytest.mark.parametrize("blank_line", [b"\n\n", b"\r\r", b"\r\n\r\n", b"\n\r", b"\n\r\n", b"\r\n\n", b"\r\r\n"])
+def test_the_event_size_limit_counts_each_event_from_its_own_blank_line_in_every_line_end_style(blank_line):
+    one = b"data: " + b"x" * 600 + blank_line  # 20 events of ~600 bytes under a 1024-byte limit, one chunk each
+    assert len(decode_limited(1024, *[one] * 20)) == 20
+    with pytest.raises(EventTooLarge):
+        decode_limited(1024, b"data: " + b"x" * 2000 + blank_line)
+
+
+def decode_limited(limit: int, *parts: bytes) -> list[Event]:
+    async def chunks():
+        for part in parts:
+            yield part
+
+    async def collect():
+        return [event async for event in events(chunks(), limit)]
+
+    return asyncio.run(collect())
 
 
 @pytest.mark.parametrize("event", [Event(data=CHUNK), Event("error", '{"error": {}}', "9", 10), Event(data="a\n\nb"), Event(data="")])
