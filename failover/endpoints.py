@@ -73,9 +73,37 @@ def json_object(data: str | bytes) -> dict | None:
     """`data` parsed as a JSON object, or None when it is anything else: not JSON, not UTF-8, another JSON
     value, or nested too deep to parse (json raises RecursionError past the interpreter's recursion limit,
     which an upstream or a caller can reach with a few hundred kilobytes of brackets)."""
+    return _parsed(json.loads, data)
+
+
+def json_outline(data: str | bytes) -> dict | None:
+    """Like `json_object`, for checking a whole body's shape: every number becomes None.
+
+    A body is parsed only to see what it holds (choices, an error, output...), never relayed from the
+    parse. Numbers are most of an embeddings answer, and each parsed float costs 32 bytes against the
+    ~18 of its text: left unbuilt, a 20 MB answer parses in 28 MB and 0.4 s instead of 50 MB and
+    1 s. (A body of millions of empty objects still costs ~25x its size: `max_response_bytes`.)
+    """
+    return _parsed(_outline, data)
+
+
+def _nothing(_: str) -> None:
+    return None
+
+
+_OUTLINE = json.JSONDecoder(parse_float=_nothing, parse_int=_nothing, parse_constant=_nothing)
+
+
+def _outline(data: str | bytes) -> object:
+    if isinstance(data, bytes):
+        data = data.decode(json.detect_encoding(data), "surrogatepass")  # as json.loads decodes bytes
+    return _OUTLINE.decode(data)
+
+
+def _parsed(parse: Callable[[str | bytes], object], data: str | bytes) -> dict | None:
     try:
-        document = json.loads(data)
-    except (ValueError, RecursionError):
+        document = parse(data)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
     return document if isinstance(document, dict) else None
 
@@ -111,7 +139,7 @@ def _listed(key: str, missing: str) -> Callable[[bytes], str | None]:
     """A body rule: a JSON object without an `error` object whose `key` is a non-empty list."""
 
     def problem(body: bytes) -> str | None:
-        document = json_object(body)
+        document = json_outline(body)
         if document is None:
             return "not a JSON object"
         if document.get("error"):
@@ -178,7 +206,7 @@ def responses_event_kind(event: Event) -> Kind:
 
 def responses_body_problem(body: bytes) -> str | None:
     """A response object must be a JSON object with an `output` list and no `error` (a failed response has one)."""
-    document = json_object(body)
+    document = json_outline(body)
     if document is None:
         return "not a JSON object"
     if document.get("error"):

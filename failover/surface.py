@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from .config import Upstream
-from .endpoints import json_object
+from .endpoints import json_outline
 
 # Caller headers passed upstream; credentials go through untouched, nothing else leaks.
 _FORWARDED = ("authorization", "api-key", "content-type", "accept", "openai-organization", "openai-project")
@@ -41,7 +41,7 @@ class UpstreamRequest:
 def wants_stream(body: bytes) -> bool:
     """Whether the JSON body asks for a stream (`"stream": true`); False for a body that is not a JSON
     object: the upstream will refuse it, which is not the proxy's call."""
-    document = json_object(body)
+    document = json_outline(body)
     return document is not None and document.get("stream") is True
 
 
@@ -80,7 +80,7 @@ def relayable_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 def missing_model(body: bytes) -> bool:
     """Whether a 404 body says the upstream lacks the model or deployment (not that the route is unknown)."""
-    document = json_object(body)
+    document = json_outline(body)
     error = document.get("error") if document is not None else None
     return isinstance(error, dict) and error.get("code") in _MISSING_MODEL_CODES
 
