@@ -87,10 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         return _refuse(str(error))
     log_config_warnings(config)
     # Imported only now so a bad config is refused fast, before the port is bound.
-    from .gateway import bind, create_app, server
+    from .gateway import bind, create_app, raise_open_file_limit, server, unread_limit
 
+    raise_open_file_limit()
     try:
-        sock = bind(args.host, args.port)
+        sock = bind(args.host, args.port, unread_limit(config))
     except OSError as error:  # in use, no such address, not permitted
         return _refuse(f"cannot listen on {args.host}:{args.port}: {_socket_problem(error)}")
     print(f"failover gateway ({config.topology}, {len(config.upstreams)} upstreams) on http://{args.host}:{sock.getsockname()[1]}", flush=True)

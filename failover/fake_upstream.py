@@ -295,6 +295,8 @@ class FakeUpstream:
         done, pending = await asyncio.wait((left, stopping), timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
+        # Cancelled for good before the connection reads its next request (two reads at once would raise).
+        await asyncio.gather(*pending, return_exceptions=True)
         # The peer closed (end of stream) or reset the connection (it closed with our bytes unread).
         if left in done and (left.exception() is not None or left.result() == b""):
             seen.caller_left_at = time.monotonic()

@@ -58,10 +58,14 @@ def create_app(config: Config, router: Router | None = None, caller_region: str 
 
     def proxy(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
+            # Registered while its body is still arriving, so a shutdown answers it too.
+            waiting = _Waiting(request)
             try:
-                body = await _bounded_body(request, config.max_request_bytes)
+                body = await waiting.run(_bounded_body(request, config.max_request_bytes), watch=False)
             except ClientDisconnect:
                 return Response(status_code=499)  # nobody is there to read it
+            if waiting.stopped is _Stop.SHUTTING_DOWN:
+                return _shutting_down(request, router.begin(RequestMeta(caller_region)))
             if body is None:
                 return _too_large(config.max_request_bytes)
             path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -140,10 +144,7 @@ async def _answer(request: Request, plan: Plan, upstream_request: UpstreamReques
     driven = await waiting.run(_drive(plan, request.app.state.transport, upstream_request, endpoint))
     if driven is None:
         if waiting.stopped is _Stop.SHUTTING_DOWN:
-            reply = plan.shutting_down(SHUTDOWN_REASON)
-            plan.close()
-            _log_request(request, reply)
-            return _plain(reply)
+            return _shutting_down(request, plan)
         plan.close()  # no verdict on the upstream, no further attempt
         log.info(logfmt(event="caller_left", method=request.method, path=request.url.path))
         return Response(status_code=499)
@@ -170,6 +171,13 @@ async def _answer(request: Request, plan: Plan, upstream_request: UpstreamReques
 
 
 _EVENT_STREAM_HEADERS = {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
+
+
+def _shutting_down(request: Request, plan: Plan) -> Response:
+    reply = plan.shutting_down(SHUTDOWN_REASON)
+    plan.close()
+    _log_request(request, reply)
+    return _plain(reply)
 
 
 def _log_request(request: Request, reply: Reply) -> None:
@@ -213,9 +221,13 @@ class _Waiting:
         self._finished = False
         self.stopped: _Stop | None = None
 
-    async def run(self, work: Awaitable[T]) -> T | None:
-        """`work`'s result, or None when it was stopped (its attempt cancelled, its upstream request closed)."""
-        watcher = asyncio.ensure_future(self._watch())
+    async def run(self, work: Awaitable[T], watch: bool = True) -> T | None:
+        """`work`'s result, or None when it was stopped (its attempt cancelled, its upstream request closed).
+
+        `watch=False` while `work` itself reads the request body, which is where a disconnect then shows.
+        """
+        self._finished = False
+        watcher = asyncio.ensure_future(self._watch()) if watch else None
         _WAITING.add(self)
         try:
             result = await work
@@ -228,7 +240,8 @@ class _Waiting:
             return None
         finally:
             _WAITING.discard(self)
-            watcher.cancel()
+            if watcher is not None:
+                watcher.cancel()
 
     def stop(self, reason: _Stop) -> None:
         """Cancel the work unless it is done or already stopped."""
@@ -362,17 +375,23 @@ def _plain(reply: Reply) -> Response:
     return Response(reply.body, status_code=reply.status, headers=reply.headers)
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, unread_limit: float | None = None) -> socket.socket:
     """Bind the listening socket up front so callers (and tests) learn the real port.
 
+    `unread_limit` (seconds, Linux only): how long an answer may sit unread by a caller (a zero
+    receive window) or unacknowledged before the OS drops that caller's connection
+    (TCP_USER_TIMEOUT, tcp(7)). Giving up on a caller who stopped reading only closes the
+    connection gracefully, which waits for the unread bytes to drain, for ever: this bounds it.
     Raises OSError (e.g. address in use) or OverflowError (port out of range) from the socket layer.
     """
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # Accepted connections inherit this; without it a response written as
+        # Accepted connections inherit these; without TCP_NODELAY a response written as
         # head then body waits ~40 ms for a delayed ACK on keep-alive connections.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if unread_limit is not None and hasattr(socket, "TCP_USER_TIMEOUT"):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, max(1, round(unread_limit * 1000)))
         sock.bind((host, port))
         sock.listen(1024)
     except BaseException:
@@ -380,6 +399,33 @@ def bind(host: str, port: int) -> socket.socket:
         raise
     sock.setblocking(False)
     return sock
+
+
+def unread_limit(config: Config) -> float:
+    """Seconds a caller may leave an answer unread before its connection is dropped (`bind`): the request's
+    deadline and the send grace, so no answer outlives its deadline by much, however the caller behaves."""
+    return config.timeouts.total + _SEND_GRACE_SECONDS
+
+
+def raise_open_file_limit() -> int:
+    """Raises this process's soft limit on open files to its hard limit, and returns the limit now in force.
+
+    Each request in flight holds two descriptors (the caller's connection and the upstream's), and the
+    usual soft limit (1024 on Linux, 256 on macOS) is far below what the hard limit allows: servers raise
+    it at start, as nginx's `worker_rlimit_nofile` does. Past the limit connections fail (EMFILE), which
+    the transport answers as `503 proxy_overloaded` rather than blaming upstreams.
+    """
+    import resource  # POSIX only, like the rest of the server
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    except (ValueError, OSError):  # macOS caps the soft limit at OPEN_MAX below an unlimited hard limit
+        return soft
+    return wanted
 
 
 class _Server(uvicorn.Server):

@@ -34,7 +34,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .config import Config, ConfigError, log_config_warnings, parse_config
-from .gateway import bind, create_app, server
+from .gateway import bind, create_app, raise_open_file_limit, server
 from .router import NO_UPSTREAM_HEADERS
 
 CONFIG_ENV = "FAILOVER_CONFIG"
@@ -98,8 +98,7 @@ def without_function_url_signature(app: ASGIApp) -> ASGIApp:
 
 
 def _without_amz_parameters(query: bytes) -> bytes:
-    if b"amz" not in query.lower():
-        return query  # the common case, without splitting
+    # Names are compared decoded: `X-%41mz-Signature` is `X-Amz-Signature` to whoever reads it.
     kept = [part for part in query.split(b"&") if not unquote_to_bytes(part.partition(b"=")[0]).lower().startswith(b"x-amz-")]
     return b"&".join(kept)
 
@@ -129,6 +128,7 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
     """Serve until Lambda stops the environment (SIGTERM); 2 when the port to serve on is not a port."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the gateway logs one line per request itself
+    raise_open_file_limit()
     try:
         sock = bind(HOST, port(environ))
     except ConfigError as error:

@@ -86,13 +86,22 @@ class DeadlineReached:
 
 
 @dataclass(frozen=True)
+class ProxyOverloaded:
+    """The gateway could not make the attempt for want of its own resources: no file descriptor left for
+    a connection (EMFILE, ENFILE). Not the upstream's failure: no breaker moves, and no other upstream
+    is tried (the next attempt would fail the same way); the caller gets `503 proxy_overloaded`."""
+
+    detail: str
+
+
+@dataclass(frozen=True)
 class Interrupted:
     """The gateway ended the attempt (it is shutting down): nobody's failure, no breaker moves."""
 
     reason: str
 
 
-Outcome = Union[Success, StreamStarted, HttpError, ConnectError, FirstByteTimeout, StreamBroken, StreamFailed, BadAnswer, DeadlineReached, Interrupted]
+Outcome = Union[Success, StreamStarted, HttpError, ConnectError, FirstByteTimeout, StreamBroken, StreamFailed, BadAnswer, DeadlineReached, Interrupted, ProxyOverloaded]
 
 
 def describe(outcome: Outcome) -> str:
@@ -113,6 +122,8 @@ def describe(outcome: Outcome) -> str:
         return "deadline_reached"
     if isinstance(outcome, Interrupted):
         return f"interrupted: {outcome.reason}"
+    if isinstance(outcome, ProxyOverloaded):
+        return f"proxy_overloaded: {outcome.detail}"
     if isinstance(outcome, StreamStarted):
         return "stream_started"
     return "success"

@@ -26,7 +26,7 @@ from typing import Iterator
 from .config import Config, Upstream
 from .health import Clock, Random, State, UpstreamHealth
 from .logfmt import logfmt
-from .outcomes import DeadlineReached, HttpError, Interrupted, Outcome, StreamBroken, StreamFailed, StreamStarted, Success, describe
+from .outcomes import DeadlineReached, HttpError, Interrupted, Outcome, ProxyOverloaded, StreamBroken, StreamFailed, StreamStarted, Success, describe
 from .retry_after import parse_retry_after
 from .surface import SHOULD_RETRY_HEADER, missing_model, relayable_headers
 
@@ -58,7 +58,7 @@ def classify(outcome: Outcome, upstream: Upstream) -> Verdict:
     """Who is at fault for `outcome` of an attempt on `upstream`, and so what happens next."""
     if isinstance(outcome, (Success, StreamStarted)):
         return Verdict.DELIVER
-    if isinstance(outcome, (DeadlineReached, Interrupted)):
+    if isinstance(outcome, (DeadlineReached, Interrupted, ProxyOverloaded)):
         return Verdict.ENDED
     if isinstance(outcome, HttpError):
         return _classify_status(outcome, upstream)
@@ -259,6 +259,7 @@ class Plan:
         self._pending: Attempt | None = None  # handed out, verdict not yet recorded
         self._deadline_hit = False
         self._ended = False
+        self._overloaded = False  # the gateway ran out of its own resources (ProxyOverloaded)
 
     def __iter__(self) -> Iterator[Attempt]:
         return self
@@ -330,6 +331,7 @@ class Plan:
         else:
             health.release(now)
             self._ended = True
+            self._overloaded = isinstance(outcome, ProxyOverloaded)
 
     def _record_stream_end(self, attempt: Attempt, outcome: Outcome, health: UpstreamHealth, now: float) -> None:
         # The end of a stream already committed to the caller: too late to fail over, but the
@@ -365,6 +367,9 @@ class Plan:
             # No upstream tried has the model: the caller asked for one that is not served here.
             assert isinstance(outcome, HttpError)
             return self._relay(attempt, outcome)
+        if self._overloaded:
+            message = "The proxy has no capacity left for another upstream connection; retry shortly."
+            return self._synthetic(503, "proxy_overloaded", message, {"retry-after": "1"}, "service_unavailable")
         if (self._ended or self._deadline_hit) and router.is_ready():
             return self._synthetic(504, "upstream_timeout", "The request deadline passed before an upstream answered.", DO_NOT_RETRY)
         # Every attempt failed: one answer whatever the timing, the same as when none could be

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import os
 import ssl
@@ -34,13 +35,13 @@ from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable, Mapping
 
 import aiohttp
-import anyio
 import certifi
+from anyio import CancelScope  # imported now: anyio loads it lazily, and a file may be short when it is needed
 
 from .config import Config, Timeouts
 from .endpoints import Endpoint, Kind, error_summary
 from .events import Event
-from .outcomes import BadAnswer, ConnectError, DeadlineReached, FirstByteTimeout, HttpError, Interrupted, Outcome, StreamBroken, StreamFailed, StreamStarted, Success
+from .outcomes import BadAnswer, ConnectError, DeadlineReached, FirstByteTimeout, HttpError, Interrupted, Outcome, ProxyOverloaded, StreamBroken, StreamFailed, StreamStarted, Success
 from .router import Attempt
 from .sse import EventTooLarge, events, is_event_stream
 from .surface import UpstreamRequest, upstream_headers
@@ -119,7 +120,13 @@ class Transport:
                     data=request.body or None,
                     allow_redirects=False,
                 )
+        except aiohttp.ClientResponseError as error:
+            # A status line or head aiohttp cannot parse (or a body malformed in the same packet).
+            return Exchange(BadAnswer(f"malformed response ({' '.join(str(error.message).split())[:80]})"))
         except _CUT as error:
+            if _out_of_descriptors(error):
+                # The gateway's own limit, not the upstream's: blaming it would eject every healthy upstream.
+                return Exchange(ProxyOverloaded(f"no file descriptor for a connection ({type(error).__name__})"))
             # Refused, reset or closed before a status line (or connecting took longer than
             # `timeouts.connect`): nothing was sent back, so the router may fail over transparently.
             return Exchange(ConnectError(type(error).__name__))
@@ -154,16 +161,18 @@ class Transport:
         """The whole body (after decompression), or the outcome that ended reading it.
 
         Its first bytes must come by `first_by` (`FirstByteTimeout`), each later read within
-        `stream_idle` (`StreamBroken`: a body that stalls after its headers is the upstream's fault,
-        not a wait for the request's deadline); more than `max_response_bytes` is a `BadAnswer`, a
-        cut body a `StreamBroken`, the deadline `DeadlineReached`. The connection goes back to the
-        pool only when the body was read to its end.
+        `stream_idle`, and all of it within `first_byte` of the headers (`StreamBroken` either way:
+        a body that stalls or trickles after its headers is the upstream's fault, not a wait for
+        the request's deadline; servers send a whole answer's headers once it is ready). More than
+        `max_response_bytes` is a `BadAnswer`, a cut body a `StreamBroken`, the deadline
+        `DeadlineReached`. The connection goes back to the pool only when the body was read to its end.
         """
         loop = asyncio.get_running_loop()
         content = response.content
         stop_watching = _fail_the_body_when_the_connection_closes(response)
         body = bytearray()
-        read_by = first_by
+        whole_by = min(loop.time() + self._timeouts.first_byte, deadline)
+        read_by = min(first_by, whole_by)
         try:
             while not content.at_eof():
                 try:
@@ -172,17 +181,33 @@ class Transport:
                 except TimeoutError:
                     if read_by >= deadline:
                         return DeadlineReached()
-                    return StreamBroken(f"stalled: no body bytes for {self._timeouts.stream_idle:g} s") if body else FirstByteTimeout()
+                    if not body:
+                        return FirstByteTimeout()
+                    if read_by >= whole_by:
+                        return StreamBroken(f"body still arriving {self._timeouts.first_byte:g} s after its headers")
+                    return StreamBroken(f"stalled: no body bytes for {self._timeouts.stream_idle:g} s")
                 body += chunk
                 if len(body) > self._max_response_bytes:
                     return BadAnswer(f"a body larger than {self._max_response_bytes} bytes (max_response_bytes)")
-                read_by = min(loop.time() + self._timeouts.stream_idle, deadline)
+                read_by = min(loop.time() + self._timeouts.stream_idle, whole_by)
             return bytes(body)
         except _CUT as error:
             return StreamBroken(f"body cut ({type(error).__name__})")
         finally:
             stop_watching()
             _release(response)
+
+
+def _out_of_descriptors(error: BaseException) -> bool:
+    """Whether `error`, or the OS error it wraps, is EMFILE or ENFILE: this process (or the system) has no
+    file descriptor left. aiohttp reports it as `ClientConnectorError`, like an upstream refusing."""
+    seen: BaseException | None = error
+    while seen is not None:
+        for candidate in (seen, getattr(seen, "os_error", None)):
+            if isinstance(candidate, OSError) and candidate.errno in (errno.EMFILE, errno.ENFILE):
+                return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _release(response: aiohttp.ClientResponse) -> None:
@@ -349,10 +374,12 @@ class UpstreamStream:
     async def aclose(self) -> None:
         """Close the upstream response, so the upstream stops generating. Idempotent; completes even
         inside a cancelled scope (the caller left), or the connection would be left half-read."""
-        with anyio.CancelScope(shield=True):
-            await self._events.aclose()
-        self._stop_watching()
-        _release(self.response)
+        try:
+            with CancelScope(shield=True):
+                await self._events.aclose()
+        finally:
+            self._stop_watching()
+            _release(self.response)
 
     async def _read_to_the_end(self) -> None:
         # The chunked terminator follows the end marker: read it (briefly), so aiohttp returns the

@@ -13,7 +13,7 @@ import uvicorn
 
 from failover.config import parse_config
 from failover.fake_upstream import FakeUpstream
-from failover.gateway import bind, create_app, server
+from failover.gateway import bind, create_app, server, unread_limit
 from failover.router import Router
 
 T = TypeVar("T")
@@ -56,7 +56,7 @@ async def gateway(doc: dict[str, Any], caller_region: str | None = None) -> Asyn
     """The real gateway (uvicorn + starlette + aiohttp transport) on an ephemeral port."""
     config = parse_config(doc)
     router = Router(config)
-    sock = bind("127.0.0.1", 0)
+    sock = bind("127.0.0.1", 0, unread_limit(config))  # as `python -m failover serve` binds
     uvicorn_server = server(create_app(config, router=router, caller_region=caller_region))
     # What `serve()` does, without its main loop, which only notices `should_exit` every 0.1 s;
     # one tick of it sets the `date` header the answers carry.

@@ -6,6 +6,7 @@ what the caller got.
 
 import asyncio
 import json
+import os
 import socket
 import time
 from collections import Counter
@@ -584,6 +585,18 @@ def test_a_caller_who_leaves_mid_stream_cancels_the_upstream_stream(caplog):
     assert "event=caller_left method=POST path=/v1/chat/completions upstream=a attempt=1" in caplog.messages
 
 
+def _gateway_side_open(caller: socket.socket) -> bool:
+    """Whether the gateway still holds its end of the caller's connection (Linux's /proc/net/tcp lists it).
+
+    A connection the OS gave up on (TCP_USER_TIMEOUT) is gone from the gateway's side at once; the peer
+    is not told until it next sends, so the caller's own socket shows nothing."""
+    mine, theirs = caller.getsockname()[1], caller.getpeername()[1]
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return any(int(row[1].split(":")[1], 16) == theirs and int(row[2].split(":")[1], 16) == mine for row in rows)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="TCP_USER_TIMEOUT and /proc/net/tcp are Linux's")
 def test_a_caller_who_stops_reading_a_stream_holds_the_upstream_no_longer_than_the_deadline(monkeypatch, caplog):
     monkeypatch.setattr("failover.gateway._SEND_GRACE_SECONDS", 0.2)
     caplog.set_level("INFO", logger="failover")
@@ -601,15 +614,21 @@ def test_a_caller_who_stops_reading_a_stream_holds_the_upstream_no_longer_than_t
                     caller.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
                     caller.setblocking(False)
                     await loop.sock_connect(caller, (client.base_url.host, client.base_url.port))
+                    assert _gateway_side_open(caller)  # the lookup sees the connection while it is there
                     body = json.dumps(chat(stream=True)).encode()
                     head = b"POST /v1/chat/completions HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body)
                     await loop.sock_sendall(caller, head + body)
                     sent_at = time.monotonic()
                     await until(lambda: bool(a.seen) and a.seen[0].caller_left_at is not None, within=5.0)
-                    return a.seen[0].caller_left_at, sent_at, router.health("a")
+                    # Then the caller's own connection is dropped (TCP_USER_TIMEOUT), not left open with the unread
+                    # answer queued for as long as the caller likes. Watched without reading, which would drain it.
+                    await until(lambda: not _gateway_side_open(caller), within=8.0)
+                    dropped = not _gateway_side_open(caller)
+                    return a.seen[0].caller_left_at, sent_at, router.health("a"), dropped
 
-    closed_at, sent_at, health = run(scenario())
+    closed_at, sent_at, health, dropped = run(scenario(), timeout=20)
     assert closed_at is not None and closed_at - sent_at < 0.5 + 0.2 + 1.0  # the deadline and the grace, not the caller's whim
+    assert dropped
     assert "event=caller_not_reading method=POST path=/v1/chat/completions upstream=a attempt=1" in caplog.messages
     assert health._consecutive_failures == 0  # the caller's doing, not the upstream's
 
@@ -815,8 +834,11 @@ STALLING = {**FAST_TIMEOUTS, "first_byte": 0.5, "stream_idle": 0.5, "total": 6.0
         # noticed at once, long before the idle allowance (2 s).
         ([CHUNKED_JSON_HEAD, chunk(b'{"id":') + b"zz\r\n"], "stall", PATIENT, 1.0),
         ([CHUNKED_JSON_HEAD, chunk(b'{"id":') + b"zz\r\n"], "close", PATIENT, 1.0),
+        ([CHUNKED_JSON_HEAD + chunk(b'{"id":') + b"zz\r\n"], "stall", PATIENT, 1.0),  # in the headers' own packet
+        # One byte every 50 ms: never idle for stream_idle, but not all there within first_byte of the headers.
+        ([JSON_HEAD + b"content-length: 100\r\n\r\n", *[b" "] * 60], "stall", STALLING, 0.5 + 1.0),
     ],
-    ids=["stalls-after-its-headers", "error-body-stalls", "malformed-chunk", "malformed-chunk-then-close"],
+    ids=["stalls-after-its-headers", "error-body-stalls", "malformed-chunk", "malformed-chunk-then-close", "malformed-with-the-head", "trickles"],
 )
 def test_a_whole_body_that_stalls_or_breaks_fails_over_and_counts_against_its_upstream(parts, end, timeouts, within):
     async def scenario():

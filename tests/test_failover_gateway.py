@@ -20,12 +20,13 @@ from tests.failover_fakes import chat, config_doc, gateway, regions, regions_in_
 BANNER_TIMEOUT = 20
 
 
-def start_gateway(config_path):
+def start_gateway(config_path, preexec_fn=None):
     process = subprocess.Popen(
         [sys.executable, "-m", "failover", "serve", "--config", str(config_path), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=preexec_fn,
     )
     # Bounded: a gateway that hangs before its banner fails the test instead of blocking it.
     if not select.select([process.stdout], [], [], BANNER_TIMEOUT)[0]:
@@ -70,6 +71,59 @@ def test_gateway_process_serves_fails_over_and_reports_readiness(tmp_path):
     # Warned once, at start: the variable naming the secondary's api-key is unset.
     warnings = [line for line in stderr.splitlines() if "failover config:" in line]
     assert len(warnings) == 1 and "upstreams[1] (secondary).headers_from_env.api-key" in warnings[0] and "FAILOVER_TEST_KEY_NOBODY_SETS" in warnings[0]
+
+
+def test_running_out_of_file_descriptors_is_the_gateways_own_503_and_blames_no_upstream(tmp_path):
+    # A process allowed few files (soft and hard limit, so starting up cannot raise it), and more
+    # concurrent streams than it can hold connections for: each needs the caller's and the upstream's.
+    def few_files():
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))
+
+    def call(client):
+        try:
+            return client.post("/v1/chat/completions", json=chat(stream=True))
+        except httpx.TransportError as error:
+            # Past the limit the server cannot accept the caller at all: libuv (uvloop) then accepts and
+            # closes pending connections to shed them (its EMFILE trick), which the caller sees as a reset.
+            return error
+
+    with regions_in_thread("a", "b") as (_, (a, b)):
+        a.mode = b.mode = "slow"  # 200 events
+        a.pace = b.pace = 0.003
+        config_path = tmp_path / "gateway.yaml"
+        doc = config_doc([a, b], "active-active", timeouts={"connect": 2.0, "first_byte": 5.0, "total": 10.0, "stream_idle": 5.0, "min_attempt": 0.1})
+        config_path.write_text(yaml.safe_dump(doc))
+        process, base_url = start_gateway(config_path, preexec_fn=few_files)
+        try:
+            with httpx.Client(base_url=base_url, timeout=10, limits=httpx.Limits(max_connections=None)) as client:
+                with ThreadPoolExecutor(30) as pool:
+                    answers = list(pool.map(lambda _: call(client), range(30)))
+                ready = client.get("/ready")
+        finally:
+            process.terminate()
+            _, stderr = process.communicate(timeout=10)
+    answered = [r for r in answers if isinstance(r, httpx.Response)]
+    overloaded = [r for r in answered if r.status_code != 200]
+    assert answered and all(r.text.rstrip().endswith("data: [DONE]") for r in answered if r.status_code == 200)
+    for response in overloaded:
+        assert response.status_code == 503 and response.json()["error"]["code"] == "proxy_overloaded" and response.headers["retry-after"] == "1"
+        assert response.headers["x-failover-attempts"] == "1"  # no other upstream tried: it would fail the same way
+    assert "outcome=connect_error" not in stderr and "breaker_open" not in stderr and ready.status_code == 200  # nobody blamed
+
+
+def test_the_gateway_raises_its_open_file_limit_to_what_the_system_allows():
+    probe = "import json, resource; from failover.gateway import raise_open_file_limit; raise_open_file_limit(); print(json.dumps(resource.getrlimit(resource.RLIMIT_NOFILE)))"
+
+    def low_soft_limit():
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, min(4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1])))
+
+    result = subprocess.run([sys.executable, "-c", probe], preexec_fn=low_soft_limit, capture_output=True, text=True, timeout=30)
+    soft, hard = json.loads(result.stdout)
+    assert soft == hard and hard > 64, result.stderr
 
 
 @pytest.mark.parametrize(
@@ -151,12 +205,18 @@ def test_ctrl_c_ends_a_stream_with_the_error_event_and_answers_a_waiting_request
                     lines = response.iter_lines()
                     assert next(line for line in lines if line.startswith("data:"))
                     waiting = pool.submit(httpx.post, f"{base_url}/v1/chat/completions", json=chat(), timeout=10)
+                    # And one still sending its body (1000 bytes announced, 10 sent).
+                    uploading = socket.create_connection((client.base_url.host, client.base_url.port), timeout=10)
+                    uploading.sendall(b'POST /v1/chat/completions HTTP/1.1\r\nhost: g\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"model":')
                     deadline = time.monotonic() + 5
                     while len(a.seen) < 2 and time.monotonic() < deadline:
                         time.sleep(0.01)
+                    time.sleep(0.2)  # the upload's request has reached the app
                     process.send_signal(signal.SIGINT)
                     rest = list(lines)  # read to the end: a cut stream would raise here
                 answered = waiting.result(timeout=10)
+                with uploading:
+                    upload_answer = b"".join(iter(lambda: uploading.recv(65536), b""))
         finally:
             exit_code = process.wait(timeout=10)
             _, stderr = process.communicate(timeout=10)
@@ -167,6 +227,7 @@ def test_ctrl_c_ends_a_stream_with_the_error_event_and_answers_a_waiting_request
     assert answered.status_code == 503 and answered.json()["error"]["code"] == "proxy_shutting_down"
     assert answered.headers["connection"] == "close" and answered.headers["x-failover-attempts"] == "1"
     assert a.seen[1].caller_left_at is not None  # its upstream request was closed, not abandoned
+    assert upload_answer.startswith(b"HTTP/1.1 503") and b'"code": "proxy_shutting_down"' in upload_answer
     assert "Cancel 1 running task" not in stderr and "Exception in ASGI application" not in stderr
     assert exit_code == 0
 

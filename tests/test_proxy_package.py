@@ -123,7 +123,7 @@ def test_a_presigned_querys_signature_never_reaches_the_model(running):
     # A SigV4 presigned request carries the caller's credentials in X-Amz-* query parameters.
     base_url, _, (primary, _) = running
     signed = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20260101%2Fus-east-1%2Flambda%2Faws4_request&X-Amz-Date=20260101T000000Z&X-Amz-Security-Token=token&X-Amz-SignedHeaders=host&X-Amz-Signature=abc"
-    response = httpx.post(f"{base_url}/v1/chat/completions?api-version=2024-10-21&{signed}&x%2Damz-expires=60&name=a%20b", json=chat(), timeout=10)
+    response = httpx.post(f"{base_url}/v1/chat/completions?api-version=2024-10-21&{signed}&x%2Damz-expires=60&X-%41mz-Date=1&name=a%20b", json=chat(), timeout=10)
     assert response.status_code == 200
     assert primary.seen[-1].path == "/v1/chat/completions?api-version=2024-10-21&name=a%20b"
 
