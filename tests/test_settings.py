@@ -571,3 +571,12 @@ def test_a_stack_name_that_would_make_a_database_identifier_rds_refuses_is_refus
     assert parse_settings(raw_config(**regions), stack=longest_allowed).slug == f"ha-model-serving-{longest_allowed}"
     with pytest.raises(StackNameError, match=rf"invalid stack name '{longest_allowed}s': .* at most 63 characters; .* at most {len(longest_allowed)} characters"):
         parse_settings(raw_config(**regions), stack=longest_allowed + "s")
+
+
+@pytest.mark.parametrize(("memory", "body_mib", "event_mib"), [(128, 16, 4), (512, 64, 16), (10240, 1024, 16)])
+def test_the_proxys_response_limits_follow_its_memory_and_its_runtime_accepts_them(memory, body_mib, event_mib):
+    from failover.config import parse_config
+
+    stand_in = {"topology": "active-passive", "upstreams": [{"name": "fleet", "url": "https://fleet.example.com"}]}
+    router = parse_config({**stand_in, **parse(proxyMemorySize=memory).proxy.router_config()})
+    assert (router.max_response_bytes, router.max_event_bytes) == (body_mib * 2**20, event_mib * 2**20)

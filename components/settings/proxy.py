@@ -41,6 +41,21 @@ class ProxySettings:
                 "total": self.timeout - 1,
             },
             "breaker": {"failure_threshold": self.breaker_failure_threshold, "base_ejection": self.breaker_base_ejection},
+            **self.response_limits(),
+        }
+
+    def response_limits(self) -> dict[str, int]:
+        """The runtime's response limits in bytes, sized to the function's memory.
+
+        A whole answer is read and parsed before it is relayed: peak memory is about three times
+        the body on top of the runtime's ~50 MB (measured with `python -m failover serve`). So the
+        largest body is an eighth of the function's memory (64 MiB at the default 512 MB, 16 MiB at
+        128 MB) and one stream event a thirty-second, at most the runtime's default of 16 MiB.
+        """
+        mebibyte = 1024 * 1024
+        return {
+            "max_response_bytes": min(self.memory_size * mebibyte // 8, 1024 * mebibyte),
+            "max_event_bytes": min(self.memory_size * mebibyte // 32, 16 * mebibyte),
         }
 
 

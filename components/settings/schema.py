@@ -72,7 +72,7 @@ SCHEMA: tuple[Setting, ...] = (
     # Model proxy: the failover runtime as a Lambda function per region.
     Setting("proxyEnabled", "boolean", True, "Deploy the failover model proxy (Lambda, function URL with IAM auth) in every region."),
     Setting("proxyArchitecture", "string", "arm64", "Instruction set of the proxy's Lambda function: arm64 (Graviton, cheaper per GB-second) or x86_64."),
-    Setting("proxyMemorySize", "integer", 512, "Proxy memory in MB (128-10240)."),
+    Setting("proxyMemorySize", "integer", 512, "Proxy memory in MB (128-10240); also sizes the largest answer the proxy reads whole (an eighth) and one stream event (a thirty-second, at most 16 MiB)."),
     Setting("proxyTimeout", "integer", 120, "Seconds one proxied request may take in total, every attempt included (3-900)."),
     Setting("proxyReservedConcurrency", "integer", 50, "Concurrent executions reserved for the proxy in each region (1-1000), or 0 to share the account's unreserved pool (new accounts, whose limit is too small to reserve from)."),
     Setting("proxyLogRetentionDays", "integer", 30, "Retention of the proxy's log group, in days CloudWatch accepts."),
