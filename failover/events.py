@@ -14,10 +14,10 @@ class Event:
     """One dispatched event (WHATWG HTML, "Server-sent events", 9.2.6 Interpreting an event stream).
 
     `type` is "message" when the stream named none; `data` is its `data:` lines joined with "\\n";
-    `id` is the event's own `id:` field (None when it had none) and `retry` its valid `retry:` field
-    in milliseconds (None when absent or not only ASCII digits). `unfinished` marks an event the
-    stream ended inside, before its blank line: the standard discards it, and so do the endpoint
-    rules unless it is the stream's end marker (`sse.events`).
+    `id` is the event's own `id:` field (None when it had none) and `retry` its `retry:` field in
+    milliseconds (None when absent or negative; httpx-sse also reads "+5" or " 5", see `sse.py`).
+    `unfinished` marks an event the stream ended inside, before its blank line: the standard
+    discards it, and so do the endpoint rules unless it is the stream's end marker (`sse.events`).
     """
 
     type: str = "message"

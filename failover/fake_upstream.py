@@ -87,7 +87,7 @@ class FakeUpstream:
     """An OpenAI-shaped model server on asyncio sockets that misbehaves on demand, for tests and local tries.
 
     mode: one of FAIL_MODES (`none` answers normally), changeable while it runs; `script` holds one-shot
-    modes used before it; retry_after: the Retry-After of `http-429`; pace: seconds between slow events;
+    modes used before it; retry_after: the Retry-After of `http-429` and `http-503`; pace: seconds between slow events;
     flavor: `openai` or `azure`, the shape of its model list. `raw_stream` holds the event-stream body
     parts of the `raw` mode; `raw_response` the byte strings the `raw-response` mode writes one by one,
     `raw_pause` seconds apart, and `raw_end` (one of RAW_ENDS) what either raw mode does next (for
@@ -116,6 +116,7 @@ class FakeUpstream:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task] = set()  # one per open connection
         self._stopping = asyncio.Event()
 
     @property
@@ -141,9 +142,15 @@ class FakeUpstream:
                 writer.transport.abort()
             await self._server.wait_closed()
             self._server = None
+        if self._handlers:  # their connections are aborted: each ends at its next read
+            await asyncio.wait(list(self._handlers), timeout=1.0)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        handler = asyncio.current_task()
+        if handler is not None:
+            self._handlers.add(handler)
+            handler.add_done_callback(self._handlers.discard)
         try:
             while await self._one_request(reader, writer):
                 pass
@@ -349,7 +356,12 @@ async def run(name: str, port: int, mode: str, retry_after: str | None) -> None:
     """Serves a FakeUpstream named `name` on 127.0.0.1:`port` in `mode` until cancelled (Ctrl-C)."""
     upstream = await FakeUpstream(name, mode, retry_after).start(port=port)
     print(f"fake upstream {name!r} listening on {upstream.url} (fail mode: {mode})", flush=True)
-    await asyncio.Event().wait()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        # Close what callers hold and let each connection's task end, so Ctrl-C leaves no task to be
+        # cancelled mid-read (asyncio logs each such one with a traceback).
+        await upstream.stop()
 
 
 # --- the API's shapes, per route ---------------------------------------------------------------------

@@ -191,6 +191,21 @@ def test_the_command_line_documents_its_options_and_offers_only_fail_modes_it_ca
     assert stderr.startswith("failover: refusing to start: argument --fail-mode: invalid choice: 'raw'") and "see python -m failover fake-upstream --help" in stderr
 
 
+def test_ctrl_c_stops_the_fake_upstream_quietly_while_a_caller_holds_a_connection():
+    process = subprocess.Popen([sys.executable, "-m", "failover", "fake-upstream", "--name", "a", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        if not select.select([process.stdout], [], [], BANNER_TIMEOUT)[0]:
+            pytest.fail(f"the fake upstream printed no banner within {BANNER_TIMEOUT} s")
+        port = int(re.search(r"http://127\.0\.0\.1:(\d+)", process.stdout.readline()).group(1))
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            assert client.post("/v1/chat/completions", json=chat()).status_code == 200  # its connection stays open
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=10)
+    finally:
+        process.kill()
+    assert process.returncode == 0 and stderr == ""
+
+
 def test_ctrl_c_ends_a_stream_with_the_error_event_and_answers_a_waiting_request_503(tmp_path):
     with regions_in_thread("a") as (host, (a,)):
         # 200 events, one every 50 ms: still streaming when the gateway is stopped; the next request gets no answer.
