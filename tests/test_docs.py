@@ -127,3 +127,13 @@ def test_the_benchmark_targets_the_docs_state_are_the_ones_the_benchmark_checks(
     for page in ("README.md", "benchmarks/README.md"):
         text = " ".join((ROOT / page).read_text().split())
         assert stated in text and failover_load in text, f"{page}: state the targets benchmarks/proxy_overhead.py checks"
+
+
+def test_the_readmes_partial_destroy_recovery_targets_exactly_the_deletion_protected_resources(prod):
+    # After a destroy stopped part way, a plain `pulumi up` would create again what it deleted; the README targets these alone.
+    readme = (ROOT / "README.md").read_text()
+    (pattern,) = re.findall(r"grep -oE '([^']+)'", readme)
+    protected = {r.urn for r in prod.resources if r.get("deletionProtection") is True or r.get("enableDeletionProtection") is True}
+    assert protected and {r.urn for r in prod.resources if re.fullmatch(pattern, r.urn)} == protected
+    deployed = (ROOT / "offline" / "identities" / "prod.txt").read_text().split()
+    assert len([urn for urn in deployed if re.fullmatch(pattern, urn)]) == len(protected), "the URNs of the deployed stack match too"
