@@ -137,3 +137,17 @@ def test_readme_dependency_table_lists_exactly_the_declared_packages():
     declared = declared_distributions("requirements.txt")
     assert sorted(declared - documented) == [], "say in the README's Dependencies table why each is there"
     assert sorted(documented - declared) == [], "the README's Dependencies table names packages requirements.txt does not declare"
+
+
+# Not part of the project's layout: local environments and caches (hidden entries other than CI's are not looked at).
+UNLISTED = {"venv", "__pycache__", "dist", "README.md"}
+
+
+def test_readme_layout_names_every_top_level_entry_and_every_module_of_components_and_ops():
+    readme = (ROOT / "README.md").read_text()
+    layout = re.search(r"## Layout\n\n```\n(.*?)```", readme, flags=re.DOTALL).group(1)
+    named = set(re.findall(r"[\w.-]+/?", layout))
+    shown = [path for path in ROOT.iterdir() if not path.name.startswith(".") or path.name in (".github", ".ci")]
+    entries = [path.name + "/" if path.is_dir() else path.name for path in shown if path.name not in UNLISTED and not path.name.endswith(".egg-info")]
+    modules = [path.name for place in ("components", "ops") for path in (ROOT / place).glob("*.py") if not path.name.startswith("__")]
+    assert sorted(name for name in entries + modules if name not in named) == [], "say in the README's Layout what each is for"
