@@ -12,6 +12,7 @@ import boto3
 from moto import mock_aws
 from moto.cloudwatch.models import cloudwatch_backends
 
+from benchmarks.proxy_overhead import CONCURRENCY, FAILOVER_REQUESTS, TARGETS, THROUGHPUT_TARGET
 from failover.fake_upstream import FakeUpstream
 from offline.runner import ACCOUNT
 from ops.drill import HttpProber, main
@@ -114,3 +115,25 @@ def test_every_public_class_and_function_has_a_docstring():
                     if isinstance(node, ast.ClassDef):
                         pending += [(child, f"{prefix}{node.name}.") for child in node.body]
     assert missing == [], "say what these take, return and raise"
+
+
+def test_the_benchmark_targets_the_docs_state_are_the_ones_the_benchmark_checks():
+    (plain_p50, plain_p99), (stream_p50, stream_p99) = TARGETS["non-streaming"], TARGETS["streaming"]
+    stated = (
+        f"added p50 under {plain_p50:g} ms and p99 under {plain_p99:g} ms for plain requests, under {stream_p50:g} ms and "
+        f"{stream_p99:g} ms for streams; throughput at {CONCURRENCY} callers at least {THROUGHPUT_TARGET:g} of a direct call"
+    )
+    failover_load = f"({FAILOVER_REQUESTS} requests, concurrency {CONCURRENCY})"
+    for page in ("README.md", "benchmarks/README.md"):
+        text = " ".join((ROOT / page).read_text().split())
+        assert stated in text and failover_load in text, f"{page}: state the targets benchmarks/proxy_overhead.py checks"
+
+
+def test_the_readmes_partial_destroy_recovery_targets_exactly_the_deletion_protected_resources(prod):
+    # After a destroy stopped part way, a plain `pulumi up` would create again what it deleted; the README targets these alone.
+    readme = (ROOT / "README.md").read_text()
+    (pattern,) = re.findall(r"grep -oE '([^']+)'", readme)
+    protected = {r.urn for r in prod.resources if r.get("deletionProtection") is True or r.get("enableDeletionProtection") is True}
+    assert protected and {r.urn for r in prod.resources if re.fullmatch(pattern, r.urn)} == protected
+    deployed = (ROOT / "offline" / "identities" / "prod.txt").read_text().split()
+    assert len([urn for urn in deployed if re.fullmatch(pattern, urn)]) == len(protected), "the URNs of the deployed stack match too"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,8 @@ import yaml
 
 from tests.test_project_files import BUILD_PROXY_PACKAGE, readme_command, readme_test_command
 
-WORKFLOW_FILE = Path(__file__).resolve().parent.parent / ".github" / "workflows" / "preview.yml"
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOW_FILE = ROOT / ".github" / "workflows" / "preview.yml"
 LONG_LIVED_KEYS = ("aws-access-key-id", "aws-secret-access-key", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "client-secret", "creds:")
 
 
@@ -97,3 +99,23 @@ def test_main_deploys_dev_then_prod_only_through_the_approved_production_environ
     assert dev["if"] == prod["if"] == on_main
     assert prod["environment"] == "production" and prod["needs"] == "deploy-dev"
     assert dev["concurrency"]["cancel-in-progress"] is False and prod["concurrency"]["cancel-in-progress"] is False
+
+
+def readme_deploy_commands() -> list[str]:
+    """The shell lines of the README's "Deploy for real" section, comments dropped."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Deploy for real") :].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)
+    return [re.split(r"\s+# ", line)[0].strip() for block in blocks for line in block.splitlines() if line.strip()]
+
+
+def test_the_readme_deploys_each_stack_through_the_policy_pack_as_ci_does(workflow):
+    commands = readme_deploy_commands()
+    (pack_setup,) = {run for name, job in pulumi_jobs(workflow, "up").items() for run in runs(job) if "policy/venv" in run}
+    assert pack_setup in commands, "the README sets up the policy pack's environment as CI does"
+    for name, job in pulumi_jobs(workflow, "up").items():
+        ci = next(run for run in runs(job) if run.startswith("pulumi up"))
+        stack, policy = re.fullmatch(r"pulumi up --yes --stack (\w+) (--policy-pack .+)", ci).groups()
+        for command in ("preview", "up"):
+            local = [line for line in commands if line.startswith(f"pulumi {command} --stack {stack} ")]
+            assert local == [f"pulumi {command} --stack {stack} {policy}"], f"the README's {command} of {stack} runs the guardrails {name} runs"
