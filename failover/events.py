@@ -57,6 +57,7 @@ BROKEN = "upstream_stream_broken"  # the upstream broke it after its first conte
 DEADLINE = "deadline_exceeded"  # the request's deadline passed while it flowed
 SHUTTING_DOWN = "proxy_shutting_down"  # the gateway is stopping
 PROXY_ERROR = "proxy_error"  # the gateway itself failed while relaying (a fault of its own, in its log)
+TOO_LARGE = "response_too_large"  # an event exceeded the gateway's own max_event_bytes
 
 
 def broken_message(detail: str) -> str:

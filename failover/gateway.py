@@ -25,9 +25,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .config import Config
 from .endpoints import ENDPOINTS, Endpoint
-from .events import BROKEN, DEADLINE, PROXY_ERROR, SHUTTING_DOWN, broken_message
+from .events import BROKEN, DEADLINE, PROXY_ERROR, SHUTTING_DOWN, TOO_LARGE, broken_message
 from .logfmt import logfmt
-from .outcomes import DeadlineReached, Interrupted, StreamBroken
+from .outcomes import DeadlineReached, Interrupted, OverLimit, StreamBroken
 from .router import ATTEMPTS_HEADER, NO_UPSTREAM_HEADERS, UPSTREAM_HEADER, Attempt, Plan, Reply, RequestMeta, Router
 from .surface import UpstreamRequest, forwarded_headers, method_not_allowed, not_found, relayable_headers, wants_stream
 from .transport import Exchange, Transport, UpstreamStream, make_session
@@ -304,6 +304,8 @@ class _Relay:
                 yield self._error(broken_message(end.detail), BROKEN)
             elif isinstance(end, DeadlineReached):
                 yield self._error("The request deadline passed before the stream completed.", DEADLINE)
+            elif isinstance(end, OverLimit):
+                yield self._error(f"The upstream's stream holds more than this proxy accepts: {end.detail}.", TOO_LARGE)
             elif isinstance(end, Interrupted):
                 yield self._error(f"The stream was stopped: {end.reason}.", SHUTTING_DOWN)
         finally:
@@ -441,8 +443,9 @@ class _Server(uvicorn.Server):
     def handle_exit(self, sig: int, frame: Any) -> None:
         super().handle_exit(sig, frame)
         if self._loop is not None:
-            # A signal handler may run in the middle of the loop's own work: hand over safely.
-            self._loop.call_soon_threadsafe(_interrupt_open_streams)
+            # A signal handler may run in the middle of the loop's own work: hand over safely. A second
+            # Ctrl-C makes uvicorn exit at once, cancelling requests without waiting: answer them first.
+            self._loop.call_soon_threadsafe(_stop_everything if self.force_exit else _interrupt_open_streams)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         # uvicorn waits `timeout_graceful_shutdown` (after a fixed pause) for running requests, then

@@ -95,13 +95,24 @@ class ProxyOverloaded:
 
 
 @dataclass(frozen=True)
+class OverLimit:
+    """The upstream's answer exceeds one of the gateway's own limits (`max_response_bytes` for a whole
+    body, `max_event_bytes` for a stream event or what is held before content). The answer may well
+    be valid (a large embeddings batch, an image in a Responses event): no breaker moves, and no other
+    upstream is tried, which would send the same answer. The caller gets `502 response_too_large`, or
+    after a stream's first content the error event with that code; `detail` names the setting."""
+
+    detail: str
+
+
+@dataclass(frozen=True)
 class Interrupted:
     """The gateway ended the attempt (it is shutting down): nobody's failure, no breaker moves."""
 
     reason: str
 
 
-Outcome = Union[Success, StreamStarted, HttpError, ConnectError, FirstByteTimeout, StreamBroken, StreamFailed, BadAnswer, DeadlineReached, Interrupted, ProxyOverloaded]
+Outcome = Union[Success, StreamStarted, HttpError, ConnectError, FirstByteTimeout, StreamBroken, StreamFailed, BadAnswer, DeadlineReached, Interrupted, ProxyOverloaded, OverLimit]
 
 
 def describe(outcome: Outcome) -> str:
@@ -124,6 +135,8 @@ def describe(outcome: Outcome) -> str:
         return f"interrupted: {outcome.reason}"
     if isinstance(outcome, ProxyOverloaded):
         return f"proxy_overloaded: {outcome.detail}"
+    if isinstance(outcome, OverLimit):
+        return f"over_limit: {outcome.detail}"
     if isinstance(outcome, StreamStarted):
         return "stream_started"
     return "success"

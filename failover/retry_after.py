@@ -31,10 +31,13 @@ def parse_retry_after(headers: Mapping[str, str], wall_now: float) -> float | No
         return float(raw)
     try:
         when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # "01 Jan 99999999999999999999" overflows
         return None
     if when is None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)  # HTTP-dates are always GMT
-    return max(0.0, when.timestamp() - wall_now)
+    try:
+        return max(0.0, when.timestamp() - wall_now)
+    except (OverflowError, ValueError):
+        return None

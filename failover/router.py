@@ -26,7 +26,7 @@ from typing import Iterator
 from .config import Config, Upstream
 from .health import Clock, Random, State, UpstreamHealth
 from .logfmt import logfmt
-from .outcomes import DeadlineReached, HttpError, Interrupted, Outcome, ProxyOverloaded, StreamBroken, StreamFailed, StreamStarted, Success, describe
+from .outcomes import DeadlineReached, HttpError, Interrupted, Outcome, OverLimit, ProxyOverloaded, StreamBroken, StreamFailed, StreamStarted, Success, describe
 from .retry_after import parse_retry_after
 from .surface import SHOULD_RETRY_HEADER, missing_model, relayable_headers
 
@@ -58,7 +58,7 @@ def classify(outcome: Outcome, upstream: Upstream) -> Verdict:
     """Who is at fault for `outcome` of an attempt on `upstream`, and so what happens next."""
     if isinstance(outcome, (Success, StreamStarted)):
         return Verdict.DELIVER
-    if isinstance(outcome, (DeadlineReached, Interrupted, ProxyOverloaded)):
+    if isinstance(outcome, (DeadlineReached, Interrupted, ProxyOverloaded, OverLimit)):
         return Verdict.ENDED
     if isinstance(outcome, HttpError):
         return _classify_status(outcome, upstream)
@@ -260,6 +260,7 @@ class Plan:
         self._deadline_hit = False
         self._ended = False
         self._overloaded = False  # the gateway ran out of its own resources (ProxyOverloaded)
+        self._over_limit: OverLimit | None = None  # the answer exceeded one of the gateway's own limits
 
     def __iter__(self) -> Iterator[Attempt]:
         return self
@@ -332,6 +333,7 @@ class Plan:
             health.release(now)
             self._ended = True
             self._overloaded = isinstance(outcome, ProxyOverloaded)
+            self._over_limit = outcome if isinstance(outcome, OverLimit) else None
 
     def _record_stream_end(self, attempt: Attempt, outcome: Outcome, health: UpstreamHealth, now: float) -> None:
         # The end of a stream already committed to the caller: too late to fail over, but the
@@ -370,6 +372,9 @@ class Plan:
         if self._overloaded:
             message = "The proxy has no capacity left for another upstream connection; retry shortly."
             return self._synthetic(503, "proxy_overloaded", message, {"retry-after": "1"}, "service_unavailable")
+        if self._over_limit is not None:
+            message = f"The upstream's answer is larger than this proxy accepts: {self._over_limit.detail}."
+            return self._synthetic(502, "response_too_large", message, DO_NOT_RETRY, "server_error")
         if (self._ended or self._deadline_hit) and router.is_ready():
             return self._synthetic(504, "upstream_timeout", "The request deadline passed before an upstream answered.", DO_NOT_RETRY)
         # Every attempt failed: one answer whatever the timing, the same as when none could be

@@ -82,7 +82,8 @@ def missing_model(body: bytes) -> bool:
     """Whether a 404 body says the upstream lacks the model or deployment (not that the route is unknown)."""
     document = json_outline(body)
     error = document.get("error") if document is not None else None
-    return isinstance(error, dict) and error.get("code") in _MISSING_MODEL_CODES
+    code = error.get("code") if isinstance(error, dict) else None
+    return isinstance(code, str) and code in _MISSING_MODEL_CODES
 
 
 def not_found(method: str, path: str) -> dict:

@@ -9,9 +9,11 @@ moves bytes within the time the attempt was given and applies the endpoint's ans
   stream, a break or silence before content are failures the router can still fail over from;
 - after the commit, each event must follow within `timeouts.stream_idle` of the last one that was
   not a keep-alive, until the endpoint's end marker;
-- a whole body must start within the first-byte allowance, keep coming (`timeouts.stream_idle`
-  between its bytes) and stay within `max_response_bytes`; a stream's events within
-  `max_event_bytes` each, and what is held before its first content likewise.
+- a whole body must start within the first-byte allowance and keep coming (`timeouts.stream_idle`
+  between its reads);
+- an answer beyond the gateway's own limits (`max_response_bytes` for a whole body,
+  `max_event_bytes` for one event or what is held before content) is `OverLimit`: read no
+  further, and blamed on nobody, since a valid answer can be that large.
 
 A timer that is the request's own deadline rather than the upstream's allowance reports
 `DeadlineReached`, which moves no breaker.
@@ -41,7 +43,7 @@ from anyio import CancelScope  # imported now: anyio loads it lazily, and a file
 from .config import Config, Timeouts
 from .endpoints import Endpoint, Kind, error_summary
 from .events import Event
-from .outcomes import BadAnswer, ConnectError, DeadlineReached, FirstByteTimeout, HttpError, Interrupted, Outcome, ProxyOverloaded, StreamBroken, StreamFailed, StreamStarted, Success
+from .outcomes import BadAnswer, ConnectError, DeadlineReached, FirstByteTimeout, HttpError, Interrupted, Outcome, OverLimit, ProxyOverloaded, StreamBroken, StreamFailed, StreamStarted, Success
 from .router import Attempt
 from .sse import EventTooLarge, events, is_event_stream
 from .surface import UpstreamRequest, upstream_headers
@@ -124,9 +126,9 @@ class Transport:
             # A status line or head aiohttp cannot parse (or a body malformed in the same packet).
             return Exchange(BadAnswer(f"malformed response ({' '.join(str(error.message).split())[:80]})"))
         except _CUT as error:
-            if _out_of_descriptors(error):
+            if _out_of_local_resources(error):
                 # The gateway's own limit, not the upstream's: blaming it would eject every healthy upstream.
-                return Exchange(ProxyOverloaded(f"no file descriptor for a connection ({type(error).__name__})"))
+                return Exchange(ProxyOverloaded(f"no local resource for a connection ({type(error).__name__})"))
             # Refused, reset or closed before a status line (or connecting took longer than
             # `timeouts.connect`): nothing was sent back, so the router may fail over transparently.
             return Exchange(ConnectError(type(error).__name__))
@@ -160,19 +162,19 @@ class Transport:
     async def _read_body(self, response: aiohttp.ClientResponse, first_by: float, deadline: float) -> bytes | Outcome:
         """The whole body (after decompression), or the outcome that ended reading it.
 
-        Its first bytes must come by `first_by` (`FirstByteTimeout`), each later read within
-        `stream_idle`, and all of it within `first_byte` of the headers (`StreamBroken` either way:
-        a body that stalls or trickles after its headers is the upstream's fault, not a wait for
-        the request's deadline; servers send a whole answer's headers once it is ready). More than
-        `max_response_bytes` is a `BadAnswer`, a cut body a `StreamBroken`, the deadline
+        Its first bytes must come by `first_by` (`FirstByteTimeout`) and each later read within
+        `stream_idle` (`StreamBroken`: a body that stalls after its headers is the upstream's fault,
+        not a wait for the request's deadline). A body that keeps coming however slowly is bounded
+        by the deadline alone: some servers send a whole answer's headers at once and then blank
+        lines while they generate it (DeepSeek's API documents this), so its pace proves nothing.
+        More than `max_response_bytes` is `OverLimit`, a cut body a `StreamBroken`, the deadline
         `DeadlineReached`. The connection goes back to the pool only when the body was read to its end.
         """
         loop = asyncio.get_running_loop()
         content = response.content
         stop_watching = _fail_the_body_when_the_connection_closes(response)
         body = bytearray()
-        whole_by = min(loop.time() + self._timeouts.first_byte, deadline)
-        read_by = min(first_by, whole_by)
+        read_by = first_by
         try:
             while not content.at_eof():
                 try:
@@ -183,13 +185,11 @@ class Transport:
                         return DeadlineReached()
                     if not body:
                         return FirstByteTimeout()
-                    if read_by >= whole_by:
-                        return StreamBroken(f"body still arriving {self._timeouts.first_byte:g} s after its headers")
                     return StreamBroken(f"stalled: no body bytes for {self._timeouts.stream_idle:g} s")
                 body += chunk
                 if len(body) > self._max_response_bytes:
-                    return BadAnswer(f"a body larger than {self._max_response_bytes} bytes (max_response_bytes)")
-                read_by = min(loop.time() + self._timeouts.stream_idle, whole_by)
+                    return OverLimit(f"a body larger than {self._max_response_bytes} bytes (max_response_bytes)")
+                read_by = min(loop.time() + self._timeouts.stream_idle, deadline)
             return bytes(body)
         except _CUT as error:
             return StreamBroken(f"body cut ({type(error).__name__})")
@@ -198,13 +198,19 @@ class Transport:
             _release(response)
 
 
-def _out_of_descriptors(error: BaseException) -> bool:
-    """Whether `error`, or the OS error it wraps, is EMFILE or ENFILE: this process (or the system) has no
-    file descriptor left. aiohttp reports it as `ClientConnectorError`, like an upstream refusing."""
+# This machine's own limits, whoever the connection was for: no file descriptor left in the process
+# (EMFILE) or the system (ENFILE), no local port left to connect from (EADDRNOTAVAIL: a pool with no
+# limit can use them up towards one upstream), no buffer or memory for a socket.
+_LOCAL_RESOURCE_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.EADDRNOTAVAIL, errno.ENOBUFS, errno.ENOMEM})
+
+
+def _out_of_local_resources(error: BaseException) -> bool:
+    """Whether `error`, or the OS error it wraps, says this machine ran out of something a connection needs.
+    aiohttp reports it as `ClientConnectorError`, like an upstream refusing."""
     seen: BaseException | None = error
     while seen is not None:
         for candidate in (seen, getattr(seen, "os_error", None)):
-            if isinstance(candidate, OSError) and candidate.errno in (errno.EMFILE, errno.ENFILE):
+            if isinstance(candidate, OSError) and candidate.errno in _LOCAL_RESOURCE_ERRORS:
                 return True
         seen = seen.__cause__ or seen.__context__
     return False
@@ -306,7 +312,7 @@ class UpstreamStream:
                 return Interrupted(self._interrupted)
             return DeadlineReached() if cut_by_deadline else FirstByteTimeout()
         except EventTooLarge as error:
-            return StreamBroken(f"{error} before any content (max_event_bytes)")
+            return OverLimit(f"{error} (max_event_bytes)")
         except _CUT as error:
             return StreamBroken(f"connection cut before any content ({type(error).__name__})")
 
@@ -329,7 +335,7 @@ class UpstreamStream:
                     self.end = self._silence(quiet_until)
                     return
                 except EventTooLarge as error:
-                    self.end = StreamBroken(f"{error} (max_event_bytes)")
+                    self.end = OverLimit(f"{error} (max_event_bytes)")
                     return
                 except _CUT as error:
                     self.end = StreamBroken(f"connection cut ({type(error).__name__})")
@@ -354,12 +360,12 @@ class UpstreamStream:
         finally:
             await self.aclose()
 
-    def _hold(self, event: Event) -> StreamBroken | None:
-        """Keeps an event for the caller until the commit; a broken stream once they exceed `max_event_bytes`."""
+    def _hold(self, event: Event) -> OverLimit | None:
+        """Keeps an event for the caller until the commit; `OverLimit` once they exceed `max_event_bytes`."""
         encoded = event.encode()
         self._held_bytes += len(encoded)
         if self._held_bytes > self._max_event_bytes:
-            return StreamBroken(f"more than {self._max_event_bytes} bytes of events before any content (max_event_bytes)")
+            return OverLimit(f"more than {self._max_event_bytes} bytes of events before any content (max_event_bytes)")
         self.held.append(encoded)
         self.last = event
         return None

@@ -1,6 +1,8 @@
 """`python -m failover serve` end to end (a real process, real sockets, fake regions), and its HTTP surface."""
 
+import errno
 import json
+import os
 import re
 import select
 import signal
@@ -11,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import aiohttp
 import httpx
 import pytest
 import yaml
@@ -113,6 +116,19 @@ def test_running_out_of_file_descriptors_is_the_gateways_own_503_and_blames_no_u
     assert "outcome=connect_error" not in stderr and "breaker_open" not in stderr and ready.status_code == 200  # nobody blamed
 
 
+@pytest.mark.parametrize(("number", "local"), [(errno.EMFILE, True), (errno.ENFILE, True), (errno.EADDRNOTAVAIL, True), (errno.ENOBUFS, True), (errno.ECONNREFUSED, False), (errno.ECONNRESET, False)])
+def test_the_machines_own_shortages_are_told_from_an_upstream_refusing(number, local):
+    from failover.transport import _out_of_local_resources
+
+    try:
+        try:
+            raise OSError(number, os.strerror(number))
+        except OSError as cause:
+            raise aiohttp.ClientConnectionError("Cannot connect to host") from cause  # how aiohttp wraps it
+    except aiohttp.ClientConnectionError as error:
+        assert _out_of_local_resources(error) is local
+
+
 def test_the_gateway_raises_its_open_file_limit_to_what_the_system_allows():
     probe = "import json, resource; from failover.gateway import raise_open_file_limit; raise_open_file_limit(); print(json.dumps(resource.getrlimit(resource.RLIMIT_NOFILE)))"
 
@@ -189,6 +205,30 @@ def test_the_command_line_documents_its_options_and_offers_only_fail_modes_it_ca
     stderr = capsys.readouterr().err
     assert refused.value.code == 2 and stderr.count("\n") == 1
     assert stderr.startswith("failover: refusing to start: argument --fail-mode: invalid choice: 'raw'") and "see python -m failover fake-upstream --help" in stderr
+
+
+def test_a_second_ctrl_c_still_answers_a_waiting_request_in_openais_shape(tmp_path):
+    # uvicorn exits at once on a second Ctrl-C, cancelling requests without its graceful second.
+    with regions_in_thread("a") as (_, (a,)):
+        a.mode = "hang"
+        config_path = tmp_path / "gateway.yaml"
+        config_path.write_text(yaml.safe_dump(config_doc([a], timeouts={"connect": 1, "first_byte": 5, "total": 30, "stream_idle": 5})))
+        process, base_url = start_gateway(config_path)
+        try:
+            with ThreadPoolExecutor(1) as pool:
+                waiting = pool.submit(httpx.post, f"{base_url}/v1/chat/completions", json=chat(), timeout=10)
+                deadline = time.monotonic() + 5
+                while not a.seen and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                process.send_signal(signal.SIGINT)
+                time.sleep(0.2)
+                process.send_signal(signal.SIGINT)
+                answered = waiting.result(timeout=10)
+        finally:
+            process.wait(timeout=10)
+            _, stderr = process.communicate(timeout=10)
+    assert answered.status_code == 503 and answered.json()["error"]["code"] == "proxy_shutting_down"
+    assert "Exception in ASGI application" not in stderr
 
 
 def test_ctrl_c_stops_the_fake_upstream_quietly_while_a_caller_holds_a_connection():

@@ -8,6 +8,7 @@ from failover.health import State, Unavailable
 from failover.config import Upstream
 from failover.outcomes import BadAnswer, ConnectError, DeadlineReached, FirstByteTimeout, HttpError, Interrupted, StreamBroken, StreamStarted, Success
 from failover.retry_after import parse_retry_after
+from failover.surface import missing_model
 from failover.router import RequestMeta, Router, Verdict, classify
 
 
@@ -303,6 +304,10 @@ WALL = 1_700_000_000.0  # Tue, 14 Nov 2023 22:13:20 GMT
         ({"retry-after": ""}, None),
         ({"retry-after-ms": "nan"}, None),
         ({"retry-after": "Tue, 14 Nov 2023 22:13:50"}, 30.0),
+        # Dates whose numbers overflow what a date can hold: unreadable, not an error.
+        ({"retry-after": "Mon, 01 Jan 99999999999999999999 00:00:00 GMT"}, None),
+        ({"retry-after": "Mon, 01 Jan 2026 00:00:00 +99999999999999999999"}, None),
+        ({"retry-after": "Mon, 01 Jan 2026 99999999999:00:00 GMT"}, None),
         ({}, None),
     ],
 )
@@ -549,6 +554,11 @@ def test_a_callers_own_key_refused_goes_back_unchanged():
     refused = HttpError(401, {"content-type": "application/json"}, b'{"error": {"code": "invalid_api_key"}}')
     tried, reply = serve(router, {"a": refused})
     assert tried == ["a"] and reply.status == 401 and reply.body == refused.body
+
+
+@pytest.mark.parametrize(("code", "missing"), [("model_not_found", True), ("DeploymentNotFound", True), (["model_not_found"], False), ({"a": 1}, False), (None, False), (404, False)])
+def test_a_404_says_a_model_is_missing_only_with_a_known_code(code, missing):
+    assert missing_model(json.dumps({"error": {"message": "Not found", "code": code}}).encode()) is missing
 
 
 def test_a_missing_model_fails_over_and_counts_only_where_another_upstream_serves_it():

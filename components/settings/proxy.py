@@ -47,10 +47,11 @@ class ProxySettings:
     def response_limits(self) -> dict[str, int]:
         """The runtime's response limits in bytes, sized to the function's memory.
 
-        A whole answer is read and parsed before it is relayed: peak memory is about three times
-        the body on top of the runtime's ~50 MB (measured with `python -m failover serve`). So the
-        largest body is an eighth of the function's memory (64 MiB at the default 512 MB, 16 MiB at
-        128 MB) and one stream event a thirty-second, at most the runtime's default of 16 MiB.
+        A whole answer is read and its shape checked before it is relayed: a 19 MiB chat completion
+        full of `logprobs`, or embeddings answer, raised `python -m failover serve`'s peak memory by
+        about twice its size over its ~46 MB at rest. With room for a third copy while it is sent,
+        the largest body is an eighth of the function's memory (64 MiB at the default 512 MB, 16 MiB
+        at 128 MB) and one stream event a thirty-second, at most the runtime's default of 16 MiB.
         """
         mebibyte = 1024 * 1024
         return {
