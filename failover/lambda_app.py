@@ -13,8 +13,8 @@ Environment (what the ModelProxy component sets):
   AWS_LWA_PORT     the port the adapter sends requests to (the adapter's own default, 8080, when unset)
   plus every variable named by an upstream's `headers_from_env` (e.g. the Azure gateway's api-key)
 
-It imports the standard library, starlette, uvicorn, aiohttp and httpx-sse only (no PyYAML): what the
-Lambda package ships. The router lives as long as the process, so breaker and rate-limit
+It imports the standard library, starlette, uvicorn, aiohttp, httpx-sse (with the httpx it reads
+through), anyio and certifi only, no PyYAML: what the Lambda package ships (proxy_package/requirements.lock). The router lives as long as the process, so breaker and rate-limit
 state survive warm invocations of one execution environment.
 """
 
