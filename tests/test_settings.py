@@ -522,6 +522,23 @@ def test_undeclared_key_of_the_project_is_refused_with_the_closest_declared_one(
     assert "s3cr3t-value" not in message  # an undeclared key's value may be a secret
 
 
+@pytest.mark.parametrize(
+    "keys, sentence",
+    [
+        ([f"{PROJECT}:xyzzy"], "this project declares no such setting, so its value would be ignored. Every setting is listed in Pulumi.yaml and the README."),
+        (
+            [f"{PROJECT}:zzz", f"{PROJECT}:vpcCidr", f"{PROJECT}:qqq"],
+            f"this project declares no such setting, so its value would be ignored. Also undeclared: {PROJECT}:vpcCidr; did you mean 'vpcCidrs'? "
+            f"Also undeclared: {PROJECT}:zzz. Every setting is listed in Pulumi.yaml and the README.",
+        ),
+    ],
+)
+def test_an_undeclared_key_is_refused_in_whole_sentences(keys, sentence):
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(raw_config(**{key.split(":", 1)[1]: "x" for key in keys}), "test", keys=keys)
+    assert str(caught.value) == f"invalid setting {sorted(keys)[0]}: {sentence}"
+
+
 def test_keys_of_other_namespaces_are_not_ours():
     keys = [
         "aws:region", "aws:profile", "azure-native:location", "pulumi:tags", "random:length", "kubernetes:context",
