@@ -127,7 +127,9 @@ def parse_settings(get: Callable[[str], str | None], stack: str, keys: Iterable[
         )
     primary_region = read.string("primaryRegion")
     if primary_region not in region_names:
-        raise SettingsError("primaryRegion", primary_region, f"must be one of regions {list(region_names)}")
+        raise read.default_elsewhere("primaryRegion", region_names, "regions") or SettingsError(
+            "primaryRegion", primary_region, f"must be one of regions {list(region_names)}"
+        )
 
     layout = parse_subnet_layout(read)
     regions = parse_regions(read, region_names, layout)
