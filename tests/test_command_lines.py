@@ -3,14 +3,18 @@ setting, a stale proxy package, a missing stack or file; and say what they print
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+import command_line
 import proxy_package
-from components import alarms
+from components import alarms, azure_monitoring
 from components.settings import __main__ as settings_command
 from failover.documents import UnreadableDocument
 from offline import records, runner
@@ -166,6 +170,27 @@ def test_a_stack_file_the_pulumi_cli_would_refuse_is_refused_naming_it(tmp_path,
     assert str(refused.value) == f"{path}: {problem}; {STACK_FILE}"
 
 
+def test_a_reader_that_stops_reading_ends_a_command_quietly():
+    """`python -m components.settings markdown | head -5`: head closes the pipe early; no traceback follows."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write: what `| head` does once it has its lines
+    try:
+        command = [sys.executable, "-m", "components.settings", "markdown"]
+        done = subprocess.run(command, stdout=write_end, stderr=subprocess.PIPE, cwd=runner.ROOT, timeout=60)
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr.decode()) == (command_line.STDOUT_CLOSED, "")
+
+
+def test_every_command_ends_quietly_when_its_reader_stops_reading():
+    """Each `python -m` command of the project runs its main through command_line.run_main (the runtime's own ships alone)."""
+    folders = [folder for folder in runner.ROOT.iterdir() if (folder / "__init__.py").is_file() and folder.name not in ("tests", "failover")]
+    commands = {path.relative_to(runner.ROOT).as_posix(): path.read_text() for folder in folders for path in folder.rglob("*.py")}
+    commands = {path: text for path, text in commands.items() if 'if __name__ == "__main__":' in text}
+    assert {"components/settings/__main__.py", "offline/records.py", "report/__main__.py", "ops/drill.py"} <= set(commands)
+    assert [path for path, text in commands.items() if 'if __name__ == "__main__":\n    command_line.run_main(main)\n' not in text] == []
+
+
 def run(main, argv: list[str]) -> int:
     try:
         return main(argv)
@@ -178,6 +203,7 @@ def run(main, argv: list[str]) -> int:
     [
         (settings_command.main, "components.settings", "`config:` block of Pulumi.yaml"),
         (alarms.main, "components.alarms", "the README's alarm table"),
+        (azure_monitoring.main, "components.azure_monitoring", "the README's Azure alert table"),
     ],
 )
 def test_generators_refuse_unknown_arguments_and_say_what_they_print(capsys, main, prog, says):
