@@ -3,6 +3,7 @@ setting, a stale proxy package, a missing stack or file; and say what they print
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -16,6 +17,7 @@ import command_line
 import proxy_package
 from components import alarms, azure_monitoring
 from components.settings import __main__ as settings_command
+from components.settings import parse_settings
 from failover.documents import UnreadableDocument
 from offline import records, runner
 from report import __main__ as report_command
@@ -148,6 +150,16 @@ def test_a_stack_file_is_read_as_the_pulumi_cli_reads_it(tmp_path, text, setting
     path = tmp_path / "Pulumi.any.yaml"
     path.write_text(text)
     assert runner.read_stack_file(path) == settings
+
+
+def test_a_quoted_boolean_in_a_stack_file_is_read_as_the_pulumi_cli_hands_it_over(tmp_path):
+    """Pulumi keeps every config value as a string, and Config.get_bool parses "true" and "false": both spellings are one setting."""
+    path = tmp_path / "Pulumi.any.yaml"
+    path.write_text(f'config:\n  {runner.PROJECT}:deletionProtection: "false"\n  {runner.PROJECT}:dbReplicaMultiAz: false\n')
+    settings = runner.read_stack_file(path)
+    raw = {key.split(":", 1)[1]: value if isinstance(value, str) else json.dumps(value) for key, value in settings.items()}
+    parsed = parse_settings(raw.get, "any", keys=list(settings))
+    assert (parsed.deletion_protection, parsed.multi_region.database.replica_multi_az) == (False, False)
 
 
 @pytest.mark.parametrize(
