@@ -5,21 +5,27 @@
     ...
     except Refused as refusal:
         return command_line.refuse(str(refusal))
+    ...
+    if __name__ == "__main__":
+        command_line.run_main(main)
 
 A refusal is one line on stderr, `refused: <what>`, naming the option, setting or file, the bad value and
 what is allowed; the exit status is 2, argparse's own for bad usage. A command that tried and failed exits 1.
 The failover runtime's command (`python -m failover`) ships alone in the Lambda package and refuses the same
-way in its own words.
+way in its own words; a file either cannot read is worded by failover/documents.py for both. A command whose
+reader stops reading (`... | head`) ends quietly (run_main).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from typing import Callable, NoReturn
 
 BAD_INPUT = 2  # exit status: refused, nothing was done
+STDOUT_CLOSED = 1  # exit status when whoever reads the output stops reading, as Python's own on EPIPE
 
 
 def refuse(reason: str) -> int:
@@ -66,3 +72,22 @@ def number(minimum: float, maximum: float, unit: str, *, whole: bool = False) ->
         return value
 
     return parse
+
+
+def run_main(main: Callable[[], int]) -> NoReturn:
+    """Exits with the status `main()` returns; when the reader of stdout stops reading first (`... | head`), exits
+    with STDOUT_CLOSED and no traceback.
+
+    Python ignores SIGPIPE, so a write to a pipe nobody reads raises BrokenPipeError, and flushing stdout at exit
+    raises it again. The recipe of Python's signal module documentation ("Note on SIGPIPE",
+    docs.python.org/3/library/signal.html#note-on-sigpipe): flush inside the try, then point stdout at /dev/null
+    before exiting with 1. Restoring SIGPIPE's default instead would also kill the process on a broken socket.
+    """
+    try:
+        status = main()
+        sys.stdout.flush()  # a pipe closed after the last print fails here, inside the try
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(STDOUT_CLOSED)
+    sys.exit(status)

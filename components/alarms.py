@@ -10,7 +10,6 @@ of its kind, and the components of ``components/monitoring.py`` declare one alar
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Union
 
@@ -396,4 +395,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command_line.run_main(main)

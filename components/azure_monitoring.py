@@ -14,6 +14,7 @@ from typing import Callable, Mapping
 import pulumi
 import pulumi_azure_native as azure
 
+import command_line
 from components.monitoring import recipient_key
 from components.settings import MonitoringSettings
 
@@ -299,5 +300,13 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
+    """`python -m components.azure_monitoring`: prints the README's Azure alert table; refuses any argument but --help."""
+    parser = command_line.Parser(prog="python -m components.azure_monitoring", description="Prints the README's Azure alert table, derived from AZURE_ALERTS.")
+    parser.parse_args(argv)
     print(markdown_table())
+    return 0
+
+
+if __name__ == "__main__":
+    command_line.run_main(main)

@@ -10,33 +10,20 @@ import os
 import sys
 from typing import NoReturn
 
-import yaml
-
-from .config import Config, ConfigError, UnreadableConfig, log_config_warnings, parse_config
+from .config import CONFIG_EXPECTED, Config, ConfigError, UnreadableConfig, log_config_warnings, parse_config
+from .documents import UnreadableDocument, load_yaml
 from .fake_upstream import COMMAND_LINE_FAIL_MODES
 
 EXIT_BAD_CONFIG = 2  # also a port that is out of range or cannot be listened on
 
 
 def load_config(path: str) -> Config:
-    """The gateway's config from a YAML file; UnreadableConfig naming the file (and where its YAML breaks), or ConfigError."""
+    """The gateway's config from a YAML file; UnreadableConfig naming the file and what is wrong with it (documents.py), or ConfigError."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            document = yaml.safe_load(handle)
-    except OSError as error:
-        raise UnreadableConfig("--config", path, error.strerror or str(error)) from None
-    except yaml.YAMLError as error:
-        raise UnreadableConfig("--config", path, _yaml_problem(error)) from None
+        document = load_yaml(path, f"--config {path}", CONFIG_EXPECTED, kind=dict)
+    except UnreadableDocument as unreadable:
+        raise UnreadableConfig(unreadable) from None
     return parse_config(document)
-
-
-def _yaml_problem(error: yaml.YAMLError) -> str:
-    """`invalid YAML at line L, column C: <problem>` (1-based, as PyYAML prints marks), not PyYAML's multi-line report."""
-    mark = getattr(error, "problem_mark", None)
-    problem = getattr(error, "problem", None)
-    if mark is None or not problem:
-        return f"invalid YAML: {error}"
-    return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
 class _Parser(argparse.ArgumentParser):

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import SplitResult, urlsplit
 
+from .documents import UnreadableDocument
+
 TOPOLOGIES = ("active-active", "active-passive")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -35,11 +37,15 @@ class ConfigError(ValueError):
 
 
 class UnreadableConfig(ConfigError):
-    """The config document itself cannot be read or parsed, in one line: `<key> <source>: <reason>`."""
+    """The config document itself cannot be read, parsed or is not a mapping: the one line documents.py words it in."""
 
-    def __init__(self, key: str, source: str, reason: str) -> None:
-        self.key = key
-        ValueError.__init__(self, f"{key} {source}: {' '.join(reason.split())}")
+    def __init__(self, unreadable: UnreadableDocument) -> None:
+        self.key = unreadable.source
+        ValueError.__init__(self, str(unreadable))
+
+
+# What a config document holds, as a refusal says what was expected instead.
+CONFIG_EXPECTED = "a mapping of failover settings"
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ state survive warm invocations of one execution environment.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -33,7 +32,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .config import Config, ConfigError, log_config_warnings, parse_config
+from .config import CONFIG_EXPECTED, Config, ConfigError, UnreadableConfig, log_config_warnings, parse_config
+from .documents import UnreadableDocument, parse_json
 from .gateway import bind, create_app, raise_open_file_limit, server
 from .router import NO_UPSTREAM_HEADERS
 
@@ -52,12 +52,13 @@ log = logging.getLogger("failover.lambda")
 def config_from_environment(environ: Mapping[str, str]) -> Config:
     """The failover config from `FAILOVER_CONFIG` (JSON); `ConfigError` names the variable or the bad key."""
     raw = environ.get(CONFIG_ENV)
-    if raw is None:
-        raise ConfigError(CONFIG_ENV, None, "the failover config as a JSON document")
+    expected = f"{CONFIG_EXPECTED}, as JSON"
     try:
-        document = json.loads(raw)
-    except ValueError as error:
-        raise ConfigError(CONFIG_ENV, raw[:40] + "...", f"valid JSON ({error})") from None
+        if raw is None:
+            raise UnreadableDocument(CONFIG_ENV, "not set", expected)
+        document = parse_json(raw, CONFIG_ENV, expected, kind=dict)
+    except UnreadableDocument as unreadable:
+        raise UnreadableConfig(unreadable) from None
     return parse_config(document)
 
 

@@ -35,6 +35,7 @@ from typing import Any, Iterable
 import pulumi
 
 import command_line
+from failover.documents import UnreadableDocument, load_json
 from offline import runner
 from offline.runner import BAD_STACK_INPUT, PROJECT, ROOT, Declared, PulumiMocks, Run, engine_urn
 
@@ -306,14 +307,15 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> list[Difference]:
     return found
 
 
+RECORDS_EXPECTED = "a records file: what `python -m offline.records STACK` prints, each stack's resources, components and outputs"
+
+
 def load_records(path: str) -> dict[str, Any]:
-    """A records file as `python -m offline.records STACK ...` writes it; OSError when unreadable, ValueError when not one."""
-    try:
-        records = json.loads(Path(path).read_text())
-    except ValueError as error:
-        raise ValueError(f"{path} is not a records file (not JSON: {error})") from None
-    if not isinstance(records, dict) or not all(isinstance(record, dict) and "resources" in record for record in records.values()):
-        raise ValueError(f"{path} is not a records file: expected what `python -m offline.records STACK` prints, each stack's resources, components and outputs")
+    """A records file as `python -m offline.records STACK ...` writes it; UnreadableDocument naming the file when it is not one."""
+    records = load_json(path, path, RECORDS_EXPECTED, kind=dict)
+    for stack, record in records.items():
+        if not isinstance(record, dict) or "resources" not in record:
+            raise UnreadableDocument(path, f"its entry {stack!r} holds no resources", RECORDS_EXPECTED)
     return records
 
 
@@ -329,8 +331,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--compare takes two record files")
         try:
             before, after = (load_records(path) for path in args.stacks)
-        except (OSError, ValueError) as error:
-            return command_line.refuse(command_line.one_line(error))
+        except UnreadableDocument as unreadable:
+            return command_line.refuse(str(unreadable))
         differences = compare(before, after)
         print("\n".join(map(str, differences)) or "identical")
         cloud = sum(difference.cloud for difference in differences)
@@ -358,4 +360,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command_line.run_main(main)

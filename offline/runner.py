@@ -36,6 +36,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 import proxy_package
 from components.settings.reading import SettingsError
+from failover.documents import UnreadableDocument, check_kind, load_yaml
 from offline.schema import check_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -452,8 +453,9 @@ class UnknownStack(LookupError):
 
 
 # What a stack run raises when the stack's input is at fault rather than the program: a bad setting, a missing or
-# stale proxy package, a stack without a stack file. Commands refuse these in one line (command_line.refuse).
-BAD_STACK_INPUT: tuple[type[Exception], ...] = (SettingsError, proxy_package.ProxyPackageError, UnknownStack)
+# stale proxy package, a stack without a stack file or with one that cannot be read. Commands refuse these in one
+# line (command_line.refuse).
+BAD_STACK_INPUT: tuple[type[Exception], ...] = (SettingsError, proxy_package.ProxyPackageError, UnknownStack, UnreadableDocument)
 
 
 def stack_file(stack: str) -> Path:
@@ -465,9 +467,47 @@ def stack_file(stack: str) -> Path:
     return path
 
 
+STACK_FILE_EXPECTED = "a Pulumi stack file: the stack's settings under config:, each key once"
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    """The settings of a stack file, by full key (`<namespace>:<name>`), as the Pulumi CLI reads them.
+
+    As pulumi/pulumi sdk/go/common/workspace/loaders.go (LoadProjectStackBytes) does: an empty file, or one
+    without `config:`, sets nothing, and a key without a namespace is the project's (stackConfigNamespacedWithProject).
+    Raises UnreadableDocument, one line naming the file, for what the CLI refuses: YAML it cannot read (with the
+    line and column), a key written twice (go-yaml v3's words, both lines), `config:` that is not a mapping, and a
+    setting written both with and without the namespace, which the CLI would read in no fixed order.
+    """
+    source = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+    document = load_yaml(path, source, STACK_FILE_EXPECTED, kind=dict, allow_empty=True) or {}
+    config = document.get("config")
+    if config is None:
+        return {}
+    check_kind(config, dict, source, STACK_FILE_EXPECTED, part="its config:")
+    settings: dict[str, Any] = {}
+    written_as: dict[str, str] = {}
+    for key, value in config.items():
+        full = str(key) if ":" in str(key) else f"{PROJECT}:{key}"
+        if full in written_as:
+            lines = _config_key_lines(path)
+            first, second = (f"{name} (line {lines.get(name, '?')})" for name in (written_as[full], str(key)))
+            raise UnreadableDocument(source, f"{first} and {second} are the same setting, {full}: a key without a namespace is the project's", STACK_FILE_EXPECTED)
+        written_as[full] = str(key)
+        settings[full] = value
+    return settings
+
+
+def _config_key_lines(path: Path) -> dict[str, int]:
+    """The line (from 1) each key of a stack file's config: mapping is written on."""
+    root = yaml.compose(path.read_text(encoding="utf-8-sig"))
+    config = next(value for key, value in root.value if key.value == "config")
+    return {key.value: key.start_mark.line + 1 for key, _ in config.value}
+
+
 def _stack_config(stack: str, overrides: dict[str, Any]) -> dict[str, str]:
     """Stack file values as the Pulumi CLI passes them: strings, with arrays and objects as JSON."""
-    raw = yaml.safe_load(stack_file(stack).read_text())["config"]
+    raw = read_stack_file(stack_file(stack))
     raw.update({f"{PROJECT}:{key}": value for key, value in overrides.items()})
     return {key: value if isinstance(value, str) else json.dumps(value) for key, value in raw.items()}
 

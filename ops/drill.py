@@ -568,4 +568,4 @@ def main(argv: list[str] | None = None, clients: ClientFactory | None = None, pr
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command_line.run_main(main)

@@ -6,9 +6,10 @@ Commit the ones you want the topology report to show.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
+
+from failover.documents import load_json
 
 RECORDS = Path(__file__).resolve().parent.parent / "drill-records"
 
@@ -19,11 +20,17 @@ def default_path(stack: str, scenario: str, started_at: str) -> Path:
     return RECORDS / stack / f"{stamp}-{scenario}.json"
 
 
+RECORD_EXPECTED = "a drill record as `python -m ops.drill` writes it (a JSON object)"
+
+
 def latest(stack: str, kind: str, records: Path = RECORDS) -> tuple[Path, dict[str, Any]] | None:
-    """The most recently started record of that kind of drill (zone, region or database) for the stack, if any."""
+    """The most recently started record of that kind of drill (zone, region or database) for the stack, if any.
+
+    Raises UnreadableDocument naming a record file that is not JSON or not an object (failover/documents.py).
+    """
     found = []
     for path in sorted((records / stack).glob("*.json")):
-        record = json.loads(path.read_text())
+        record = load_json(path, str(path), RECORD_EXPECTED, kind=dict)
         if record.get("kind") == kind:
             found.append((record["started_at"], path.name, path, record))
     if not found:

@@ -7,7 +7,6 @@ or a file), refuse outputs of another stack, and refuse to start without AWS cre
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,11 @@ from typing import Any, Callable
 import boto3
 from botocore.exceptions import CredentialRetrievalError, NoCredentialsError, PartialCredentialsError, ProfileNotFound, SSOError, TokenRetrievalError
 
+from failover.documents import UnreadableDocument, load_json, parse_json
+
 ClientFactory = Callable[[str, str], Any]  # (service, region) -> boto3 client
+# What --outputs reads, as a refusal of another file says.
+OUTPUTS_EXPECTED = "the output of `pulumi stack output --json`, a JSON object of stack outputs"
 
 # What to do about missing or expired credentials, as the AWS CLI's users do it.
 SIGN_IN = "sign in with `aws sso login --profile NAME` and export AWS_PROFILE=NAME, or export AWS_PROFILE for a profile with keys or a role"
@@ -38,9 +41,9 @@ def read_outputs(stack: str, outputs_file: Path | None, run: Callable[..., Any] 
     """
     if outputs_file is not None:
         try:
-            outputs = json.loads(outputs_file.read_text())
-        except (OSError, ValueError) as error:
-            raise Refused(f"cannot read stack outputs from {outputs_file}: {error}") from None
+            outputs = load_json(outputs_file, f"--outputs {outputs_file}", OUTPUTS_EXPECTED, kind=dict)
+        except UnreadableDocument as unreadable:
+            raise Refused(str(unreadable)) from None
         source = f"the outputs in {outputs_file}"
     else:
         command = ["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack]
@@ -51,12 +54,10 @@ def read_outputs(stack: str, outputs_file: Path | None, run: Callable[..., Any] 
         except subprocess.CalledProcessError as error:
             raise Refused(f"`{' '.join(command)}` failed: {error.stderr.strip()}") from None
         try:
-            outputs = json.loads(result.stdout)
-        except ValueError as error:
-            raise Refused(f"`{' '.join(command)}` printed no JSON: {error}") from None
+            outputs = parse_json(result.stdout, f"what `{' '.join(command)}` printed", "the stack's outputs as a JSON object", kind=dict)
+        except UnreadableDocument as unreadable:
+            raise Refused(str(unreadable)) from None
         source = f"the outputs of `pulumi stack output --stack {stack}`"
-    if not isinstance(outputs, dict):
-        raise Refused(f"{source} are not a JSON object of stack outputs (got {type(outputs).__name__})")
     check_stack(stack, outputs, source, warn or (lambda note: print(f"note: {note}", file=sys.stderr)))
     return outputs
 

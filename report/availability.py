@@ -32,8 +32,7 @@ from functools import reduce
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import yaml
-
+from failover.documents import load_yaml
 from report.model import Fleet, Region, Topology
 
 SLA_FILE = Path(__file__).resolve().parent / "data" / "sla.yaml"
@@ -59,8 +58,8 @@ class SlaTable:
 
     @classmethod
     def load(cls, path: Path = SLA_FILE) -> SlaTable:
-        """The table in the YAML file at `path`."""
-        data = yaml.safe_load(path.read_text())
+        """The table in the YAML file at `path`; UnreadableDocument naming the file when it is not one (failover/documents.py)."""
+        data = load_yaml(path, str(path), "the dated SLA table: date, services, recovery", kind=dict)
         return cls(date=str(data["date"]), services=data["services"], recovery=data["recovery"])
 
     def sla(self, service: str, sku: str | None = None) -> float | None:
@@ -106,8 +105,9 @@ class CommonMode:
 
     @classmethod
     def load(cls, path: Path = COMMON_MODE_FILE) -> CommonMode:
-        """The causes in the YAML file at `path`; ValueError naming a cause with a negative rate or duration."""
-        data = yaml.safe_load(path.read_text())
+        """The causes in the YAML file at `path`; ValueError naming a cause with a negative rate or duration, or (UnreadableDocument)
+        the file when it is not one."""
+        data = load_yaml(path, str(path), "the dated common-mode causes: date, causes, drill", kind=dict)
         causes = tuple(
             Cause(key, str(cause["what"]), float(cause["events_per_year"]), float(cause["minutes_per_event"])) for key, cause in data["causes"].items()
         )

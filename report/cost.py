@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from failover.documents import load_yaml
 from report.model import Database, Fleet, Function, HealthCheck, Region, Topology
 
 PRICE_FILE = Path(__file__).resolve().parent / "data" / "prices.yaml"
@@ -35,8 +34,8 @@ class PriceTable:
 
     @classmethod
     def load(cls, path: Path = PRICE_FILE) -> PriceTable:
-        """The table in the YAML file at `path`."""
-        return cls(yaml.safe_load(path.read_text()))
+        """The table in the YAML file at `path`; UnreadableDocument naming the file when it is not one (failover/documents.py)."""
+        return cls(load_yaml(path, str(path), "the dated price table: date, hours_per_month, prices by service, region_multipliers, assumptions", kind=dict))
 
     @property
     def date(self) -> str:

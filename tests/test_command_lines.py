@@ -3,15 +3,22 @@ setting, a stale proxy package, a missing stack or file; and say what they print
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+import command_line
 import proxy_package
-from components import alarms
+from components import alarms, azure_monitoring
 from components.settings import __main__ as settings_command
+from components.settings import parse_settings
+from failover.documents import UnreadableDocument
 from offline import records, runner
 from report import __main__ as report_command
 
@@ -62,12 +69,138 @@ def test_a_stack_without_a_stack_file_is_refused_before_any_stack_runs(capsys, c
     assert "no stack staging: there is no Pulumi.staging.yaml in " in line and "(stacks: dev, prod" in line
 
 
-def test_compare_refuses_a_missing_or_foreign_file_in_one_line(tmp_path, capsys):
-    assert records.main(["--compare", str(tmp_path / "before.json"), str(tmp_path / "after.json")]) == 2
-    assert f"refused: {tmp_path / 'before.json'}: No such file or directory\n" == capsys.readouterr().err
-    (tmp_path / "list.json").write_text("[1, 2]")
-    assert records.main(["--compare", str(tmp_path / "list.json"), str(tmp_path / "list.json")]) == 2
-    assert f"{tmp_path / 'list.json'} is not a records file" in refused_in_one_line(capsys.readouterr().err)
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        (None, "no such file"),
+        ("", "the file is empty"),
+        ('{"dev": ', "not JSON (line 1, column 9: Expecting value)"),
+        ("[1, 2]", "it holds a JSON array, not a JSON object"),
+        ('{"dev": {"outputs": {}}}', "its entry 'dev' holds no resources"),
+    ],
+)
+def test_compare_refuses_a_file_that_is_not_records_in_one_line(tmp_path, capsys, text, problem):
+    path = tmp_path / "before.json"
+    if text is not None:
+        path.write_text(text)
+    assert records.main(["--compare", str(path), str(path)]) == 2
+    assert capsys.readouterr().err == f"refused: {path}: {problem}; expected {records.RECORDS_EXPECTED}\n"
+
+
+STACK_FILE = f"expected {runner.STACK_FILE_EXPECTED}"
+
+
+@pytest.fixture
+def stack_file_text(tmp_path, monkeypatch):
+    """Adds a stack of this name whose stack file is `text`, without touching the project's stack files."""
+    real = runner.stack_file
+
+    def add(stack: str, text: str) -> Path:
+        path = tmp_path / f"Pulumi.{stack}.yaml"
+        path.write_text(text)
+        monkeypatch.setattr(runner, "stack_file", lambda name: path if name == stack else real(name))
+        return path
+
+    return add
+
+
+def _dev_with(line: int, replacement: str) -> str:
+    """Pulumi.dev.yaml with its `line`-th line (from 1) replaced."""
+    lines = runner.stack_file("dev").read_text().splitlines(keepends=True)
+    lines[line - 1] = replacement
+    return "".join(lines)
+
+
+def _line_of(key: str) -> int:
+    """The line (from 1) of Pulumi.dev.yaml that sets `key`."""
+    return next(number for number, line in enumerate(runner.stack_file("dev").read_text().splitlines(), 1) if line.startswith(f"  {runner.PROJECT}:{key}:"))
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_stack_file_that_is_not_yaml_is_one_line_saying_where(stack_file_text, capsys, command):
+    line = _line_of("minSize")
+    path = stack_file_text(f"misindented-{command}", _dev_with(line, f" {runner.PROJECT}:minSize: 1\n"))
+    assert COMMANDS[command]([path.name[len("Pulumi.") : -len(".yaml")]]) == 2
+    where = f"line {line}, column 2: expected <block end>, but found '<block mapping start>'"
+    assert capsys.readouterr().err == f"refused: {path}: not YAML ({where}); {STACK_FILE}\n"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_key_written_twice_in_a_stack_file_is_refused_naming_both_lines(stack_file_text, capsys, command):
+    first, line = _line_of("azCount"), _line_of("natStrategy")
+    path = stack_file_text(f"twice-{command}", _dev_with(line, f"  {runner.PROJECT}:azCount: 3\n"))
+    assert COMMANDS[command]([path.name[len("Pulumi.") : -len(".yaml")]]) == 2
+    problem = f'not YAML (line {line}, column 3: mapping key "{runner.PROJECT}:azCount" already defined at line {first})'
+    assert capsys.readouterr().err == f"refused: {path}: {problem}; {STACK_FILE}\n"
+
+
+@pytest.mark.parametrize(
+    "text, settings",
+    [
+        ("", {}),
+        ("# settings come later\n", {}),
+        ("secretsprovider: passphrase\n", {}),
+        ("config:\n", {}),
+        ("config:\n  aws:region: eu-west-1\n  azCount: 2\n", {"aws:region": "eu-west-1", f"{runner.PROJECT}:azCount": 2}),
+    ],
+    ids=["empty", "only-comments", "no-config", "config-without-settings", "namespaced-and-not"],
+)
+def test_a_stack_file_is_read_as_the_pulumi_cli_reads_it(tmp_path, text, settings):
+    """An empty file or one without config: sets nothing; a key without a namespace is the project's."""
+    path = tmp_path / "Pulumi.any.yaml"
+    path.write_text(text)
+    assert runner.read_stack_file(path) == settings
+
+
+def test_a_quoted_boolean_in_a_stack_file_is_read_as_the_pulumi_cli_hands_it_over(tmp_path):
+    """Pulumi keeps every config value as a string, and Config.get_bool parses "true" and "false": both spellings are one setting."""
+    path = tmp_path / "Pulumi.any.yaml"
+    path.write_text(f'config:\n  {runner.PROJECT}:deletionProtection: "false"\n  {runner.PROJECT}:dbReplicaMultiAz: false\n')
+    settings = runner.read_stack_file(path)
+    raw = {key.split(":", 1)[1]: value if isinstance(value, str) else json.dumps(value) for key, value in settings.items()}
+    parsed = parse_settings(raw.get, "any", keys=list(settings))
+    assert (parsed.deletion_protection, parsed.multi_region.database.replica_multi_az) == (False, False)
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("- config\n", "it holds a list, not a mapping"),
+        ("config: [a, b]\n", "its config: holds a list, not a mapping"),
+        (
+            f"config:\n  {runner.PROJECT}:azCount: 2\n  # the same setting again, without its namespace\n  azCount: 3\n",
+            f"{runner.PROJECT}:azCount (line 2) and azCount (line 4) are the same setting, {runner.PROJECT}:azCount: a key without a namespace is the project's",
+        ),
+        ("config:\n  a: \x01\n", "not YAML (line 2, column 6: special characters are not allowed, #x0001)"),
+    ],
+)
+def test_a_stack_file_the_pulumi_cli_would_refuse_is_refused_naming_it(tmp_path, text, problem):
+    path = tmp_path / "Pulumi.any.yaml"
+    path.write_text(text)
+    with pytest.raises(UnreadableDocument) as refused:
+        runner.read_stack_file(path)
+    assert str(refused.value) == f"{path}: {problem}; {STACK_FILE}"
+
+
+def test_a_reader_that_stops_reading_ends_a_command_quietly():
+    """`python -m components.settings markdown | head -5`: head closes the pipe early; no traceback follows."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write: what `| head` does once it has its lines
+    try:
+        command = [sys.executable, "-m", "components.settings", "markdown"]
+        done = subprocess.run(command, stdout=write_end, stderr=subprocess.PIPE, cwd=runner.ROOT, timeout=60)
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr.decode()) == (command_line.STDOUT_CLOSED, "")
+
+
+def test_every_command_ends_quietly_when_its_reader_stops_reading():
+    """Each `python -m` command of the project runs its main through command_line.run_main (the runtime's own ships alone)."""
+    folders = [folder for folder in runner.ROOT.iterdir() if (folder / "__init__.py").is_file() and folder.name not in ("tests", "failover")]
+    commands = {path.relative_to(runner.ROOT).as_posix(): path.read_text() for folder in folders for path in folder.rglob("*.py")}
+    commands = {path: text for path, text in commands.items() if 'if __name__ == "__main__":' in text}
+    assert {"components/settings/__main__.py", "offline/records.py", "report/__main__.py", "ops/drill.py"} <= set(commands)
+    assert [path for path, text in commands.items() if 'if __name__ == "__main__":\n    command_line.run_main(main)\n' not in text] == []
 
 
 def run(main, argv: list[str]) -> int:
@@ -77,16 +210,23 @@ def run(main, argv: list[str]) -> int:
         return exit_.code
 
 
-@pytest.mark.parametrize("main, prog", [(settings_command.main, "components.settings"), (alarms.main, "components.alarms")])
-def test_generators_refuse_unknown_arguments_and_say_what_they_print(capsys, main, prog):
+@pytest.mark.parametrize(
+    "main, prog, says",
+    [
+        (settings_command.main, "components.settings", "`config:` block of Pulumi.yaml"),
+        (alarms.main, "components.alarms", "the README's alarm table"),
+        (azure_monitoring.main, "components.azure_monitoring", "the README's Azure alert table"),
+    ],
+)
+def test_generators_refuse_unknown_arguments_and_say_what_they_print(capsys, main, prog, says):
     assert run(main, ["bogus"]) == 2
     assert capsys.readouterr().out == ""
     assert run(main, ["--bogus"]) == 2
     assert f"(see python -m {prog} --help)" in refused_in_one_line(capsys.readouterr().err)
     assert run(main, ["--help"]) == 0
     printed = capsys.readouterr().out
-    assert printed.startswith(f"usage: python -m {prog}") and "| Alarm |" not in printed and "config:\n" not in printed
-    assert ("`config:` block of Pulumi.yaml" if prog == "components.settings" else "the README's alarm table") in printed
+    assert printed.startswith(f"usage: python -m {prog}") and "| Alarm |" not in printed and "| Alert |" not in printed and "config:\n" not in printed
+    assert says in " ".join(printed.split())
 
 
 def test_settings_check_names_each_generated_file_that_is_out_of_date(tmp_path, capsys):

@@ -380,6 +380,17 @@ def test_records_are_found_by_stack_and_kind_newest_first(tmp_path):
     assert drill.drill_records.latest("dev", "region", records=tmp_path) is None
 
 
+def test_a_record_that_is_not_one_is_refused_naming_its_file(tmp_path):
+    from failover.documents import UnreadableDocument
+
+    path = tmp_path / "prod" / "20260301T100000Z-region-outage-us-east-1.json"
+    path.parent.mkdir()
+    path.write_text('{"kind": "region", ')  # cut short, as an interrupted copy leaves it
+    with pytest.raises(UnreadableDocument) as refused:
+        drill.drill_records.latest("prod", "region", records=tmp_path)
+    assert str(refused.value) == f"{path}: not JSON (line 1, column 20: Expecting property name enclosed in double quotes); expected {drill.drill_records.RECORD_EXPECTED}"
+
+
 def test_an_error_in_the_middle_of_a_drill_stops_the_experiment_before_reporting_it(aws_and_regions, tmp_path, capsys):
     world, outputs = aws_and_regions
 

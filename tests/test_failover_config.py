@@ -205,6 +205,39 @@ def test_a_yaml_syntax_error_is_one_line_saying_where(tmp_path, text, where):
     path.write_text(text)
     with pytest.raises(ConfigError) as refused:
         load_config(str(path))
-    assert str(refused.value) == f"--config {path}: invalid YAML at {where}"
-    with pytest.raises(ConfigError, match=r"^--config .*missing\.yaml: No such file or directory$"):
-        load_config(str(tmp_path / "missing.yaml"))
+    assert str(refused.value) == f"--config {path}: not YAML ({where}); expected a mapping of failover settings"
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        (None, "no such file"),
+        ("", "the file is empty"),
+        ("# topology: active-passive\n\n", "the file is empty"),
+        ("~\n", "it holds null (no value), not a mapping"),
+        ("- topology: active-passive\n", "it holds a list, not a mapping"),
+        ("topology: active-passive\ntopology: active-active\n", 'not YAML (line 2, column 1: mapping key "topology" already defined at line 1)'),
+        (
+            "topology: active-passive\nupstreams:\n  - {name: a, url: 'http://127.0.0.1:1', weight: 2, weight: 3}\n",
+            'not YAML (line 3, column 53: mapping key "weight" already defined at line 3)',
+        ),
+    ],
+    ids=["missing", "empty", "only-comments", "null", "list", "key-twice", "nested-key-twice"],
+)
+def test_a_config_file_that_holds_no_settings_is_one_line_naming_it(tmp_path, text, problem):
+    from failover.__main__ import load_config
+
+    path = tmp_path / "gateway.yaml"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(ConfigError) as refused:
+        load_config(str(path))
+    assert str(refused.value) == f"--config {path}: {problem}; expected a mapping of failover settings"
+
+
+def test_serve_refuses_an_empty_config_in_one_line(tmp_path, capsys):
+    from failover.__main__ import main
+
+    (tmp_path / "empty.yaml").write_text("")
+    assert main(["serve", "--config", str(tmp_path / "empty.yaml"), "--port", "0"]) == 2
+    assert capsys.readouterr().err == f"failover: refusing to start: --config {tmp_path / 'empty.yaml'}: the file is empty; expected a mapping of failover settings\n"

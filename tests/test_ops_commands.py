@@ -127,9 +127,40 @@ def test_outputs_that_do_not_name_their_stack_are_used_with_a_note(tmp_path):
     notes: list[str] = []
     assert read_outputs("dev", path, warn=notes.append)["topology"] == "active-passive"
     assert notes == [f"the outputs in {path} do not name their stack (exported before the `stack` output); make sure they are stack dev's"]
-    path.write_text("[]")
-    with pytest.raises(Refused, match="are not a JSON object of stack outputs"):
-        read_outputs("dev", path)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        (None, "no such file"),
+        ("", "the file is empty"),
+        ("topology: active-passive\n", "not JSON (line 1, column 1: Expecting value)"),
+        ('{"stack": "dev",}', "not JSON (line 1, column 17: Expecting property name enclosed in double quotes)"),
+        ("[]", "it holds a JSON array, not a JSON object"),
+    ],
+    ids=["missing", "empty", "yaml", "trailing-comma", "array"],
+)
+def test_outputs_that_cannot_be_read_are_one_line_naming_the_file_and_what_it_should_hold(tmp_path, capsys, command, text, problem):
+    path = tmp_path / "dev.json"
+    if text is not None:
+        path.write_text(text)
+    untouchable = Untouchable()
+    status, stderr = run(command, ["--outputs", str(path)], tmp_path, capsys, outputs=None, untouchable=untouchable)
+    assert status == 2 and untouchable.used == []
+    assert stderr == f"refused: --outputs {path}: {problem}; expected the output of `pulumi stack output --json`, a JSON object of stack outputs\n"
+
+
+def test_outputs_the_pulumi_cli_prints_that_are_not_json_are_refused_saying_so():
+    def prints(stdout: str):
+        return lambda command, **kwargs: type("Completed", (), {"stdout": stdout})()
+
+    command = "`pulumi stack output --json --show-secrets --stack dev`"
+    with pytest.raises(Refused) as refused:
+        read_outputs("dev", None, run=prints("warning: no stack outputs\n"))
+    assert str(refused.value) == f"what {command} printed: not JSON (line 1, column 1: Expecting value); expected the stack's outputs as a JSON object"
+    with pytest.raises(Refused, match=r"printed: it is empty; expected"):
+        read_outputs("dev", None, run=prints(""))
 
 
 @pytest.fixture

@@ -162,8 +162,12 @@ def test_a_bad_config_is_refused_per_request_without_failing_the_readiness_check
 @pytest.mark.parametrize(
     "environ, named",
     [
-        ({}, "FAILOVER_CONFIG: None is not allowed; expected the failover config as a JSON document"),
-        ({"FAILOVER_CONFIG": "{topology: mesh"}, "FAILOVER_CONFIG: '{topology: mesh...' is not allowed; expected valid JSON"),
+        ({}, "FAILOVER_CONFIG: not set; expected a mapping of failover settings, as JSON"),
+        (
+            {"FAILOVER_CONFIG": "{topology: mesh"},
+            "FAILOVER_CONFIG: not JSON (line 1, column 2: Expecting property name enclosed in double quotes); expected a mapping of failover settings, as JSON",
+        ),
+        ({"FAILOVER_CONFIG": "[]"}, "FAILOVER_CONFIG: it holds a JSON array, not a JSON object; expected a mapping of failover settings, as JSON"),
         ({"FAILOVER_CONFIG": '{"topology": "mesh", "upstreams": []}'}, "topology: 'mesh' is not allowed"),
     ],
 )

@@ -83,3 +83,12 @@ def test_a_provisioned_deployment_without_a_price_is_an_error_not_a_zero():
             resource.inputs["sku"] = {"name": "ProvisionedManaged", "capacity": 100.0}
     with pytest.raises(PriceError, match="'ProvisionedManaged'"):
         cost.line_items(model.build("test", resources, {}), PRICES)
+
+
+def test_a_price_written_twice_is_refused_rather_than_the_last_one_winning(tmp_path):
+    from failover.documents import UnreadableDocument
+
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("date: 2026-01-01\nhours_per_month: 730\nregion_multipliers:\n  us-east-1: 1.0\n  us-east-1: 1.1\n")
+    with pytest.raises(UnreadableDocument, match=r'not YAML \(line 5, column 3: mapping key "us-east-1" already defined at line 4\)'):
+        PriceTable.load(prices)

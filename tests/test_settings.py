@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import pytest
 
 from components import network
-from components.settings import PROJECT, SettingsError, StackNameError, parse_settings, region_availability_zones, stack_config_keys
+from components.settings import PROJECT, SCHEMA, SettingsError, StackNameError, parse_settings, region_availability_zones, stack_config_keys
+from components.settings.schema import SCHEMA_BY_KEY
 from tests.settings_helpers import parse, raw_config, rejected
 
 
@@ -73,6 +74,63 @@ def test_defaults_are_valid():
 def test_bad_setting_is_rejected_with_its_key(key, overrides, fragment):
     error = rejected(key, **overrides)
     assert fragment in str(error)
+
+
+# The settings that list a stack's places, and places other than their defaults' (each in its catalog).
+PLACE_LISTS = {"regions": ("eu-west-1", "eu-central-1"), "azureLocations": ("westeurope", "francecentral")}
+
+
+def _defaults_naming_places(listed_in: str) -> list[str]:
+    """The settings whose defaults name a place of `listed_in`'s default: a place itself, or <place>=<value> entries."""
+    places = set(SCHEMA_BY_KEY[listed_in].default)
+    found = []
+    for setting in SCHEMA:
+        entries = setting.default if isinstance(setting.default, list) else [setting.default]
+        if setting.key != listed_in and any(isinstance(entry, str) and entry.partition("=")[0] in places for entry in entries):
+            found.append(setting.key)
+    return found
+
+
+DEFAULTS_NAMING_PLACES = [(key, listed_in) for listed_in in PLACE_LISTS for key in _defaults_naming_places(listed_in)]
+
+
+def _for_places(key: str, places: tuple[str, ...]) -> object:
+    """`key`'s default moved to `places`: the first place for a single one, else each default entry's value for the next place."""
+    default = SCHEMA_BY_KEY[key].default
+    return places[0] if isinstance(default, str) else [f"{place}={entry.partition('=')[2]}" for place, entry in zip(places, default)]
+
+
+def test_every_setting_whose_default_names_places_is_found():
+    assert sorted(DEFAULTS_NAMING_PLACES) == [("azurePrimaryLocation", "azureLocations"), ("primaryRegion", "regions"), ("vpcCidrs", "regions")]
+
+
+@pytest.mark.parametrize("key, listed_in", DEFAULTS_NAMING_PLACES)
+@pytest.mark.parametrize("written", [False, True], ids=["unset", "set-to-the-default"])
+def test_a_default_naming_other_places_is_refused_as_the_default(key, listed_in, written):
+    """Under `pulumi up` a default arrives set (the CLI merges Pulumi.yaml's defaults into the stack's config), offline unset."""
+    places = PLACE_LISTS[listed_in]
+    overrides = {
+        **{places_of: list(new_places) for places_of, new_places in PLACE_LISTS.items()},
+        **{other: _for_places(other, PLACE_LISTS[its]) for other, its in DEFAULTS_NAMING_PLACES if other != key},
+    }
+    if written:
+        overrides[key] = SCHEMA_BY_KEY[key].default
+    error = rejected(key, **overrides)
+    default = SCHEMA_BY_KEY[key].default
+    assert str(error).startswith(f"invalid setting {PROJECT}:{key}: holds its default from Pulumi.yaml, {default!r}, ")
+    assert f"this stack's {listed_in} are {list(places)}" in str(error) and f"set {key} in the stack file" in str(error)
+    overrides[key] = _for_places(key, places)
+    parse(**overrides)  # set for the stack's places, it is accepted
+
+
+@pytest.mark.parametrize("regions", [["us-east-1", "eu-west-1"], ["us-east-1", "us-west-2", "eu-west-1"]], ids=["one-named-elsewhere", "one-missing"])
+def test_regions_without_vpc_cidrs_blame_the_default_not_the_user(regions):
+    error = rejected("vpcCidrs", regions=regions)
+    assert str(error) == (
+        f"invalid setting {PROJECT}:vpcCidrs: holds its default from Pulumi.yaml, ['us-east-1=10.10.0.0/16', 'us-west-2=10.20.0.0/16'], "
+        f"which is for regions us-east-1, us-west-2, but this stack's regions are {regions}: "
+        "set vpcCidrs in the stack file, with a <region>=<value> entry for each of them"
+    )
 
 
 def test_message_names_the_bad_value():
@@ -520,6 +578,23 @@ def test_undeclared_key_of_the_project_is_refused_with_the_closest_declared_one(
     assert message.startswith(f"invalid setting {PROJECT}:{named}: this project declares no such setting")
     assert suggestion in message
     assert "s3cr3t-value" not in message  # an undeclared key's value may be a secret
+
+
+@pytest.mark.parametrize(
+    "keys, sentence",
+    [
+        ([f"{PROJECT}:xyzzy"], "this project declares no such setting, so its value would be ignored. Every setting is listed in Pulumi.yaml and the README."),
+        (
+            [f"{PROJECT}:zzz", f"{PROJECT}:vpcCidr", f"{PROJECT}:qqq"],
+            f"this project declares no such setting, so its value would be ignored. Also undeclared: {PROJECT}:vpcCidr; did you mean 'vpcCidrs'? "
+            f"Also undeclared: {PROJECT}:zzz. Every setting is listed in Pulumi.yaml and the README.",
+        ),
+    ],
+)
+def test_an_undeclared_key_is_refused_in_whole_sentences(keys, sentence):
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(raw_config(**{key.split(":", 1)[1]: "x" for key in keys}), "test", keys=keys)
+    assert str(caught.value) == f"invalid setting {sorted(keys)[0]}: {sentence}"
 
 
 def test_keys_of_other_namespaces_are_not_ours():

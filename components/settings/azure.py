@@ -98,7 +98,9 @@ def parse_azure(read: Reader) -> AzureSettings:
     locations = _parse_azure_locations(read)
     primary = read.string("azurePrimaryLocation")
     if primary not in locations:
-        raise SettingsError("azurePrimaryLocation", primary, f"must be one of azureLocations {list(locations)}")
+        raise read.default_elsewhere("azurePrimaryLocation", locations, "azureLocations", noun="location") or SettingsError(
+            "azurePrimaryLocation", primary, f"must be one of azureLocations {list(locations)}"
+        )
     weights = _parse_azure_weights(read, locations)
 
     apim_sku = read.string("azureApimSku")

@@ -87,7 +87,9 @@ def parse_regions(read: Reader, names: tuple[str, ...], layout: addressing.Subne
     networks: dict[str, ipaddress.IPv4Network] = {}
     for name in names:
         if name not in cidrs:
-            raise SettingsError("vpcCidrs", list(read.strings("vpcCidrs")), f"region {name} has no VPC CIDR; add {name}=<cidr>")
+            raise read.default_elsewhere("vpcCidrs", names, "regions") or SettingsError(
+                "vpcCidrs", list(read.strings("vpcCidrs")), f"region {name} has no VPC CIDR; add {name}=<cidr>"
+            )
         network = _private_vpc_network(name, cidrs[name])
         if layout.az_prefix < network.prefixlen:
             raise SettingsError(

@@ -63,6 +63,39 @@ class Reader:
             raise SettingsError(key, raw, _EXPECTED[setting.type]) from None
         return value
 
+    def holds_default(self, key: str) -> bool:
+        """Whether `key` holds its default from Pulumi.yaml: unset, or set to the default itself.
+
+        Under `pulumi up` the two look alike: the CLI sets every default of Pulumi.yaml the stack file leaves
+        out into the stack's config before the program runs (pulumi/pulumi pkg/workspace/config.go, mergeConfig).
+        """
+        raw = self._get(key)
+        if raw is None:
+            return True
+        try:
+            return self._raw(key) == SCHEMA_BY_KEY[key].default
+        except SettingsError:
+            return False
+
+    def default_elsewhere(self, key: str, names: tuple[str, ...], listed_in: str, noun: str = "region") -> SettingsError | None:
+        """The refusal for `key` holding a default that names places other than `names` (the setting `listed_in`),
+        saying the value is Pulumi.yaml's, not the user's, and what to set; None when `key` was set to something else.
+
+        For a setting naming one place (primaryRegion) and for one keyed by place (vpcCidrs, as "<place>=<value>").
+        """
+        if not self.holds_default(key):
+            return None
+        default = SCHEMA_BY_KEY[key].default
+        theirs = f"this stack's {listed_in} are {list(names)}"
+        if isinstance(default, str):
+            fix = f"but {theirs}: set {key} in the stack file to one of them"
+        else:
+            named = ", ".join(entry.partition("=")[0] for entry in default)
+            fix = f"which is for {noun}s {named}, but {theirs}: set {key} in the stack file, with a <{noun}>=<value> entry for each of them"
+        error = SettingsError(key, UNSHOWN, f"holds its default from Pulumi.yaml, {default!r}, {fix}")
+        error.value = default
+        return error
+
     def string(self, key: str) -> str:
         """The value of `key` with surrounding whitespace removed; SettingsError when it is not a string."""
         value = self._raw(key)
@@ -103,7 +136,9 @@ class Reader:
             if not sep or not region or not value:
                 raise SettingsError(key, entry, f"each entry must look like <{noun}>=<value>")
             if region not in regions:
-                raise SettingsError(key, entry, f"{noun} {region!r} is not in {listed_in} {list(regions)}{did_you_mean(region, regions)}")
+                raise self.default_elsewhere(key, regions, listed_in, noun) or SettingsError(
+                    key, entry, f"{noun} {region!r} is not in {listed_in} {list(regions)}{did_you_mean(region, regions)}"
+                )
             if region in entries:
                 raise SettingsError(key, entry, f"{noun} {region!r} is listed more than once")
             entries[region] = value

@@ -127,7 +127,9 @@ def parse_settings(get: Callable[[str], str | None], stack: str, keys: Iterable[
         )
     primary_region = read.string("primaryRegion")
     if primary_region not in region_names:
-        raise SettingsError("primaryRegion", primary_region, f"must be one of regions {list(region_names)}")
+        raise read.default_elsewhere("primaryRegion", region_names, "regions") or SettingsError(
+            "primaryRegion", primary_region, f"must be one of regions {list(region_names)}"
+        )
 
     layout = parse_subnet_layout(read)
     regions = parse_regions(read, region_names, layout)
@@ -232,10 +234,11 @@ def _refuse_undeclared_keys(keys: Iterable[str]) -> None:
     if not undeclared:
         return
     first, *others = undeclared
-    also = "".join(f" Also undeclared: {PROJECT}:{key}{did_you_mean(key, SCHEMA_BY_KEY)}." for key in others)
+    # Each sentence ends in the question a close match asks, or in a full stop.
+    also = "".join(f" Also undeclared: {PROJECT}:{key}{did_you_mean(key, SCHEMA_BY_KEY) or '.'}" for key in others)
     raise SettingsError(
         first,
         UNSHOWN,
-        f"this project declares no such setting, so its value would be ignored{did_you_mean(first, SCHEMA_BY_KEY)}{also} "
+        f"this project declares no such setting, so its value would be ignored{did_you_mean(first, SCHEMA_BY_KEY) or '.'}{also} "
         "Every setting is listed in Pulumi.yaml and the README.",
     )
