@@ -16,6 +16,7 @@ import socket
 from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 import uvicorn
+from anyio import CancelScope
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
@@ -45,6 +46,10 @@ def create_app(config: Config, router: Router | None = None, caller_region: str 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with make_session(config.timeouts) as session:
+            # anyio imports its event-loop backend the first time a cancel scope is entered; with no
+            # file descriptor to spare then (EMFILE), closing an upstream stream would fail: load it now.
+            with CancelScope():
+                pass
             app.state.transport = Transport(session, config)
             yield
 
