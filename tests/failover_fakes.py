@@ -18,7 +18,11 @@ from failover.router import Router
 
 T = TypeVar("T")
 
+# For faults that are a silence (a hang, a stall): short allowances, so a test waits them out quickly.
 FAST_TIMEOUTS = {"connect": 0.3, "first_byte": 0.4, "total": 3.0, "stream_idle": 0.3, "min_attempt": 0.1}
+# The default: allowances no loaded machine reaches, so only the fault a test sets up moves a request
+# (a busy event loop can take longer than FAST_TIMEOUTS' 0.3 s to connect to a healthy region).
+PATIENT_TIMEOUTS = {"connect": 2.0, "first_byte": 5.0, "total": 10.0, "stream_idle": 5.0, "min_attempt": 0.1}
 FAST_BREAKER = {"failure_threshold": 2, "base_ejection": 0.2, "max_ejection": 1.0, "jitter": 0.0}
 
 
@@ -33,7 +37,7 @@ def config_doc(upstreams: list[FakeUpstream], topology: str = "active-passive", 
         "upstreams": [
             {"name": up.name, "url": up.url, "priority": index, "region": f"region-{up.name}"} for index, up in enumerate(upstreams)
         ],
-        "timeouts": FAST_TIMEOUTS,
+        "timeouts": PATIENT_TIMEOUTS,
         "breaker": FAST_BREAKER,
         "rate_limit": {"default_cooldown": 0.3, "max_cooldown": 0.5},
     }

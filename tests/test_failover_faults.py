@@ -222,7 +222,7 @@ def test_a_region_that_never_answers_gets_one_attempt_and_does_not_eat_the_budge
     async def scenario():
         async with regions("silent", "b") as (silent, b):
             silent.mode = "hang"
-            async with gateway(config_doc([silent, b])) as (client, _):
+            async with gateway(config_doc([silent, b], timeouts=FAST_TIMEOUTS)) as (client, _):
                 started = time.monotonic()
                 response = await client.post("/v1/chat/completions", json=chat())
                 return response, time.monotonic() - started, len(silent.seen), len(b.seen)
@@ -237,7 +237,7 @@ def test_a_stream_that_stays_silent_before_its_first_event_fails_over():
     async def scenario():
         async with regions("a", "b") as (a, b):
             a.mode = "hang"
-            async with gateway(config_doc([a, b])) as (client, _):
+            async with gateway(config_doc([a, b], timeouts=FAST_TIMEOUTS)) as (client, _):
                 response = await client.post("/v1/chat/completions", json=chat(stream=True))
                 return response, len(a.seen), len(b.seen)
 
@@ -284,7 +284,7 @@ def test_a_stream_broken_after_delivery_ends_with_an_explicit_error_event(fault,
     async def scenario():
         async with regions("a", "b") as (a, b):
             a.mode = fault
-            async with gateway(config_doc([a, b])) as (client, router):
+            async with gateway(config_doc([a, b], timeouts=FAST_TIMEOUTS)) as (client, router):
                 started = time.monotonic()
                 response = await client.post("/v1/chat/completions", json=chat(stream=True))
                 return response, time.monotonic() - started, len(a.seen), len(b.seen)
@@ -385,7 +385,7 @@ def test_a_stream_that_fails_before_any_content_fails_over_within_the_first_byte
     async def scenario():
         async with regions("a", "b") as (a, b):
             a.mode = fault
-            async with gateway(config_doc([a, b])) as (client, router):
+            async with gateway(config_doc([a, b], timeouts=FAST_TIMEOUTS)) as (client, router):
                 started = time.monotonic()
                 first = await client.post("/v1/chat/completions", json=chat(stream=True))
                 elapsed = time.monotonic() - started

@@ -21,10 +21,7 @@ MESSAGES = chat()["messages"]
 @contextlib.asynccontextmanager
 async def sdk_through_gateway(*names: str) -> AsyncIterator[tuple[openai.AsyncOpenAI, list]]:
     async with regions(*names) as fakes:
-        # Every fault here is answered at once (a reset, a status, a cut): allowances no loaded machine reaches,
-        # so only the fault a test sets up moves a request.
-        patient = {"connect": 2.0, "first_byte": 5.0, "total": 10.0, "stream_idle": 5.0, "min_attempt": 0.1}
-        async with gateway(config_doc(fakes, timeouts=patient)) as (client, _):
+        async with gateway(config_doc(fakes)) as (client, _):
             # The SDK's defaults, as callers have them: max_retries=2.
             async with openai.AsyncOpenAI(base_url=f"{client.base_url}/v1", api_key="caller-key", timeout=10) as sdk:
                 yield sdk, fakes
