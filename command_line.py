@@ -74,6 +74,20 @@ def number(minimum: float, maximum: float, unit: str, *, whole: bool = False) ->
     return parse
 
 
+def table_command(module: str, what: str, table: Callable[[], str]) -> Callable[[list[str] | None], int]:
+    """The `main(argv)` of `python -m <module>` that prints `table()` (the README's `what`, a string) and
+    takes no argument but --help; it returns 0, or exits 2 through the parser on anything else."""
+
+    def main(argv: list[str] | None = None) -> int:
+        parser = Parser(prog=f"python -m {module}", description=f"Prints {what}.")
+        parser.parse_args(argv)
+        print(table())
+        return 0
+
+    main.__doc__ = f"`python -m {module}`: prints {what}; refuses any argument but --help."
+    return main
+
+
 def run_main(main: Callable[[], int]) -> NoReturn:
     """Exits with the status `main()` returns; when the reader of stdout stops reading first (`... | head`), exits
     with STDOUT_CLOSED and no traceback.

@@ -386,12 +386,7 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m components.alarms`: prints the README's alarm table; refuses any argument but --help."""
-    parser = command_line.Parser(prog="python -m components.alarms", description="Prints the README's alarm table, derived from ALARM_SPECS.")
-    parser.parse_args(argv)
-    print(markdown_table())
-    return 0
+main = command_line.table_command("components.alarms", "the README's alarm table, derived from ALARM_SPECS", markdown_table)
 
 
 if __name__ == "__main__":

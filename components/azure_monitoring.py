@@ -300,12 +300,7 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m components.azure_monitoring`: prints the README's Azure alert table; refuses any argument but --help."""
-    parser = command_line.Parser(prog="python -m components.azure_monitoring", description="Prints the README's Azure alert table, derived from AZURE_ALERTS.")
-    parser.parse_args(argv)
-    print(markdown_table())
-    return 0
+main = command_line.table_command("components.azure_monitoring", "the README's Azure alert table, derived from AZURE_ALERTS", markdown_table)
 
 
 if __name__ == "__main__":
