@@ -115,7 +115,6 @@ class Scenario:
 
     key: str
     kind: str  # zone, region or database
-    region: str
     summary: str
     targets: tuple[Target, ...]
     actions: tuple[Action, ...]
@@ -166,7 +165,7 @@ def plan_scenarios(plan: RegionDrillPlan) -> tuple[Scenario, ...]:
         for zone in plan.zones:
             scenarios.append(
                 Scenario(
-                    key=f"az-outage-{zone}", kind=ZONE, region=plan.region,
+                    key=f"az-outage-{zone}", kind=ZONE,
                     summary=f"Model servers in {zone} stopped and no launches there for {plan.fault_minutes} min; {plan.region} must keep serving from its other zones.",
                     targets=(servers_in(zone), group), actions=(stop(zone), no_launches((zone,))), stops_on_own_alarm=True,
                 )
@@ -174,7 +173,7 @@ def plan_scenarios(plan: RegionDrillPlan) -> tuple[Scenario, ...]:
         if plan.has_peers:
             scenarios.append(
                 Scenario(
-                    key=f"region-outage-{plan.region}", kind=REGION, region=plan.region,
+                    key=f"region-outage-{plan.region}", kind=REGION,
                     summary=f"Every model server of {plan.region} stopped and no launches anywhere in it for {plan.fault_minutes} min; clients must be answered from another region.",
                     targets=(*(servers_in(zone) for zone in plan.zones), group),
                     actions=(*(stop(zone) for zone in plan.zones), no_launches(plan.zones)), stops_on_own_alarm=False,
@@ -184,7 +183,7 @@ def plan_scenarios(plan: RegionDrillPlan) -> tuple[Scenario, ...]:
         subnets = tuple(Target(f"private-{zone}", "aws:ec2:subnet", {**tags, "tier": "private"}, (("AvailabilityZone", (zone,)),)) for zone in plan.zones)
         scenarios.append(
             Scenario(
-                key=f"region-isolation-{plan.region}", kind=REGION, region=plan.region,
+                key=f"region-isolation-{plan.region}", kind=REGION,
                 summary=f"The private subnets of {plan.region} (model servers and model proxy) cut off for {plan.fault_minutes} min; clients must be answered from another region.",
                 targets=subnets,
                 actions=tuple(Action(f"cut-{t.name}", "aws:network:disrupt-connectivity", t.name, {"scope": "all", "duration": fault}) for t in subnets),
@@ -194,7 +193,7 @@ def plan_scenarios(plan: RegionDrillPlan) -> tuple[Scenario, ...]:
     if plan.multi_az_database:
         scenarios.append(
             Scenario(
-                key=f"database-failover-{plan.region}", kind=DATABASE, region=plan.region,
+                key=f"database-failover-{plan.region}", kind=DATABASE,
                 summary=f"The Multi-AZ database of {plan.region} rebooted with failover to its standby; {plan.region} must keep serving.",
                 targets=(Target("database", "aws:rds:db", tags),),
                 actions=(Action("fail-over-database", "aws:rds:reboot-db-instances", "database", {"forceFailover": "true"}),),

@@ -46,6 +46,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.exceptions import BotoCoreError, ClientError
 
 import command_line
+from failover.router import UPSTREAM_HEADER
 from ops import drill_records
 from ops.stack import ClientFactory, Refused, aws_session, boto3_clients, read_outputs
 
@@ -53,7 +54,6 @@ PRODUCTION_FLAG = "--i-understand-this-is-production"
 ZONE, REGION, DATABASE = "zone", "region", "database"  # scenario kinds, as components/drills.py exports them
 TERMINAL = frozenset({"completed", "stopped", "failed", "cancelled"})
 # The model proxy names each upstream it may serve from: aws-<region>, or azure (components/model_proxy.py).
-UPSTREAM_HEADER = "x-failover-upstream"
 WITHIN, OVER, NOT_OBSERVED = "within", "over", "not observed"
 # A zone or database fault the region absorbs raises no region alarm and may break no answer: both are the goal.
 NOT_INTERRUPTED, NOT_DEGRADED = "not interrupted", "region not degraded"

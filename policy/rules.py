@@ -12,6 +12,7 @@ raises, so a rule reads only what it needs.
 
 from __future__ import annotations
 
+import functools
 import json
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Mapping
@@ -75,6 +76,7 @@ MIN_BACKUP_RETENTION_DAYS = 7
 PRODUCTION_CONFIG = Path(__file__).with_name("production.json")
 
 
+@functools.cache  # read once: the settings ask on every prod parse
 def production_min_backup_retention_days() -> int:
     """Days of backups production keeps: `minBackupRetentionDays` of database-backups-retained in PRODUCTION_CONFIG."""
     return int(json.loads(PRODUCTION_CONFIG.read_text())["database-backups-retained"]["minBackupRetentionDays"])

@@ -287,7 +287,7 @@ def test_a_scenario_fis_or_the_provider_would_refuse_is_refused_by_name():
         drills.check_scenario(outage, 0)
     lambda_delay = drills.Action("delay", "aws:lambda:invocation-add-delay", "server-group")
     with pytest.raises(ValueError, match="aws:lambda:invocation-add-delay is not an FIS action this program has verified"):
-        drills.check_scenario(drills.Scenario("x", "region", "us-east-1", "", outage.targets, (lambda_delay,), False), 1)
+        drills.check_scenario(drills.Scenario("x", "region", "", outage.targets, (lambda_delay,), False), 1)
     wrong = drills.Action("stop", "aws:ec2:stop-instances", "server-group")
     with pytest.raises(ValueError, match="acts on aws:ec2:instance, not aws:ec2:autoscaling-group"):
-        drills.check_scenario(drills.Scenario("x", "region", "us-east-1", "", outage.targets, (wrong,), False), 1)
+        drills.check_scenario(drills.Scenario("x", "region", "", outage.targets, (wrong,), False), 1)

@@ -195,16 +195,20 @@ def test_model_args_reach_the_container_as_the_words_they_name():
     assert settings.fleet.model_args == ("--chat-template", "{{ messages }}", "--served-model-name", "chat model", "--max-model-len=8192")
 
 
-def test_what_the_proxys_runtime_refuses_is_refused_naming_the_setting_behind_it(monkeypatch):
+@pytest.mark.parametrize(
+    ("runtime_key", "setting", "overrides", "value"),
+    [("timeouts.first_byte", "proxyFirstByteTimeout", {"proxyFirstByteTimeout": 20}, 20), ("max_response_bytes", "proxyMemorySize", {"proxyMemorySize": 256}, 256)],
+)
+def test_what_the_proxys_runtime_refuses_is_refused_naming_the_setting_behind_it(monkeypatch, runtime_key, setting, overrides, value):
     from components.settings import proxy
     from failover.config import ConfigError
 
     def refusing(document):
-        raise ConfigError("timeouts.first_byte", document["timeouts"]["first_byte"], "a stricter rule of a newer runtime")
+        raise ConfigError(runtime_key, "x", "a stricter rule of a newer runtime")
 
     monkeypatch.setattr(proxy, "parse_config", refusing)
-    error = rejected("proxyFirstByteTimeout", proxyFirstByteTimeout=20)
-    assert error.value == 20 and "the model proxy's runtime would refuse its configuration (timeouts.first_byte: 20" in str(error)
+    error = rejected(setting, **overrides)
+    assert error.value == value and f"the model proxy's runtime would refuse its configuration ({runtime_key}: 'x'" in str(error)
 
 
 def test_the_proxys_runtime_accepts_the_largest_ejection_settings_allow():

@@ -108,5 +108,7 @@ def _refuse_what_the_runtime_refuses(settings: ProxySettings) -> None:
             "timeouts.first_byte": ("proxyFirstByteTimeout", settings.first_byte_timeout),
             "timeouts.total": ("proxyTimeout", settings.timeout),
             "breaker.failure_threshold": ("proxyBreakerFailureThreshold", settings.breaker_failure_threshold),
+            "max_response_bytes": ("proxyMemorySize", settings.memory_size),
+            "max_event_bytes": ("proxyMemorySize", settings.memory_size),
         }.get(error.key, ("proxyBreakerBaseEjection", settings.breaker_base_ejection) if error.key.startswith("breaker") else ("proxyTimeout", settings.timeout))
         raise SettingsError(key, value, f"the model proxy's runtime would refuse its configuration ({error})") from None
