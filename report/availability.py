@@ -241,6 +241,9 @@ class DataLoss:
     bound: str
 
 
+COMMON_MODE = "Common mode (every region at once)"  # the label of the term no added region can shrink
+
+
 @dataclass(frozen=True)
 class Estimate:
     """A stack's availability estimate: every term of the composite, the recovery time and the recovery point (fractions, seconds)."""
@@ -251,7 +254,6 @@ class Estimate:
     # The regions together: in parallel (active-active) or the primary alone (active-passive).
     across: Part
     common_mode: CommonMode
-    composite: float | None
     recovery: Recovery
     data_loss: DataLoss
     proxy: Part | None
@@ -262,12 +264,17 @@ class Estimate:
     @property
     def shared(self) -> tuple[Part, ...]:
         """What every region shares, in series with them: the global entry and the common-mode term."""
-        return ((self.dns,) if self.dns else ()) + (Part("Common mode (every region at once)", self.common_mode.availability),)
+        return ((self.dns,) if self.dns else ()) + (Part(COMMON_MODE, self.common_mode.availability),)
 
     @property
     def terms(self) -> tuple[Part, ...]:
         """The composite's factors, in series."""
         return self.shared + (self.across,)
+
+    @property
+    def composite(self) -> float | None:
+        """The stack's availability: its terms in series (None when a term has no SLA)."""
+        return series(part.availability for part in self.terms)
 
     @property
     def dominant(self) -> Part:
@@ -299,7 +306,6 @@ def estimate(topology: Topology, table: SlaTable, common_mode: CommonMode | None
         across = Part("Regions in parallel", parallel(path.availability for path in regions))
     else:
         across = Part(f"Primary region {topology.primary_region} alone", next(path.availability for path in regions if path.region == topology.primary_region))
-    composite = series([*(part.availability for part in ((dns,) if dns else ())), common_mode.availability, across.availability])
     functions = [fn for region in topology.regions for fn in region.functions]
     # The proxy tries its own region first, then every other one: all regions in parallel behind Lambda. It reaches
     # them from private subnets, through its region's NAT gateway, and shares the common-mode causes.
@@ -319,7 +325,6 @@ def estimate(topology: Topology, table: SlaTable, common_mode: CommonMode | None
         regions=regions,
         across=across,
         common_mode=common_mode,
-        composite=composite,
         recovery=recovery(topology, table),
         data_loss=data_loss(topology, table),
         proxy=proxy,

@@ -131,7 +131,7 @@ def _term_lines(estimate: Estimate) -> list[str]:
         lines.append(f"| {mark}{term.label}{mark} | {percent(term.availability)} | {downtime(term.availability)} |")
     lines.append("")
     lines.append(f"Largest term: {dominant.label}.")
-    if dominant.label.startswith("Common mode"):
+    if dominant.label == availability.COMMON_MODE:
         lines[-1] += " Another region cannot shrink it; rolling changes out one region at a time and fewer shared names can."
     return lines
 
